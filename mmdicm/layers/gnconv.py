@@ -19,16 +19,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import DropPath, LayerNorm2d
 
+from ..utils import check_int
+
 __all__ = ['GlobalLocalFilter', 'GnConv', 'HorBlock']
 
 
-def _check_int(name: str, value: int, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f'{name} must be an int >= {minimum}, got {value!r}')
-
-
 def _check_odd_kernel(name: str, value: int) -> None:
-    _check_int(name, value)
+    check_int(name, value)
     if value % 2 == 0:
         raise ValueError(f'{name} must be odd so that "same" padding keeps H and W, '
                          f'got {value}')
@@ -65,11 +62,11 @@ class GlobalLocalFilter(nn.Module):
 
     def __init__(self, dim: int, h: int = 14, w: int = 8) -> None:
         super().__init__()
-        _check_int('dim', dim, 2)
+        check_int('dim', dim, 2)
         if dim % 2:
             raise ValueError(f'dim must be even (half local, half global), got {dim}')
-        _check_int('h', h)
-        _check_int('w', w)
+        check_int('h', h)
+        check_int('w', w)
         half = dim // 2
         self.dw = nn.Conv2d(half, half, kernel_size=3, padding=1, bias=False, groups=half)
         # Real and imaginary parts stacked last, as torch.view_as_complex expects.
@@ -147,8 +144,8 @@ class GnConv(nn.Module):
                  global_local: bool = False,
                  gl_size: Sequence[int] = (14, 8)) -> None:
         super().__init__()
-        _check_int('dim', dim)
-        _check_int('order', order)
+        check_int('dim', dim)
+        check_int('order', order)
         _check_odd_kernel('kernel_size', kernel_size)
         if dim % 2**(order - 1):
             raise ValueError(f'dim must be divisible by 2**(order-1) = {2**(order - 1)} so '
@@ -226,7 +223,7 @@ class HorBlock(nn.Module):
                  drop_path: float = 0.0,
                  layer_scale_init_value: Optional[float] = 1e-6) -> None:
         super().__init__()
-        _check_int('dim', dim)
+        check_int('dim', dim)
         hidden = int(dim * mlp_ratio)
         if hidden < 1:
             raise ValueError(f'mlp_ratio must give at least one hidden channel, got '
