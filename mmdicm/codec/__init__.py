@@ -1,0 +1,14 @@
+"""The learned codec between backbone head and tail (torch + CompressAI + timm only).
+
+- :class:`REModule`: redundancy elimination autoencoder (rate-costed latent, not transmitted);
+- :class:`DICMCompressionNet`: hyperprior compression network (a CompressAI model);
+- :class:`DICMFeatureCodec`: both together, with real bitstreams;
+- :mod:`~mmdicm.codec.bitstream`: the self-describing container and :class:`BitstreamError`.
+"""
+from .bitstream import BitstreamError, DICMBitstream, container_overhead, pack, read, unpack, write
+from .compression_net import DICMCompressionNet
+from .feature_codec import DICMFeatureCodec
+from .re_module import REModule
+
+__all__ = ['BitstreamError', 'DICMBitstream', 'container_overhead', 'pack', 'unpack', 'read',
+           'write', 'DICMCompressionNet', 'DICMFeatureCodec', 'REModule']

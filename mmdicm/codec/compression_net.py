@@ -1,0 +1,243 @@
+"""DICM's compression network: a hyperprior VAE on ResNet features.
+
+Tang, Yi, Wang, "Towards Learned Image Compression for Multiple Semantic Analysis Tasks",
+IEEE Transactions on Broadcasting, 2025. The analysis/synthesis transforms are built from
+HorNet blocks (recursive gated convolution, "RGC"), the hyper-transforms from Transformer
+blocks; entropy coding is CompressAI's (factorized prior for z, mean-scale Gaussian
+conditional for y, rANS).
+
+.. code-block:: none
+
+              ┌───┐    y     ┌───┐  z  ┌───┐ z_hat      z_hat ┌───┐
+      f2 ──►──┤g_a├──►─┬──►──┤h_a├──►──┤ Q ├───►───·⋯⋯·───►───┤h_s├─┐
+              └───┘    │     └───┘     └───┘        EB        └───┘ │
+                     ┌─┴─┐                                          │
+                     │ Q │              scales_hat, means_hat       │
+                     └─┬─┘                                          │
+                 y_hat ·  GC : ◄──────────────────◄─────────────────┘
+              ┌───┐    │
+      f3 ──◄──┤g_s├────┘          f2, f3: (256, H/4)   y: (192, H/16)   z: (192, H/64)
+              └───┘
+
+    g_a: HorBlock(256, o2) ─ conv5 s2 ─ LReLU ─ HorBlock(128, o3) ─ conv3 ─ HorBlock(192, o4, GF)
+         ─ conv5 s2
+    g_s: deconv5 s2 ─ HorBlock(192, o4, GF) ─ conv3 ─ HorBlock(128, o3) ─ deconv5 s2 ─ LReLU
+         ─ HorBlock(256, o2)
+    h_a: conv3 s2 ─ ViT ─ conv3 s2 ─ ViT ─ 1x1          (Transformer width 384, 6 heads)
+    h_s: 1x1 ─ ViT ─ 3x3 + PixelShuffle x2 ─ ViT ─ 1x1 + PixelShuffle x2 -> (scales, means)
+
+    (o = gnConv order, GF = HorNet's global-local filter)
+
+Cross-platform decoding. Real coding needs the encoder and the decoder to derive *identical*
+Gaussian parameters from z_hat, or the rANS tables disagree and decoding turns to garbage (the
+known CompressAI desync when thread counts or CPUs differ). Here, whenever the model is not
+training (real coding and eval-mode forward alike), ``h_s`` runs in float64 and its scales and
+means are snapped to a 2**-8 grid before they are cast to float32: float64 noise (~1e-16) would
+have to land within that distance of a grid midpoint to change a value. Training keeps the
+float32, unsnapped path.
+"""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+from compressai.layers import subpel_conv3x3
+from compressai.models import CompressionModel
+from compressai.models.utils import conv, deconv
+from torch.func import functional_call
+
+from ..layers import HorBlock, ViTBlock
+from ..utils import check_int
+from .entropy import resize_entropy_buffers_on_load
+
+__all__ = ['DICMCompressionNet']
+
+#: Gaussian parameters used for real coding are rounded to multiples of 2**-PARAM_GRID_BITS.
+PARAM_GRID_BITS = 8
+
+
+def _triple(name: str, value, cast) -> Tuple:
+    value = tuple(value)
+    if len(value) != 3:
+        raise ValueError(f'{name} must have one entry per stage (3), got {value!r}')
+    return tuple(cast(v) for v in value)
+
+
+class DICMCompressionNet(CompressionModel):
+    """Hyperprior compression network of DICM, a :class:`compressai.models.CompressionModel`.
+
+    Args:
+        in_channels (int): Channels of the feature to compress (f2) and of the output (f3).
+            Defaults to 256.
+        mid_channels (int): Width after the first down-scaling. Defaults to 128.
+        latent_channels (int): Channels of y (M). Defaults to 192.
+        hyper_channels (int): Channels of z (N). Defaults to 192.
+        orders (Sequence[int]): gnConv orders of the three HorNet stages (in, mid, latent
+            width). Defaults to (2, 3, 4).
+        global_local (Sequence[bool]): Use HorNet's global-local filter in each stage.
+            Defaults to (False, False, True).
+        mlp_ratios (Sequence[float]): HorNet block MLP ratios per stage. The full-resolution
+            stage (H/4, 256 ch) dominates the decoder's cost (12 GFLOPs of 28 at 512x512 even
+            with ratio 1), so it gets a bottleneck MLP. Defaults to (0.5, 4, 4).
+        gl_size (Sequence[int]): Spectral size ``(h, w)`` of the global filters, matching the
+            training crop (256 px -> 32x32 maps -> (32, 17)). Defaults to (32, 17).
+        gnconv_scale (float): gnConv scale s. Defaults to 1/3.
+        hyper_dim (int): Width of the hyper-transforms' Transformer blocks. Defaults to 384.
+        hyper_heads (int): Attention heads. Defaults to 6.
+        hyper_mlp_ratio (float): Transformer MLP ratio. Defaults to 4.0.
+
+    Example:
+        >>> import torch
+        >>> net = DICMCompressionNet(in_channels=32, mid_channels=16, latent_channels=16,
+        ...                          hyper_channels=16, hyper_dim=32, hyper_heads=2)
+        >>> out = net(torch.rand(1, 32, 64, 48))
+        >>> out['x_hat'].shape, out['likelihoods']['y'].shape, out['likelihoods']['z'].shape
+        (torch.Size([1, 32, 64, 48]), torch.Size([1, 16, 16, 12]), torch.Size([1, 16, 4, 3]))
+    """
+
+    #: total down-scaling from the input feature to z
+    stride = 16
+
+    def __init__(self,
+                 in_channels: int = 256,
+                 mid_channels: int = 128,
+                 latent_channels: int = 192,
+                 hyper_channels: int = 192,
+                 orders: Sequence[int] = (2, 3, 4),
+                 global_local: Sequence[bool] = (False, False, True),
+                 mlp_ratios: Sequence[float] = (0.5, 4.0, 4.0),
+                 gl_size: Sequence[int] = (32, 17),
+                 gnconv_scale: float = 1.0 / 3.0,
+                 hyper_dim: int = 384,
+                 hyper_heads: int = 6,
+                 hyper_mlp_ratio: float = 4.0) -> None:
+        super().__init__()
+        for name, value in (('in_channels', in_channels), ('mid_channels', mid_channels),
+                            ('latent_channels', latent_channels),
+                            ('hyper_channels', hyper_channels), ('hyper_dim', hyper_dim),
+                            ('hyper_heads', hyper_heads)):
+            check_int(name, value)
+        orders = _triple('orders', orders, int)
+        global_local = _triple('global_local', global_local, bool)
+        mlp_ratios = _triple('mlp_ratios', mlp_ratios, float)
+        widths = (in_channels, mid_channels, latent_channels)
+        M, N, D = latent_channels, hyper_channels, hyper_dim
+
+        def hor(stage: int) -> HorBlock:
+            return HorBlock(widths[stage], order=orders[stage], scale=gnconv_scale,
+                            global_local=global_local[stage], gl_size=tuple(gl_size),
+                            mlp_ratio=mlp_ratios[stage])
+
+        def vit() -> ViTBlock:
+            return ViTBlock(D, num_heads=hyper_heads, mlp_ratio=hyper_mlp_ratio)
+
+        self.g_a = nn.Sequential(
+            hor(0), conv(in_channels, mid_channels, 5, stride=2), nn.LeakyReLU(inplace=True),
+            hor(1), conv(mid_channels, M, 3, stride=1),
+            hor(2), conv(M, M, 5, stride=2))
+        self.g_s = nn.Sequential(
+            deconv(M, M, 5, stride=2), hor(2),
+            conv(M, mid_channels, 3, stride=1), hor(1),
+            deconv(mid_channels, in_channels, 5, stride=2), nn.LeakyReLU(inplace=True),
+            hor(0))
+        self.h_a = nn.Sequential(
+            conv(M, D, 3, stride=2), vit(), conv(D, D, 3, stride=2), vit(), nn.Conv2d(D, N, 1))
+        # The last up-scaling is a 1x1 conv + PixelShuffle: a 3x3 sub-pixel conv there would
+        # cost 2.7 GFLOPs at 512x512, more than the rest of h_s together.
+        self.h_s = nn.Sequential(
+            nn.Conv2d(N, D, 1), vit(), subpel_conv3x3(D, D, 2), vit(),
+            nn.Conv2d(D, 2 * M * 4, 1), nn.PixelShuffle(2))
+
+        self.entropy_bottleneck = EntropyBottleneck(N)
+        self.gaussian_conditional = GaussianConditional(None)
+        resize_entropy_buffers_on_load(self)
+        self.config = dict(in_channels=in_channels, mid_channels=mid_channels,
+                           latent_channels=M, hyper_channels=N, orders=orders,
+                           global_local=global_local, mlp_ratios=mlp_ratios,
+                           gl_size=tuple(gl_size), gnconv_scale=float(gnconv_scale),
+                           hyper_dim=D, hyper_heads=hyper_heads,
+                           hyper_mlp_ratio=float(hyper_mlp_ratio))
+
+    # ------------------------------------------------------------------ entropy parameters
+    def gaussian_params(self, z_hat: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(scales, means)`` of y from ``z_hat``; reproducible across machines outside
+        training (see the module docstring)."""
+        if self.training:
+            return self.h_s(z_hat).chunk(2, 1)
+        state = {k: v.double() for k, v in self.h_s.state_dict(keep_vars=True).items()}
+        params = functional_call(self.h_s, state, (z_hat.double(), ))
+        grid = float(2**PARAM_GRID_BITS)
+        params = torch.round(params * grid) / grid
+        scales, means = params.to(z_hat.dtype).chunk(2, 1)
+        return scales, means
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 4 or x.shape[1] != self.config['in_channels']:
+            raise ValueError(f'{type(self).__name__} expects (B, {self.config["in_channels"]}, '
+                             f'H, W) features, got shape {tuple(x.shape)}')
+        if x.shape[-2] % self.stride or x.shape[-1] % self.stride:
+            raise ValueError(f'feature size {tuple(x.shape[-2:])} is not a multiple of the '
+                             f'compression network stride {self.stride}; pad it first')
+
+    # ------------------------------------------------------------------ CompressAI API
+    def forward(self, x: torch.Tensor) -> Dict:
+        """Training / estimation pass.
+
+        Returns:
+            dict: ``x_hat`` (reconstructed feature f3) and ``likelihoods`` ``{'y', 'z'}``.
+        """
+        self._check_input(x)
+        y = self.g_a(x)
+        z = self.h_a(y)
+        z_hat, z_likelihoods = self.entropy_bottleneck(z)
+        scales, means = self.gaussian_params(z_hat)
+        y_hat, y_likelihoods = self.gaussian_conditional(y, scales, means=means)
+        return {'x_hat': self.g_s(y_hat), 'likelihoods': {'y': y_likelihoods, 'z': z_likelihoods}}
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor) -> Dict:
+        """Entropy-code features ``x`` with rANS (call :meth:`update` first).
+
+        Returns:
+            dict: ``strings`` = ``[y_strings, z_strings]`` (one bytes object per batch item
+            each) and ``shape`` = z's spatial size.
+        """
+        self._check_input(x)
+        y = self.g_a(x)
+        z = self.h_a(y)
+        z_strings = self.entropy_bottleneck.compress(z)
+        z_hat = self.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
+        scales, means = self.gaussian_params(z_hat)
+        indexes = self.gaussian_conditional.build_indexes(scales)
+        y_strings = self.gaussian_conditional.compress(y, indexes, means=means)
+        return {'strings': [y_strings, z_strings], 'shape': z.size()[-2:]}
+
+    @torch.no_grad()
+    def decompress_latent(self, strings: List[List[bytes]],
+                          shape: Sequence[int]) -> torch.Tensor:
+        """Decode the quantised latent ``y_hat`` from ``[y_strings, z_strings]``."""
+        if not isinstance(strings, (list, tuple)) or len(strings) != 2:
+            raise ValueError('strings must be [y_strings, z_strings]')
+        z_hat = self.entropy_bottleneck.decompress(strings[1], tuple(shape))
+        scales, means = self.gaussian_params(z_hat)
+        indexes = self.gaussian_conditional.build_indexes(scales)
+        return self.gaussian_conditional.decompress(strings[0], indexes, means=means)
+
+    @torch.no_grad()
+    def decompress(self, strings: List[List[bytes]], shape: Sequence[int]) -> Dict:
+        """Decode features from :meth:`compress`'s output.
+
+        Returns:
+            dict: ``x_hat`` = decoded feature f3 (no clamping: these are features, not pixels).
+        """
+        return {'x_hat': self.g_s(self.decompress_latent(strings, shape))}
+
+    def quantised_latent(self, x: torch.Tensor) -> torch.Tensor:
+        """The ``y_hat`` that :meth:`compress` transmits, computed without entropy coding."""
+        self._check_input(x)
+        y = self.g_a(x)
+        z_hat = self.entropy_bottleneck.quantize(
+            self.h_a(y), 'dequantize', self.entropy_bottleneck._get_medians())
+        scales, means = self.gaussian_params(z_hat)
+        del scales
+        return self.gaussian_conditional.quantize(y, 'dequantize', means)

@@ -1,0 +1,209 @@
+"""``DICMFeatureCodec``: RE module + compression network, and real bitstreams of features.
+
+Framework-free (torch, CompressAI, timm): the OpenMMLab backbone and neck wrap it, and it can
+be used on its own around any feature extractor::
+
+    f1 ─► RE (edge) ─► f2 ─► g_a ─► y, z ─► rANS ─► container bytes      (encode)
+    container bytes ─► rANS ─► y_hat ─► g_s ─► f3                         (decode)
+"""
+import json
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+
+from .bitstream import BitstreamError, DICMBitstream, model_fingerprint, pack, unpack
+from .compression_net import DICMCompressionNet
+from .re_module import REModule
+
+__all__ = ['DICMFeatureCodec']
+
+
+class DICMFeatureCodec(nn.Module):
+    """The part of DICM between the backbone head and tail.
+
+    Args:
+        re (dict, optional): :class:`REModule` arguments; None bypasses the RE module
+            (``f2 = f1``). Defaults to ``{}`` (the released defaults).
+        net (dict, optional): :class:`DICMCompressionNet` arguments; None bypasses the
+            compression network (``f3 = f2``, nothing to entropy-code). Defaults to ``{}``.
+        in_channels (int): Channels of f1; passed to both parts. Defaults to 256.
+        input_stride (int): Stride of f1 relative to the image (4 after ResNet's layer1); used
+            to store image sizes in containers and to check latent shapes. Defaults to 4.
+
+    Example:
+        >>> import torch
+        >>> codec = DICMFeatureCodec(
+        ...     re=dict(hidden_channels=16, latent_channels=16),
+        ...     net=dict(mid_channels=16, latent_channels=16, hyper_channels=16,
+        ...              hyper_dim=32, hyper_heads=2), in_channels=32).eval()
+        >>> _ = codec.update(force=True)
+        >>> f1 = torch.rand(1, 32, 16, 16)
+        >>> data = codec.encode(f1, image_sizes=[(60, 62)])   # one container per image
+        >>> f3, streams = codec.decode(data)
+        >>> f3.shape, streams[0].image_size
+        (torch.Size([1, 32, 16, 16]), (60, 62))
+    """
+
+    def __init__(self,
+                 re: Optional[Dict[str, Any]] = {},  # noqa: B006 (never mutated)
+                 net: Optional[Dict[str, Any]] = {},  # noqa: B006
+                 in_channels: int = 256,
+                 input_stride: int = 4) -> None:
+        super().__init__()
+        if re is not None and not isinstance(re, dict):
+            raise TypeError(f're must be a dict of REModule arguments or None, got {re!r}')
+        if net is not None and not isinstance(net, dict):
+            raise TypeError(
+                f'net must be a dict of DICMCompressionNet arguments or None, got {net!r}')
+        for name, cfg in (('re', re), ('net', net)):
+            if cfg and cfg.get('in_channels', in_channels) != in_channels:
+                raise ValueError(f'{name}.in_channels={cfg["in_channels"]} does not match the '
+                                 f'feature channels in_channels={in_channels}')
+        self.in_channels = in_channels
+        self.input_stride = input_stride
+        self.re = None if re is None else REModule(**{**re, 'in_channels': in_channels})
+        self.net = None if net is None else DICMCompressionNet(
+            **{**net, 'in_channels': in_channels})
+        strides = [m.stride for m in (self.re, self.net) if m is not None] or [1]
+        #: f1's height and width must be multiples of this (the backbone pads)
+        self.stride = max(strides)  # both are powers of two
+        self._fingerprint_cache: Tuple[Any, bytes] = (None, b'')
+
+    # ------------------------------------------------------------------ training / estimation
+    def forward(self, f1: torch.Tensor) -> Dict[str, Any]:
+        """RE then compression network, with likelihoods for the rate terms.
+
+        Returns:
+            dict: ``f2``, ``f3`` and ``likelihoods`` (``re``, ``y``, ``z`` as present).
+        """
+        likelihoods: Dict[str, torch.Tensor] = {}
+        f2 = f1
+        if self.re is not None:
+            out = self.re(f1)
+            f2 = out['f2']
+            likelihoods.update(out['likelihoods'])
+        f3 = f2
+        if self.net is not None:
+            out = self.net(f2)
+            f3 = out['x_hat']
+            likelihoods.update(out['likelihoods'])
+        return dict(f2=f2, f3=f3, likelihoods=likelihoods)
+
+    def aux_loss(self) -> torch.Tensor:
+        """Sum of the entropy bottlenecks' quantile losses (train them with their own lr)."""
+        losses = [m.entropy_bottleneck.loss() for m in (self.re, self.net) if m is not None]
+        return sum(losses) if losses else torch.zeros(())
+
+    def update(self, force: bool = False) -> bool:
+        """Refresh every entropy model's CDF tables (needed before real coding)."""
+        updated = False
+        if self.re is not None:
+            updated |= self.re.entropy_bottleneck.update(force=force)
+        if self.net is not None:
+            updated |= self.net.update(force=force)
+        return updated
+
+    # ------------------------------------------------------------------ real bitstreams
+    def _require_net(self) -> DICMCompressionNet:
+        if self.net is None:
+            raise RuntimeError('the compression network is bypassed (net=None): there is no '
+                               'latent to entropy-code')
+        if self.net.entropy_bottleneck._quantized_cdf.numel() == 0:
+            raise RuntimeError('entropy tables are empty: call update(force=True) after '
+                               'training or loading weights, before real coding')
+        return self.net
+
+    def fingerprint(self) -> bytes:
+        """16-byte digest of what decoding depends on: the architecture, ``h_s`` weights and
+        the entropy tables. A container from another model or λ carries another value."""
+        net = self._require_net()
+        tensors = dict(net.h_s.state_dict())
+        for prefix, module in (('eb', net.entropy_bottleneck), ('gc', net.gaussian_conditional)):
+            for name, buf in module.named_buffers():
+                tensors[f'{prefix}.{name}'] = buf
+        # tensor._version changes with every in-place update (optimizer step, load, update()).
+        key = tuple((k, t.data_ptr(), t._version, tuple(t.shape)) for k, t in tensors.items())
+        if self._fingerprint_cache[0] != key:
+            state = [('config', json.dumps(net.config, sort_keys=True))]
+            state += [(k, t.detach().cpu().contiguous().numpy()) for k, t in tensors.items()]
+            self._fingerprint_cache = (key, model_fingerprint(state))
+        return self._fingerprint_cache[1]
+
+    def _edge_features(self, f1: torch.Tensor) -> torch.Tensor:
+        """f2 as the edge device computes it (RE latent rounded, as in eval)."""
+        if self.re is None:
+            return f1
+        return self.re.decoder(
+            self.re.entropy_bottleneck.quantize(self.re.encoder(f1), 'dequantize',
+                                                self.re.entropy_bottleneck._get_medians()))
+
+    @torch.no_grad()
+    def encode(self, f1: torch.Tensor, image_sizes: Sequence[Sequence[int]]) -> List[bytes]:
+        """Features f1 of a batch -> one self-describing container per image.
+
+        Args:
+            f1 (Tensor): (B, in_channels, h, w), h and w multiples of :attr:`stride`.
+            image_sizes (Sequence[(H, W)]): original image size of each batch item (before the
+                padding that made the input a multiple of the total stride).
+
+        Returns:
+            list[bytes]: containers (see :mod:`mmdicm.codec.bitstream`).
+        """
+        net = self._require_net()
+        if len(image_sizes) != f1.shape[0]:
+            raise ValueError(f'got {len(image_sizes)} image sizes for a batch of {f1.shape[0]}')
+        out = net.compress(self._edge_features(f1))
+        padded = (f1.shape[-2] * self.input_stride, f1.shape[-1] * self.input_stride)
+        fp = self.fingerprint()
+        z_shape = tuple(int(s) for s in out['shape'])
+        return [
+            pack(fp, image_size=tuple(size), latent_shapes=[z_shape],
+                 sections=[[out['strings'][0][i]], [out['strings'][1][i]]], padded_size=padded)
+            for i, size in enumerate(image_sizes)
+        ]
+
+    def parse(self, data: Union[bytes, DICMBitstream]) -> DICMBitstream:
+        """Unpack and validate one container against this model (raises BitstreamError)."""
+        stream = data if isinstance(data, DICMBitstream) else unpack(
+            data, expected_fingerprint=self.fingerprint())
+        if stream.fingerprint != self.fingerprint():
+            raise BitstreamError('model fingerprint mismatch: the bitstream was written by '
+                                 'another model or entropy table')
+        if len(stream.sections) != 2 or any(len(s) != 1 for s in stream.sections):
+            raise BitstreamError(f'expected sections [[y], [z]], got {len(stream.sections)} '
+                                 'sections of ' + str([len(s) for s in stream.sections]))
+        if len(stream.latent_shapes) != 1 or len(stream.latent_shapes[0]) != 2:
+            raise BitstreamError(f'expected one 2-D z shape, got {stream.latent_shapes}')
+        total = self.input_stride * self._require_net().stride
+        ph, pw = stream.padded_size
+        if ph % total or pw % total or stream.latent_shapes[0] != (ph // total, pw // total):
+            raise BitstreamError(f'z shape {stream.latent_shapes[0]} does not match padded size '
+                                 f'{stream.padded_size} at total stride {total}')
+        h, w = stream.image_size
+        if not (0 < ph - h + 1 <= total and 0 < pw - w + 1 <= total):
+            raise BitstreamError(f'image size {stream.image_size} is inconsistent with padded '
+                                 f'size {stream.padded_size}')
+        return stream
+
+    @torch.no_grad()
+    def decode(self, data: Union[bytes, Sequence[Union[bytes, DICMBitstream]]]
+               ) -> Tuple[torch.Tensor, List[DICMBitstream]]:
+        """Containers -> decoded features f3 (batched; all must share one padded size).
+
+        Returns:
+            tuple: f3 of shape (B, in_channels, H_pad / input_stride, W_pad / input_stride) and
+            the parsed containers (image sizes for cropping predictions back).
+        """
+        net = self._require_net()
+        items = [data] if isinstance(data, (bytes, bytearray, memoryview)) else list(data)
+        if not items:
+            raise ValueError('decode() needs at least one container')
+        streams = [self.parse(d) for d in items]
+        if len({s.padded_size for s in streams}) != 1:
+            raise ValueError('containers in one decode() call must share a padded size, got '
+                             f'{sorted({s.padded_size for s in streams})}')
+        y_strings = [s.sections[0][0] for s in streams]
+        z_strings = [s.sections[1][0] for s in streams]
+        f3 = net.decompress([y_strings, z_strings], streams[0].latent_shapes[0])['x_hat']
+        return f3, streams
