@@ -3,7 +3,7 @@
 Importing this package only registers mmdicm's modules with the OpenMMLab registries; it
 sets no environment variables, no multiprocessing start method and no global torch state.
 """
-from . import engine  # noqa: F401  (registers DICMRunner)
+from . import engine, models  # noqa: F401  (register DICMRunner, DICMResNet, ...)
 from .version import __version__
 
-__all__ = ['__version__', 'engine']
+__all__ = ['__version__', 'engine', 'models']

@@ -77,7 +77,7 @@ def test_import_mmdicm_has_no_side_effects():
                                      text=True, check=True).stdout.strip().splitlines()[-1])
     probe = r'''
 import importlib, json, multiprocessing as mp, os, sys
-for name in json.loads(sys.argv[1]):
+for name in json.loads(sys.stdin.read()):
     try:
         importlib.import_module(name)
     except Exception:
@@ -94,8 +94,8 @@ from mmengine.registry import RUNNERS
 print(json.dumps(dict(diff={k: [before[k], after[k]] for k in before if before[k] != after[k]},
                       start=after['start'], registered='DICMRunner' in RUNNERS)))
 '''
-    out = subprocess.run([sys.executable, '-c', probe, json.dumps(deps)], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run([sys.executable, '-c', probe], input=json.dumps(deps),
+                         capture_output=True, text=True, check=True).stdout
     result = json.loads(out.strip().splitlines()[-1])
     assert result['diff'] == {}
     assert result['start'] is None

@@ -1,0 +1,4 @@
+"""OpenMMLab glue: registered backbone (and, later, necks and the SSL algorithm)."""
+from .backbones import DICMResNet, DICMResNetV1d
+
+__all__ = ['DICMResNet', 'DICMResNetV1d']

@@ -1,0 +1,3 @@
+from .dicm_resnet import DICMResNet, DICMResNetV1d
+
+__all__ = ['DICMResNet', 'DICMResNetV1d']

@@ -1,0 +1,139 @@
+"""DICMResNet: ResNet contract, checkpoint compatibility, freezing, real coding."""
+import pytest
+import torch
+from mmdet.models.backbones import ResNet
+
+from mmdicm.codec import BitstreamError
+from mmdicm.models import DICMResNet, DICMResNetV1d
+
+TINY_CODEC = dict(
+    re=dict(hidden_channels=16, latent_channels=16, depths=(1, 1, 1)),
+    net=dict(mid_channels=16, latent_channels=32, hyper_channels=16, hyper_dim=32,
+             hyper_heads=2, gl_size=(8, 5)))
+
+
+def tiny(depth=18, **kwargs):
+    torch.manual_seed(0)
+    return DICMResNet(depth=depth, codec=TINY_CODEC, **kwargs)
+
+
+@pytest.mark.parametrize('cls, depth', [(DICMResNet, 18), (DICMResNet, 50),
+                                        (DICMResNetV1d, 18)])
+@pytest.mark.parametrize('hw', [(64, 64), (100, 70), (37, 129)])
+def test_output_shapes_match_the_stock_resnet(cls, depth, hw):
+    stock_cls = ResNet
+    kwargs = dict(deep_stem=True, avg_down=True) if cls is DICMResNetV1d else {}
+    stock = stock_cls(depth=depth, **kwargs)
+    torch.manual_seed(0)
+    model = cls(depth=depth, codec=dict(
+        re=dict(hidden_channels=16, latent_channels=16, depths=(1, 1, 1)),
+        net=dict(mid_channels=16, latent_channels=32, hyper_channels=16, hyper_dim=32,
+                 hyper_heads=2, gl_size=(8, 5))))
+    x = torch.rand(1, 3, *hw)
+    with torch.no_grad():
+        ours, theirs = model(x), stock(x)
+    assert isinstance(ours, tuple)
+    assert [o.shape for o in ours] == [t.shape for t in theirs]
+
+
+def test_without_codec_it_is_the_stock_resnet():
+    stock = ResNet(depth=18)
+    model = DICMResNet(depth=18, codec=None)
+    model.load_state_dict(stock.state_dict())
+    model.eval()
+    stock.eval()  # (mmdet's ResNet.train returns None, so no chaining)
+    x = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        for a, b in zip(model(x), stock(x)):
+            assert torch.equal(a, b)
+
+
+def test_split_stage_and_out_indices():
+    model = tiny(split_stage=1, out_indices=(1, 3))
+    assert model.codec.in_channels == 128 and model.codec.input_stride == 8
+    assert model.pad_multiple == 128
+    outs = model(torch.rand(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [128, 512]
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(split_stage=4), 'split_stage'),
+    (dict(split_stage=-1), 'split_stage'),
+    (dict(split_stage=1, out_indices=(0, 1)), r'out_indices \[0\] precede'),
+    (dict(frozen_parts=('decoder', )), 'frozen_parts'),
+    (dict(codec=dict(in_channels=256)), 'codec.in_channels=256'),
+    (dict(codec=dict(input_stride=8)), 'codec.input_stride=8'),
+    (dict(codec=dict(re=dict(hidden_channels=-3))), 'hidden_channels'),
+])
+def test_bad_configs_fail_at_build_time_naming_the_key(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DICMResNet(depth=18, **kwargs)
+
+
+def test_standard_resnet50_checkpoint_loads_into_head_and_tail(tmp_path):
+    import torchvision
+    reference = torchvision.models.resnet50(weights=None).state_dict()
+    path = tmp_path / 'resnet50.pth'
+    torch.save(reference, path)
+    model = DICMResNet(depth=50, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model.init_weights()
+    ours = model.state_dict()
+    for key, value in reference.items():
+        if key.startswith('fc.'):
+            assert key not in ours
+            continue
+        assert torch.equal(ours[key], value), key
+    missing = set(ours) - set(reference)
+    assert missing and all(k.startswith('codec.') for k in missing), sorted(missing)[:5]
+
+
+def test_frozen_parts_get_no_gradient_and_stay_in_eval():
+    model = tiny(frozen_parts=('head', 'net'))
+    model.train()
+    outs = model(torch.rand(2, 3, 64, 64))
+    loss = sum(o.mean() for o in outs) + sum(
+        -torch.log2(v).sum() for v in model.last_likelihoods.values()) * 1e-4
+    loss.backward()
+    for part, frozen in (('head', True), ('net', True), ('re', False), ('tail', False)):
+        for m in model.part_modules(part):
+            assert m.training is not frozen, part
+            for name, p in m.named_parameters():
+                if name.endswith('quantiles'):
+                    continue
+                assert (p.grad is None) is frozen, f'{part}.{name}'
+
+
+def test_likelihoods_and_pixels_of_the_last_forward():
+    model = tiny().train()
+    model(torch.rand(2, 3, 50, 60))
+    assert set(model.last_likelihoods) == {'re', 'y', 'z'}
+    assert model.last_num_pixels == 2 * 50 * 60
+    # padded to 64x64 inside: y is at 1/16 of the padded image
+    assert model.last_likelihoods['y'].shape[-2:] == (4, 4)
+
+
+def test_real_coding_in_eval_gives_the_estimate_paths_features():
+    model = tiny(out_indices=(0, 1, 2, 3)).eval()
+    model.update(force=True)
+    x = torch.rand(2, 3, 70, 90)
+    with torch.no_grad():
+        estimated = model(x)
+        model.real_coding = True
+        coded = model(x)
+    assert len(model.last_bitstreams) == 2 and all(len(b) > 75 for b in model.last_bitstreams)
+    for a, b in zip(estimated, coded):
+        assert torch.equal(a, b)
+    # and the split API: edge compress, receiver decompress, same features again
+    decoded = model.decompress(model.compress(x))
+    for a, b in zip(decoded, coded):
+        assert torch.equal(a, b)
+
+
+def test_receiver_rejects_streams_of_another_model():
+    a, b = tiny().eval(), tiny(depth=34).eval()
+    torch.manual_seed(3)
+    b.codec.net.h_s[0].bias.data.normal_()
+    a.update(force=True)
+    b.update(force=True)
+    with pytest.raises(BitstreamError, match='fingerprint'):
+        b.decompress(a.compress(torch.rand(1, 3, 64, 64)))
