@@ -1,4 +1,5 @@
 """OpenMMLab glue: registered backbone (and, later, necks and the SSL algorithm)."""
 from .backbones import DICMResNet, DICMResNetV1d
+from .necks import DICMCodecNeck
 
-__all__ = ['DICMResNet', 'DICMResNetV1d']
+__all__ = ['DICMResNet', 'DICMResNetV1d', 'DICMCodecNeck']

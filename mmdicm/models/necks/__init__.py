@@ -1,0 +1,3 @@
+from .codec_neck import DICMCodecNeck
+
+__all__ = ['DICMCodecNeck']
