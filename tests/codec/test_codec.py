@@ -285,3 +285,37 @@ def test_gaussian_params_do_not_depend_on_summation_order(fitted):
         finally:
             net.eval()
         assert not torch.equal(torch.cat(raw), torch.cat(raw_twin))
+
+
+def test_fuzzed_containers_only_ever_raise_bitstream_error(fitted):
+    """Thousands of mutated/truncated/extended files through the model's decode()."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    codec, data = fitted
+    good = codec.encode(data[:1], [(256, 256)])[0]
+    expected = codec.decode(good)[0]
+
+    @settings(max_examples=1500, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.tuples(st.sampled_from(['flip', 'cut', 'insert', 'delete']),
+                              st.integers(0, len(good) - 1), st.integers(1, 255)),
+                    min_size=1, max_size=4))
+    def check(mutations):
+        blob = bytearray(good)
+        for kind, pos, val in mutations:
+            pos = min(pos, max(len(blob) - 1, 0))
+            if kind == 'flip' and blob:
+                blob[pos] ^= val
+            elif kind == 'cut':
+                del blob[pos:]
+            elif kind == 'insert':
+                blob.insert(pos, val)
+            elif blob:
+                del blob[pos]
+        try:
+            f3, _ = codec.decode(bytes(blob))
+        except BitstreamError:
+            return
+        assert bytes(blob) == good and torch.equal(f3, expected)  # mutations cancelled out
+
+    check()
