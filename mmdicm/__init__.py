@@ -2,8 +2,20 @@
 
 Importing this package only registers mmdicm's modules with the OpenMMLab registries; it
 sets no environment variables, no multiprocessing start method and no global torch state.
+
+``mmdicm.layers`` and ``mmdicm.codec`` need only torch, CompressAI and timm: without
+mmengine/mmdet installed (e.g. in a detectron2 project) they import and work, and the
+OpenMMLab glue (``mmdicm.engine``, ``mmdicm.models``) is simply not registered.
 """
-from . import engine, models  # noqa: F401  (register DICMRunner, DICMResNet, ...)
 from .version import __version__
 
-__all__ = ['__version__', 'engine', 'models']
+try:
+    import mmdet  # noqa: F401
+    import mmengine  # noqa: F401
+except ModuleNotFoundError as e:  # framework-free use; a broken install still raises
+    if e.name not in ('mmdet', 'mmengine'):
+        raise
+    __all__ = ['__version__']
+else:
+    from . import engine, models  # noqa: F401  (register DICMRunner, DICMResNet, ...)
+    __all__ = ['__version__', 'engine', 'models']

@@ -112,3 +112,26 @@ def test_cxx20_shim_rewrites_only_the_standard_flag(tmp_path, flag):
         env={'MMDICM_REAL_CXX': str(fake), 'PATH': '/usr/bin:/bin'},
         capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ['-O3', '-std=c++20', 'a b.cpp', '-o', 'x.o']
+
+
+def test_layers_and_codec_work_without_openmmlab():
+    """The framework-free core imports and codes with mmengine/mmdet/mmcv/mmpretrain absent."""
+    probe = r'''
+import sys
+for name in ('mmengine', 'mmdet', 'mmcv', 'mmpretrain'):
+    sys.modules[name] = None  # makes `import name` raise ModuleNotFoundError
+import torch, mmdicm
+from mmdicm.codec import DICMFeatureCodec
+from mmdicm.layers import HorBlock
+codec = DICMFeatureCodec(re=dict(hidden_channels=16, latent_channels=16),
+                         net=dict(mid_channels=16, latent_channels=32, hyper_channels=16,
+                                  hyper_dim=32, hyper_heads=2), in_channels=32).eval()
+codec.update(force=True)
+f3, _ = codec.decode(codec.encode(torch.rand(1, 32, 16, 16), [(64, 64)]))
+assert f3.shape == (1, 32, 16, 16)
+assert not any(sys.modules.get(n) for n in ('mmengine', 'mmdet', 'mmcv', 'mmpretrain'))
+print('ok', mmdicm.__all__)
+'''
+    proc = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split()[-2:] == ['ok', "['__version__']"]
