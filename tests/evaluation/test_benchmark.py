@@ -1,0 +1,113 @@
+"""The codec benchmark on a tiny size and model: every number is there and plausible."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmdicm.evaluation import BENCHMARK_TARGETS, format_benchmark, parse_size, run_benchmark
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# resnet18's layer1 gives 64 channels: a small head needs no adapter, only in_channels=64.
+TINY_CODEC = dict(
+    re=dict(hidden_channels=16, latent_channels=16),
+    net=dict(mid_channels=16, latent_channels=32, hyper_channels=16, hyper_dim=32,
+             hyper_heads=2, gl_size=(8, 5)),
+    in_channels=64)
+
+
+@pytest.fixture(scope='module')
+def result():
+    return run_benchmark(sizes=['64x64'], repeats=1, threads=1, codec_cfg=TINY_CODEC,
+                         head='resnet18', mbt_quality=1)
+
+
+def test_result_has_every_number(result):
+    env = result['env']
+    assert env['threads'] == 1 and env['repeats'] == 1 and env['cpu']
+    assert set(result['sizes']) == {'64x64'}
+    res = result['sizes']['64x64']
+    assert res['size'] == [64, 64] and res['padded_size'] == [64, 64]
+
+    d = res['dicm']
+    assert d['encode_s'] > 0 and d['decode_s'] > 0
+    assert d['bytes'] > d['payload_bytes'] > 0 and d['bpp'] > 0
+    assert set(d['encode_parts_s']) >= {'head', 're', 'g_a', 'h_a', 'h_s', 'entropy', 'rans',
+                                        'other'}
+    assert set(d['decode_parts_s']) >= {'entropy', 'rans', 'h_s', 'g_s', 'other'}
+    for parts in (d['encode_parts_s'], d['decode_parts_s']):
+        assert all(v > 0 for k, v in parts.items() if k != 'other')
+        assert parts['rans'] <= parts['entropy']
+    assert set(d['gflops']) == {'head', 're', 'g_a', 'h_a', 'h_s', 'g_s', 'encoder', 'edge',
+                                'decoder'}
+    assert all(v > 0 for v in d['gflops'].values())
+    # the whole decode counts exactly h_s + g_s
+    assert d['gflops']['decoder'] == pytest.approx(d['gflops']['h_s'] + d['gflops']['g_s'])
+    for key in ('entropy_share_encode_pct', 'entropy_share_decode_pct', 'rans_share_encode_pct',
+                'rans_share_decode_pct', 'entropy_share_codec_encode_pct'):
+        assert 0 < d[key] < 100, key
+
+    m = res['mbt2018_mean']
+    assert m['compress_s'] > 0 and m['decompress_s'] > 0 and m['bytes'] > 0
+    assert all(m['gflops'][k] > 0 for k in ('compress', 'g_s', 'decompress'))
+    assert m['gflops']['decompress'] > m['gflops']['g_s']
+    assert 0 < m['entropy_share_decompress_pct'] < 100
+
+    j = res['jpeg']
+    assert j['encode_s'] > 0 and j['decode_s'] > 0 and j['bytes'] > 0
+
+    # the decoder-GFLOPs target is defined at 512x512 only; the others apply at every size
+    keys = {t['key'] for t in res['targets']}
+    assert keys == {k for k, _, _, at in BENCHMARK_TARGETS if at is None}
+    for t in res['targets']:
+        assert t['value'] > 0 and t['passed'] == (t['value'] <= t['target'])
+    json.dumps(result)  # --json writes exactly this
+
+
+def test_report_prints_every_section(result):
+    text = format_benchmark(result)
+    for needle in ('torch threads: 1', 'DICM edge: image -> bytes', 'DICM receiver',
+                   'mbt2018-mean decompress', 'JPEG q75 decode', 'rANS coder calls', 'Targets',
+                   'defined at 512x512'):
+        assert needle in text, needle
+    assert ('PASS' in text) or ('MISS' in text)
+
+
+def test_instrumentation_is_removed():
+    import torch
+
+    from mmdicm.codec import DICMFeatureCodec
+    from mmdicm.evaluation.benchmark import _Probe
+
+    codec = DICMFeatureCodec(**TINY_CODEC).eval()
+    probe = _Probe()
+    probe.wrap(codec, '_edge_features', 're')
+    probe.hook(codec.net.g_s, 'g_s')
+    probe.entropy_models(codec.net)
+    probe.close()
+    assert '_edge_features' not in vars(codec)
+    assert 'compress' not in vars(codec.net.gaussian_conditional)
+    assert 'encode_with_indexes' not in vars(codec.net.entropy_bottleneck.entropy_coder)
+    assert not codec.net.g_s._forward_hooks and not codec.net.g_s._forward_pre_hooks
+    assert torch.is_tensor(codec._edge_features(torch.rand(1, 64, 16, 16)))
+
+
+def test_bad_arguments():
+    assert parse_size('800x1344') == (800, 1344)
+    for bad in ('800', '0x4', 'axb'):
+        with pytest.raises(ValueError, match='HEIGHTxWIDTH|positive'):
+            parse_size(bad)
+    with pytest.raises(ValueError, match='repeats'):
+        run_benchmark(sizes=['64x64'], repeats=0)
+    with pytest.raises(ValueError, match='threads'):
+        run_benchmark(sizes=['64x64'], threads=0)
+
+
+def test_cli_help():
+    out = subprocess.run([sys.executable, str(ROOT / 'tools' / 'benchmark_codec.py'), '--help'],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for flag in ('--sizes', '--repeats', '--threads', '--json', '--mbt-quality'):
+        assert flag in out.stdout
