@@ -21,8 +21,8 @@ conditional for y, rANS).
 
     g_a: HorBlock(256, o2) ─ conv5 s2 ─ LReLU ─ HorBlock(128, o3) ─ conv3 ─ HorBlock(192, o4, GF)
          ─ conv5 s2
-    g_s: deconv5 s2 ─ HorBlock(192, o4, GF) ─ conv3 ─ HorBlock(128, o3) ─ deconv5 s2 ─ LReLU
-         ─ HorBlock(256, o2)
+    g_s: deconv5 s2 ─ HorBlock(192, o4, GF) ─ conv3 ─ HorBlock(128, o3) ─ deconv5 s2
+         [─ LReLU ─ HorBlock(256, o2), with synthesis_full_res_block=True]
     h_a: conv3 s2 ─ ViT ─ conv3 s2 ─ ViT ─ 1x1          (Transformer width 384, 6 heads)
     h_s: 1x1 ─ ViT ─ 3x3 + PixelShuffle x2 ─ ViT ─ 1x1 + PixelShuffle x2 -> (scales, means)
 
@@ -85,6 +85,10 @@ class DICMCompressionNet(CompressionModel):
         hyper_dim (int): Width of the hyper-transforms' Transformer blocks. Defaults to 384.
         hyper_heads (int): Attention heads. Defaults to 6.
         hyper_mlp_ratio (float): Transformer MLP ratio. Defaults to 4.0.
+        synthesis_full_res_block (bool): End g_s with LeakyReLU + a HorNet block at full
+            feature resolution, mirroring g_a exactly. That block is ~55 % of g_s's time
+            (10 of 28 decoder GFLOPs at 512x512) and the backbone tail's layer2 follows
+            directly, so by default g_s ends with its last up-scaling. Defaults to False.
 
     Example:
         >>> import torch
@@ -110,7 +114,8 @@ class DICMCompressionNet(CompressionModel):
                  gnconv_scale: float = 1.0 / 3.0,
                  hyper_dim: int = 384,
                  hyper_heads: int = 6,
-                 hyper_mlp_ratio: float = 4.0) -> None:
+                 hyper_mlp_ratio: float = 4.0,
+                 synthesis_full_res_block: bool = False) -> None:
         super().__init__()
         for name, value in (('in_channels', in_channels), ('mid_channels', mid_channels),
                             ('latent_channels', latent_channels),
@@ -135,11 +140,12 @@ class DICMCompressionNet(CompressionModel):
             hor(0), conv(in_channels, mid_channels, 5, stride=2), nn.LeakyReLU(inplace=True),
             hor(1), conv(mid_channels, M, 3, stride=1),
             hor(2), conv(M, M, 5, stride=2))
-        self.g_s = nn.Sequential(
-            deconv(M, M, 5, stride=2), hor(2),
-            conv(M, mid_channels, 3, stride=1), hor(1),
-            deconv(mid_channels, in_channels, 5, stride=2), nn.LeakyReLU(inplace=True),
-            hor(0))
+        g_s = [deconv(M, M, 5, stride=2), hor(2),
+               conv(M, mid_channels, 3, stride=1), hor(1),
+               deconv(mid_channels, in_channels, 5, stride=2)]
+        if synthesis_full_res_block:
+            g_s += [nn.LeakyReLU(inplace=True), hor(0)]
+        self.g_s = nn.Sequential(*g_s)
         self.h_a = nn.Sequential(
             conv(M, D, 3, stride=2), vit(), conv(D, D, 3, stride=2), vit(), nn.Conv2d(D, N, 1))
         # The last up-scaling is a 1x1 conv + PixelShuffle: a 3x3 sub-pixel conv there would
@@ -156,7 +162,8 @@ class DICMCompressionNet(CompressionModel):
                            global_local=global_local, mlp_ratios=mlp_ratios,
                            gl_size=tuple(gl_size), gnconv_scale=float(gnconv_scale),
                            hyper_dim=D, hyper_heads=hyper_heads,
-                           hyper_mlp_ratio=float(hyper_mlp_ratio))
+                           hyper_mlp_ratio=float(hyper_mlp_ratio),
+                           synthesis_full_res_block=bool(synthesis_full_res_block))
 
     # ------------------------------------------------------------------ entropy parameters
     def gaussian_params(self, z_hat: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

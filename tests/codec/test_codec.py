@@ -319,3 +319,13 @@ def test_fuzzed_containers_only_ever_raise_bitstream_error(fitted):
         assert bytes(blob) == good and torch.equal(f3, expected)  # mutations cancelled out
 
     check()
+
+
+def test_optional_full_resolution_synthesis_block():
+    from mmdicm.layers import HorBlock
+    lean = small_codec().net
+    full = small_codec(net={**SMALL['net'], 'synthesis_full_res_block': True}).net
+    n_blocks = [sum(isinstance(m, HorBlock) for m in net.g_s) for net in (lean, full)]
+    assert n_blocks == [2, 3]
+    assert isinstance(full.g_s[-1], HorBlock) and full.g_s[-1].norm1.normalized_shape == (32, )
+    assert full(torch.randn(1, 32, 16, 16))['x_hat'].shape == (1, 32, 16, 16)
