@@ -1,7 +1,10 @@
-"""Training machinery on top of mmengine: Runner with safe checkpoint loading (hooks follow)."""
+"""Training machinery on top of mmengine: Runner with safe checkpoint loading, rate hooks."""
 from .checkpoint import (checkpoint_safe_globals, load_trusted_checkpoint,
                          mmengine_checkpoint_globals)
+from .hooks import (AUX_PARAM_KEY, EntropyUpdateHook, RateLossHook, find_codec_modules,
+                    likelihood_bpp, unwrap_model)
 from .runner import DICMRunner
 
-__all__ = ['DICMRunner', 'checkpoint_safe_globals', 'load_trusted_checkpoint',
-           'mmengine_checkpoint_globals']
+__all__ = ['AUX_PARAM_KEY', 'DICMRunner', 'EntropyUpdateHook', 'RateLossHook',
+           'checkpoint_safe_globals', 'find_codec_modules', 'likelihood_bpp',
+           'load_trusted_checkpoint', 'mmengine_checkpoint_globals', 'unwrap_model']
