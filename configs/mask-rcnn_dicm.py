@@ -1,0 +1,14 @@
+# DICM Mask R-CNN R-50-FPN on COCO 2017: stock mmdet detector, backbone split by the codec.
+_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', './_base_/dicm_runtime.py']
+
+model = dict(
+    backbone=dict(
+        type='DICMResNet',  # mmdicm: ResNet-50 + RE + compression network after layer1
+        split_stage=0,  # mmdicm: the paper's split (after layer1)
+        codec=dict()))  # mmdicm: released widths (RE 128/192, codec 128/192, hyper 384)
+
+optim_wrapper = dict(
+    paramwise_cfg=dict(custom_keys={
+        # mmdicm: entropy-model quantiles learn from the aux loss only, no weight decay
+        '.quantiles': dict(lr_mult=1.0, decay_mult=0.0)}),
+    clip_grad=dict(max_norm=1.0))  # mmdicm: the rate term can spike early in training
