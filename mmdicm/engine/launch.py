@@ -4,9 +4,11 @@ Mirrors mmdet's stock tools (``--cfg-options``, ``--work-dir``, ``--resume``, ``
 ``--launcher``) with two differences: the default Runner is :class:`DICMRunner` (its
 checkpoints load again under torch >= 2.6), and a bad path or option is a one-line error.
 """
+import argparse
 import os
 import os.path as osp
-from typing import Any, Dict, Optional
+import sys
+from typing import Any, Callable, Dict, Optional
 
 from mmengine.config import Config
 from mmengine.registry import RUNNERS
@@ -14,7 +16,7 @@ from mmengine.runner import Runner
 
 from .runner import DICMRunner
 
-__all__ = ['prepare_config', 'build_runner', 'set_local_rank']
+__all__ = ['prepare_config', 'build_runner', 'set_local_rank', 'add_common_args', 'run_tool']
 
 
 def prepare_config(config: str,
@@ -80,3 +82,31 @@ def build_runner(cfg: Config) -> Runner:
 def set_local_rank(local_rank: int) -> None:
     """``torch.distributed.launch`` passes ``--local-rank``; mmengine reads ``LOCAL_RANK``."""
     os.environ.setdefault('LOCAL_RANK', str(local_rank))
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Options that ``tools/train.py`` and ``tools/test.py`` share (mmdet's names)."""
+    from mmengine.config import DictAction
+    parser.add_argument('--work-dir', help='where logs, checkpoints and metrics go')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys, e.g. model.backbone.real_coding=True')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser
+
+
+def run_tool(args: argparse.Namespace, action: Callable[[Runner], Any], **overrides: Any) -> int:
+    """Prepare the config from ``args`` (+ ``overrides``), build the runner, run ``action``.
+
+    Returns the exit code: 0, or 2 with a one-line message for a bad path or option.
+    """
+    set_local_rank(args.local_rank)
+    try:
+        cfg = prepare_config(args.config, work_dir=args.work_dir, cfg_options=args.cfg_options,
+                             launcher=args.launcher, **overrides)
+    except (FileNotFoundError, ValueError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    action(build_runner(cfg))
+    return 0
