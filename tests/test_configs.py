@@ -8,7 +8,8 @@ import sys
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '*.py')))
+CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+                 if '_base_' not in p)
 
 PROBE = r'''
 import json, sys
@@ -30,7 +31,7 @@ print(json.dumps(dict(
 def test_configs_are_shipped():
     names = {osp.basename(p) for p in CONFIGS}
     assert {'mask-rcnn_dicm.py', 'faster-rcnn_dicm_voc0712.py', 'retinanet_dicm.py',
-            'resnet50_dicm_in1k.py'} <= names
+            'resnet50_dicm_in1k.py', 'mask-rcnn_dicm_r18_embedded.py'} <= names
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
