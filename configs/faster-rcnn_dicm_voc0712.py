@@ -5,5 +5,4 @@ model = dict(backbone=dict(type='DICMResNet', codec=dict()))  # mmdicm: codec af
 
 optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={
-        '.quantiles': dict(lr_mult=1.0, decay_mult=0.0)}),  # mmdicm: aux params, no decay
-    clip_grad=dict(max_norm=1.0))  # mmdicm: the rate term can spike early in training
+        '.quantiles': dict(lr_mult=1.0, decay_mult=0.0)}))  # mmdicm: aux params, no decay

@@ -10,5 +10,4 @@ model = dict(
 optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={
         # mmdicm: entropy-model quantiles learn from the aux loss only, no weight decay
-        '.quantiles': dict(lr_mult=1.0, decay_mult=0.0)}),
-    clip_grad=dict(max_norm=1.0))  # mmdicm: the rate term can spike early in training
+        '.quantiles': dict(lr_mult=1.0, decay_mult=0.0)}))
