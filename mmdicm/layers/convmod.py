@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 from timm.layers import DropPath, LayerNorm2d
 
+from ..utils import check_drop_path, check_layer_scale
+
 __all__ = ['ConvMod', 'ConvModMlp', 'ConvModBlock']
 
 
@@ -131,11 +133,8 @@ class ConvModBlock(nn.Module):
                  drop_path: float = 0.0,
                  layer_scale_init_value: Optional[float] = 1e-6) -> None:
         super().__init__()
-        if not 0.0 <= drop_path < 1.0:
-            raise ValueError(f'drop_path must be in [0, 1), got {drop_path}')
-        if layer_scale_init_value is not None and layer_scale_init_value < 0:
-            raise ValueError('layer_scale_init_value must be None, 0 (both disable layer '
-                             f'scale) or > 0, got {layer_scale_init_value!r}')
+        check_drop_path(drop_path)
+        check_layer_scale(layer_scale_init_value)
         self.attn = ConvMod(dim, kernel_size=kernel_size)
         self.mlp = ConvModMlp(dim, mlp_ratio=mlp_ratio)
         if layer_scale_init_value:

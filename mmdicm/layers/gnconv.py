@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import DropPath, LayerNorm2d
 
-from ..utils import check_int
+from ..utils import check_drop_path, check_int, check_layer_scale
 
 __all__ = ['GlobalLocalFilter', 'GnConv', 'HorBlock']
 
@@ -29,12 +29,6 @@ def _check_odd_kernel(name: str, value: int) -> None:
     if value % 2 == 0:
         raise ValueError(f'{name} must be odd so that "same" padding keeps H and W, '
                          f'got {value}')
-
-
-def _check_layer_scale(value: Optional[float]) -> None:
-    if value is not None and value < 0:
-        raise ValueError('layer_scale_init_value must be None, 0 (both disable layer '
-                         f'scale) or > 0, got {value!r}')
 
 
 class GlobalLocalFilter(nn.Module):
@@ -228,9 +222,8 @@ class HorBlock(nn.Module):
         if hidden < 1:
             raise ValueError(f'mlp_ratio must give at least one hidden channel, got '
                              f'mlp_ratio={mlp_ratio} with dim={dim}')
-        if not 0.0 <= drop_path < 1.0:
-            raise ValueError(f'drop_path must be in [0, 1), got {drop_path}')
-        _check_layer_scale(layer_scale_init_value)
+        check_drop_path(drop_path)
+        check_layer_scale(layer_scale_init_value)
 
         self.norm1 = LayerNorm2d(dim, eps=1e-6)
         self.gnconv = GnConv(dim, order=order, kernel_size=kernel_size, scale=scale,

@@ -16,6 +16,8 @@ from typing import Optional
 from timm.layers import Mlp
 from timm.models.metaformer import LayerNorm2dNoBias, MetaFormerBlock, SepConv, StarReLU
 
+from ..utils import check_drop_path
+
 __all__ = ['ConvFormerBlock']
 
 _TIMM_MLP_RATIO = 4.0  # hidden width timm's MetaFormerBlock builds its MLP with
@@ -71,8 +73,7 @@ class ConvFormerBlock(MetaFormerBlock):
         if int(dim * expansion_ratio) < 1:
             raise ValueError(f'expansion_ratio must give at least one hidden channel, got '
                              f'expansion_ratio={expansion_ratio} with dim={dim}')
-        if not 0.0 <= drop_path < 1.0:
-            raise ValueError(f'drop_path must be in [0, 1), got {drop_path}')
+        check_drop_path(drop_path)
         super().__init__(
             dim,
             token_mixer=SepConv,

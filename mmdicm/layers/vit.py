@@ -12,6 +12,8 @@ import torch
 import torch.nn as nn
 from timm.models.vision_transformer import Block
 
+from ..utils import check_drop_path
+
 __all__ = ['ViTBlock']
 
 
@@ -60,8 +62,7 @@ class ViTBlock(nn.Module):
         if int(dim * mlp_ratio) < 1:
             raise ValueError(f'mlp_ratio must give at least one hidden channel, got '
                              f'mlp_ratio={mlp_ratio} with dim={dim}')
-        if not 0.0 <= drop_path < 1.0:
-            raise ValueError(f'drop_path must be in [0, 1), got {drop_path}')
+        check_drop_path(drop_path)
         self.block = Block(dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
                            drop_path=drop_path)
 
