@@ -245,6 +245,5 @@ class DICMCompressionNet(CompressionModel):
         y = self.g_a(x)
         z_hat = self.entropy_bottleneck.quantize(
             self.h_a(y), 'dequantize', self.entropy_bottleneck._get_medians())
-        scales, means = self.gaussian_params(z_hat)
-        del scales
+        _, means = self.gaussian_params(z_hat)
         return self.gaussian_conditional.quantize(y, 'dequantize', means)

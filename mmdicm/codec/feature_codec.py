@@ -165,9 +165,10 @@ class DICMFeatureCodec(nn.Module):
 
     def parse(self, data: Union[bytes, DICMBitstream]) -> DICMBitstream:
         """Unpack and validate one container against this model (raises BitstreamError)."""
-        stream = data if isinstance(data, DICMBitstream) else unpack(
-            data, expected_fingerprint=self.fingerprint())
-        if stream.fingerprint != self.fingerprint():
+        fp = self.fingerprint()
+        stream = data if isinstance(data, DICMBitstream) else unpack(data,
+                                                                     expected_fingerprint=fp)
+        if stream.fingerprint != fp:  # an already-parsed DICMBitstream
             raise BitstreamError('model fingerprint mismatch: the bitstream was written by '
                                  'another model or entropy table')
         if len(stream.sections) != 2 or any(len(s) != 1 for s in stream.sections):
