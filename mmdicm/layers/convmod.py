@@ -18,6 +18,7 @@ import torch.nn as nn
 from timm.layers import DropPath, LayerNorm2d
 
 from ..utils import check_drop_path, check_layer_scale
+from ._layer_scale import layer_scale
 
 __all__ = ['ConvMod', 'ConvModMlp', 'ConvModBlock']
 
@@ -137,12 +138,8 @@ class ConvModBlock(nn.Module):
         check_layer_scale(layer_scale_init_value)
         self.attn = ConvMod(dim, kernel_size=kernel_size)
         self.mlp = ConvModMlp(dim, mlp_ratio=mlp_ratio)
-        if layer_scale_init_value:
-            self.layer_scale_1 = nn.Parameter(torch.full((dim, ), float(layer_scale_init_value)))
-            self.layer_scale_2 = nn.Parameter(torch.full((dim, ), float(layer_scale_init_value)))
-        else:
-            self.layer_scale_1 = None
-            self.layer_scale_2 = None
+        self.layer_scale_1 = layer_scale(dim, layer_scale_init_value)
+        self.layer_scale_2 = layer_scale(dim, layer_scale_init_value)
         self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

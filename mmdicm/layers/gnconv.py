@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from timm.layers import DropPath, LayerNorm2d
 
 from ..utils import check_drop_path, check_int, check_layer_scale
+from ._layer_scale import layer_scale
 
 __all__ = ['GlobalLocalFilter', 'GnConv', 'HorBlock']
 
@@ -232,12 +233,8 @@ class HorBlock(nn.Module):
         self.pwconv1 = nn.Linear(dim, hidden)
         self.act = nn.GELU()
         self.pwconv2 = nn.Linear(hidden, dim)
-        if layer_scale_init_value:
-            self.gamma1 = nn.Parameter(torch.full((dim, ), float(layer_scale_init_value)))
-            self.gamma2 = nn.Parameter(torch.full((dim, ), float(layer_scale_init_value)))
-        else:
-            self.gamma1 = None
-            self.gamma2 = None
+        self.gamma1 = layer_scale(dim, layer_scale_init_value)
+        self.gamma2 = layer_scale(dim, layer_scale_init_value)
         self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
