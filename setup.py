@@ -43,6 +43,6 @@ setup(
     packages=find_packages(exclude=('tests', 'tests.*', 'tools', 'configs')),
     include_package_data=True,
     install_requires=parse_requirements('torch', 'mmcv', 'runtime'),
-    extras_require={'tests': parse_requirements('tests')},
+    extras_require={'tests': parse_requirements('tests'), 'codecs': parse_requirements('codecs')},
     zip_safe=False,
 )

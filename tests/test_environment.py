@@ -51,7 +51,7 @@ def test_mmcv_roi_align_matches_bilinear_average_on_cpu():
 
 def test_installed_versions_match_the_pins():
     """What the bootstrap installed is what requirements/*.txt pin (local tags like +cpu aside)."""
-    for req in _requirements('torch', 'mmcv', 'runtime', 'tests'):
+    for req in _requirements('torch', 'mmcv', 'runtime', 'tests', 'codecs'):
         installed = Version(md.version(req.name))
         assert Version(installed.public) in req.specifier, (
             f'{req.name} {installed} is installed but requirements pin {req}')

@@ -101,7 +101,7 @@ fi
 # --- 4. the pinned stack + mmdicm (editable), one resolver run -------------------------------
 say "installing the pinned stack and mmdicm (editable)"
 vpip install --no-build-isolation --find-links "$WHEELS" --only-binary mmcv \
-    -r requirements/tests.txt -e "$ROOT"
+    -r requirements/tests.txt -r requirements/codecs.txt -e "$ROOT"
 
 # --- 5. check --------------------------------------------------------------------------------
 if ! "$VPY" -c "$SMOKE"; then
