@@ -17,5 +17,8 @@ except ModuleNotFoundError as e:  # framework-free use; a broken install still r
         raise
     __all__ = ['__version__']
 else:
-    from . import engine, models  # noqa: F401  (register DICMRunner, DICMResNet, ...)
-    __all__ = ['__version__', 'engine', 'models']
+    # register DICMRunner, the hooks, DICMResNet, DICMCodecNeck, DICMBppMetric, ...
+    from . import engine, evaluation, models  # noqa: F401
+    from .mim import register_config_scope
+    register_config_scope()  # `_base_ = 'mmdicm::dicm/...'` in users' configs (see mim.py)
+    __all__ = ['__version__', 'engine', 'evaluation', 'models']

@@ -44,3 +44,47 @@ def test_config_builds_from_a_clean_interpreter(path):
     assert out['runner'] == 'DICMRunner'
     assert out['quantiles'] == {'lr_mult': 1.0, 'decay_mult': 0.0}
     assert all(out['hooks']), 'a custom hook type is not registered'
+
+
+USER_PROBE = r'''
+import sys
+import mmdicm  # registers the `mmdicm::` scope (mmengine parses _base_ before custom_imports)
+from mmengine.config import Config
+from mmengine.registry import MODELS, init_default_scope
+cfg = Config.fromfile(sys.argv[1])
+init_default_scope(cfg.default_scope)
+model = MODELS.build(cfg.model)
+print(type(model.backbone).__name__, model.roi_head.bbox_head.num_classes)
+'''
+
+
+@pytest.mark.parametrize('base', ['mask-rcnn_dicm.py', 'demo/mask-rcnn_dicm_r18_embedded.py'])
+def test_a_user_project_inherits_by_package_scope(tmp_path, base):
+    """`_base_ = 'mmdicm::dicm/...'` from a project outside the repository (this checkout is an
+    editable install, the case where pkg_resources would point at site-packages)."""
+    user_cfg = tmp_path / 'my_dicm.py'
+    user_cfg.write_text(f"_base_ = 'mmdicm::dicm/{base}'\n"
+                        'model = dict(roi_head=dict(bbox_head=dict(num_classes=3)))\n')
+    proc = subprocess.run([sys.executable, '-c', USER_PROBE, str(user_cfg)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split()[-2:] == ['DICMResNet', '3']
+
+
+def test_every_config_is_reachable_in_the_package_and_a_wheel():
+    """The link makes every file of configs/ a `mmdicm::dicm/` config in a checkout; setup.py's
+    package_data patterns must match each of them so that a wheel carries them too."""
+    import ast
+    import fnmatch
+    link = osp.join(ROOT, 'mmdicm', '.mim', 'configs', 'dicm')
+    assert osp.realpath(link) == osp.join(ROOT, 'configs')
+    tree = ast.parse(open(osp.join(ROOT, 'setup.py')).read())
+    call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call)
+                and getattr(n.func, 'id', None) == 'setup')
+    patterns = ast.literal_eval(next(k.value for k in call.keywords
+                                     if k.arg == 'package_data'))['mmdicm']
+    files = glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+    for path in files:
+        rel = '.mim/configs/dicm/' + osp.relpath(path, osp.join(ROOT, 'configs'))
+        assert any(fnmatch.fnmatchcase(rel, p) and rel.count('/') == p.count('/')
+                   for p in patterns), f'{rel} is not in setup.py package_data'
