@@ -1,10 +1,10 @@
 """Training machinery on top of mmengine: Runner with safe checkpoint loading, rate hooks."""
 from .checkpoint import (checkpoint_safe_globals, load_trusted_checkpoint,
                          mmengine_checkpoint_globals)
-from .hooks import (AUX_PARAM_KEY, EntropyUpdateHook, RateLossHook, find_codec_modules,
-                    likelihood_bpp, unwrap_model)
+from .hooks import (AUX_PARAM_KEY, BitstreamRecordHook, EntropyUpdateHook, RateLossHook,
+                    find_codec_modules, likelihood_bpp, unwrap_model)
 from .runner import DICMRunner
 
-__all__ = ['AUX_PARAM_KEY', 'DICMRunner', 'EntropyUpdateHook', 'RateLossHook',
-           'checkpoint_safe_globals', 'find_codec_modules', 'likelihood_bpp',
+__all__ = ['AUX_PARAM_KEY', 'BitstreamRecordHook', 'DICMRunner', 'EntropyUpdateHook',
+           'RateLossHook', 'checkpoint_safe_globals', 'find_codec_modules', 'likelihood_bpp',
            'load_trusted_checkpoint', 'mmengine_checkpoint_globals', 'unwrap_model']

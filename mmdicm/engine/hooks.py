@@ -67,6 +67,7 @@ later stages (feature distortion between f1 and f3, ...) override it in a subcla
 """
 import inspect
 import math
+import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -75,7 +76,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-__all__ = ['AUX_PARAM_KEY', 'EntropyUpdateHook', 'RateLossHook', 'find_codec_modules',
+__all__ = ['AUX_PARAM_KEY', 'BitstreamRecordHook', 'EntropyUpdateHook', 'RateLossHook', 'find_codec_modules',
            'likelihood_bpp', 'unwrap_model']
 
 #: ``paramwise_cfg.custom_keys`` key matching CompressAI's aux parameters
@@ -282,3 +283,104 @@ class EntropyUpdateHook(Hook):
         for _, m in modules:
             m.codec.update(force=True)
         return modules
+
+
+@HOOKS.register_module()
+class BitstreamRecordHook(Hook):
+    """Tag each prediction with the size of its real bitstream (and optionally keep the files).
+
+    During validation and test, when a codec module runs with ``real_coding=True`` (true
+    rANS encode -> bytes -> decode, see :class:`~mmdicm.models.DICMResNet`), this hook
+    registers a torch forward hook on the model; after every ``mode='predict'`` forward it
+    writes into each returned data sample's metainfo::
+
+        dicm_bits    8 x the container bytes of that image (summed over codec modules)
+
+    which :class:`~mmdicm.evaluation.DICMBppMetric` turns into measured bpp next to the task
+    metrics of the same pass. With ``out_dir`` the containers are also written, one
+    ``<image stem>.dicm`` file per image (readable by ``DICMBitstream.read``). Without real
+    coding the hook does nothing (the metric then says how to turn it on).
+
+    Args:
+        out_dir (str, optional): Folder for the containers of the *test* pass (relative paths
+            are taken inside the runner's ``work_dir``). Validation never writes files.
+            Defaults to None (sizes only).
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self, out_dir: Optional[str] = None) -> None:
+        if out_dir is not None and not isinstance(out_dir, str):
+            raise TypeError(f'out_dir must be a str or None, got {type(out_dir).__name__}')
+        self.out_dir = out_dir
+        self._write_to: Optional[str] = None
+        self._handles: List[Any] = []
+        self._modules: List[Tuple[str, nn.Module]] = []
+        self._seen: Dict[int, Any] = {}
+
+    def before_val_epoch(self, runner) -> None:
+        self.attach(unwrap_model(runner.model))
+
+    def before_test_epoch(self, runner) -> None:
+        out_dir = None
+        if self.out_dir is not None:
+            out_dir = os.path.join(runner.work_dir, self.out_dir)
+            os.makedirs(out_dir, exist_ok=True)
+        self.attach(unwrap_model(runner.model), out_dir)
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        self.detach()
+
+    def after_test_epoch(self, runner, metrics=None) -> None:
+        if self._write_to is not None:
+            runner.logger.info(f'bitstreams of the test pass written to {self._write_to}')
+        self.detach()
+
+    def attach(self, model: nn.Module, out_dir: Optional[str] = None) -> None:
+        """Hook ``model``'s forward if it has a codec module with real coding on."""
+        self.detach()
+        self._modules = [(n, m) for n, m in find_codec_modules(model)
+                         if getattr(m, 'real_coding', False)]
+        if not self._modules:
+            return
+        self._write_to = out_dir
+        self._handles = [
+            model.register_forward_pre_hook(self._before_forward),
+            model.register_forward_hook(self._after_forward, with_kwargs=True),
+        ]
+
+    def detach(self) -> None:
+        """Remove the torch hooks (idempotent)."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles, self._modules, self._seen, self._write_to = [], [], {}, None
+
+    def _before_forward(self, model: nn.Module, args: Tuple) -> None:
+        self._seen = {id(m): m.last_bitstreams for _, m in self._modules}
+
+    def _after_forward(self, model: nn.Module, args: Tuple, kwargs: Dict[str, Any],
+                       output: Any) -> None:
+        if _forward_mode(model, args, kwargs) != 'predict' or not isinstance(output, list):
+            return
+        bits = [0] * len(output)
+        for name, m in self._modules:
+            streams = m.last_bitstreams
+            if streams is self._seen.get(id(m)) or len(streams) != len(output):
+                raise RuntimeError(
+                    f'BitstreamRecordHook: codec module {name!r} produced '
+                    f'{len(streams)} bitstreams for {len(output)} predictions in this forward')
+            for i, data in enumerate(streams):
+                bits[i] += 8 * len(data)
+            if self._write_to is not None:
+                for sample, data in zip(output, streams):
+                    self._write(sample, data, name, len(self._modules) > 1)
+        for sample, b in zip(output, bits):
+            sample.set_metainfo(dict(dicm_bits=b))
+
+    def _write(self, sample: Any, data: bytes, module_name: str, tag_module: bool) -> None:
+        path = sample.metainfo.get('img_path') or f"{sample.metainfo.get('img_id', 'image')}"
+        stem = os.path.splitext(os.path.basename(str(path)))[0]
+        if tag_module:
+            stem = f'{stem}.{module_name}'
+        with open(os.path.join(self._write_to, stem + '.dicm'), 'wb') as f:
+            f.write(data)
