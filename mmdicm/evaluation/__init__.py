@@ -1,7 +1,18 @@
-"""Evaluation of mmdicm's codec: measured bpp as a metric, speed / compute benchmark."""
+"""Evaluation: measured bpp as a metric, pixel-codec baselines, BD-rate / BD-accuracy, and
+the speed / compute benchmark against CompressAI and JPEG."""
+from .bd_metrics import (MIN_OVERLAP, MIN_POINTS, BDOverlapWarning, Curve, bd_metric, bd_rate,
+                         compare, write_results)
 from .benchmark import (BENCHMARK_TARGETS, build_resnet_head, cpu_model, format_benchmark,
                         parse_size, run_benchmark)
 from .metrics import DICMBppMetric
+from .pixel_codecs import (PIXEL_CODECS, AVIFCodec, CodecError, CodecUnavailableError,
+                           HEVCCodec, JPEGCodec, PixelCodec, SweepPoint, VVCCodec, WebPCodec,
+                           get_pixel_codec, pixel_codec_availability, sweep)
 
-__all__ = ['BENCHMARK_TARGETS', 'DICMBppMetric', 'build_resnet_head', 'cpu_model',
-           'format_benchmark', 'parse_size', 'run_benchmark']
+__all__ = [
+    'AVIFCodec', 'BDOverlapWarning', 'BENCHMARK_TARGETS', 'CodecError', 'CodecUnavailableError',
+    'Curve', 'DICMBppMetric', 'HEVCCodec', 'JPEGCodec', 'MIN_OVERLAP', 'MIN_POINTS',
+    'PIXEL_CODECS', 'PixelCodec', 'SweepPoint', 'VVCCodec', 'WebPCodec', 'bd_metric', 'bd_rate',
+    'build_resnet_head', 'compare', 'cpu_model', 'format_benchmark', 'get_pixel_codec',
+    'parse_size', 'pixel_codec_availability', 'run_benchmark', 'sweep', 'write_results'
+]

@@ -1,0 +1,489 @@
+"""Bjøntegaard deltas of rate-accuracy curves: BD-rate and BD-accuracy (e.g. BD-mAP).
+
+A codec evaluated at several rates gives a rate-accuracy curve: points (bpp, metric), the
+metric being higher-is-better (mAP, top-1, PSNR). Two curves are compared the Bjøntegaard
+way (VCEG-M33), with piecewise cubic Hermite interpolation ('pchip', as in the JCT-VC / JVET
+common test conditions), by the `bjontegaard <https://github.com/FAU-LMS/bjontegaard>`_
+package::
+
+    BD-rate (%):   metric ─► log10(rate) of each curve (pchip), averaged over the metric
+                   interval both curves cover; 100 * (10 ** (test - anchor) - 1).
+                   Negative = the test codec needs fewer bits for the same accuracy.
+
+    BD-metric:     log10(rate) ─► metric of each curve (pchip), averaged over the log-rate
+                   interval both curves cover; test - anchor.
+                   Positive = the test codec is more accurate at the same rate.
+
+Input rules (checked before anything is computed, ``ValueError`` naming the curve):
+
+- rates and metrics: 1-D, same length, finite; rates > 0 (they are logged);
+- at least ``min_points`` points per curve (default 4, the VCEG-M33 / CTC convention;
+  pchip itself needs 2);
+- points may come in any order: they are sorted by rate;
+- after sorting, rates must be strictly increasing and so must the metric (a curve whose
+  accuracy does not rise with the rate is not a rate-accuracy trade-off, and BD-rate
+  interpolates rate as a function of the metric, which needs a monotonic curve). With
+  ``non_monotonic='raise'`` (default) a violation is an error; with ``'pareto'`` the
+  dominated points (equal or lower metric than a cheaper point) are dropped first and the
+  remaining ones must still number ``min_points``;
+- overlap: the interval both curves cover (metric axis for BD-rate, log10-rate axis for
+  BD-metric) is measured against the span of the *smaller* curve. No overlap is an error;
+  less than ``min_overlap`` (default 0.5) emits :class:`BDOverlapWarning` naming the
+  curves, because the average then rests on a sliver of the curves.
+
+Example:
+    >>> anchor = Curve('jpeg', rates=[0.2, 0.4, 0.8, 1.6], metrics=[20.0, 28.0, 33.0, 36.0])
+    >>> test = Curve('dicm', rates=[0.16, 0.32, 0.64, 1.28], metrics=[20.0, 28.0, 33.0, 36.0])
+    >>> round(bd_rate(anchor.rates, anchor.metrics, test.rates, test.metrics), 6)
+    -20.0
+    >>> table = compare(anchor, [test])
+    >>> paths = write_results([anchor, test], table, 'work_dirs/bd')  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import numbers
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Union
+
+import numpy as np
+
+__all__ = ['BDOverlapWarning', 'Curve', 'bd_rate', 'bd_metric', 'compare', 'write_results',
+           'MIN_POINTS', 'MIN_OVERLAP']
+
+#: Default number of points each curve needs (VCEG-M33 / common test conditions use 4).
+MIN_POINTS = 4
+#: Default overlap (fraction of the smaller curve's span) below which a warning is emitted.
+MIN_OVERLAP = 0.5
+_METHOD = 'pchip'
+_POLICIES = ('raise', 'pareto')
+
+PathLike = Union[str, 'os.PathLike[str]']
+
+
+class BDOverlapWarning(UserWarning):
+    """Two curves overlap on less than ``min_overlap`` of the smaller curve's span."""
+
+
+# ---------------------------------------------------------------------------------- checks
+def _check_options(min_points: Any, min_overlap: Any, non_monotonic: Any) -> None:
+    if isinstance(min_points, bool) or not isinstance(min_points, numbers.Integral) \
+            or min_points < 2:
+        raise ValueError(f'min_points must be an int >= 2 (pchip needs 2 points), '
+                         f'got {min_points!r}')
+    if isinstance(min_overlap, bool) or not isinstance(min_overlap, numbers.Real) \
+            or not 0.0 <= min_overlap <= 1.0:
+        raise ValueError(f'min_overlap must be a fraction in [0, 1], got {min_overlap!r}')
+    if non_monotonic not in _POLICIES:
+        raise ValueError(f'non_monotonic must be one of {_POLICIES}, got {non_monotonic!r}')
+
+
+def _as_vector(values: Any, what: str) -> np.ndarray:
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f'{what} must be a sequence of numbers, got {type(values).__name__}')
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f'{what} must be a sequence of numbers, got {values!r}') from None
+    if arr.ndim != 1:
+        raise ValueError(f'{what} must be 1-D, got shape {arr.shape}')
+    return arr
+
+
+def _basic_checks(rates: Any, metrics: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Checks every curve must pass (also at :class:`Curve` construction)."""
+    rates = _as_vector(rates, f"rates of '{name}'")
+    metrics = _as_vector(metrics, f"metrics of '{name}'")
+    if len(rates) != len(metrics):
+        raise ValueError(f"'{name}' has {len(rates)} rates but {len(metrics)} metric values")
+    if len(rates) == 0:
+        raise ValueError(f"'{name}' has no points")
+    if not np.all(np.isfinite(rates)) or not np.all(np.isfinite(metrics)):
+        raise ValueError(f"'{name}' has NaN or infinite values: rates {rates.tolist()}, "
+                         f'metrics {metrics.tolist()}')
+    if np.any(rates <= 0):
+        raise ValueError(f"rates of '{name}' must be > 0 (they are log-scaled), "
+                         f'got {rates.tolist()}')
+    return rates, metrics
+
+
+def _prepare(rates: Any, metrics: Any, name: str, what: str, min_points: int,
+             non_monotonic: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validated curve sorted by rate, strictly increasing in rate and metric."""
+    rates, metrics = _basic_checks(rates, metrics, name)
+    if len(rates) < min_points:
+        raise ValueError(f"{what} needs at least {min_points} points per curve, got "
+                         f"{len(rates)} for '{name}'")
+    order = np.lexsort((-metrics, rates))  # by rate; the best metric first among equal rates
+    rates, metrics = rates[order], metrics[order]
+    if non_monotonic == 'pareto':
+        keep = [0]
+        for i in range(1, len(rates)):
+            if rates[i] > rates[keep[-1]] and metrics[i] > metrics[keep[-1]]:
+                keep.append(i)
+        if len(keep) < min_points:
+            raise ValueError(f"{what} needs at least {min_points} points per curve, got "
+                             f"{len(keep)} for '{name}' after dropping "
+                             f'{len(rates) - len(keep)} dominated point(s)')
+        return rates[keep], metrics[keep]
+    for i in range(1, len(rates)):
+        if rates[i] == rates[i - 1]:
+            raise ValueError(f"'{name}' has two points at rate {rates[i]:g}; rates must be "
+                             "distinct (pass non_monotonic='pareto' to keep the better one)")
+        if metrics[i] <= metrics[i - 1]:
+            raise ValueError(
+                f"metric of '{name}' does not increase with the rate: {metrics[i - 1]:g} at "
+                f'{rates[i - 1]:g} then {metrics[i]:g} at {rates[i]:g}; {what} needs a '
+                "strictly monotonic curve (pass non_monotonic='pareto' to drop dominated "
+                'points)')
+    return rates, metrics
+
+
+def _overlap(anchor: np.ndarray, test: np.ndarray, axis: str, what: str, anchor_name: str,
+             test_name: str, min_overlap: float) -> float:
+    """Overlap of the two ranges as a fraction of the smaller span; warn or raise."""
+    a_lo, a_hi, t_lo, t_hi = anchor.min(), anchor.max(), test.min(), test.max()
+    width = min(a_hi, t_hi) - max(a_lo, t_lo)
+    ranges = (f"'{anchor_name}' [{a_lo:.6g}, {a_hi:.6g}] and "
+              f"'{test_name}' [{t_lo:.6g}, {t_hi:.6g}]")
+    if width <= 0:
+        raise ValueError(f'{what}: the {axis} ranges of {ranges} do not overlap')
+    fraction = float(width / min(a_hi - a_lo, t_hi - t_lo))
+    if fraction < min_overlap:
+        warnings.warn(
+            f'{what} of {test_name!r} vs {anchor_name!r}: the curves overlap on only '
+            f'{100 * fraction:.0f}% of the smaller {axis} span ({ranges}; '
+            f'min_overlap={100 * min_overlap:.0f}%); the average rests on a narrow interval',
+            BDOverlapWarning, stacklevel=3)
+    return fraction
+
+
+def _bjontegaard() -> Any:
+    # Imported on use: bjontegaard imports matplotlib.pyplot at import time.
+    try:
+        import bjontegaard
+    except ImportError as e:
+        raise ImportError('BD metrics need the bjontegaard package (pip install '
+                          f'bjontegaard): {e}') from e
+    return bjontegaard
+
+
+# ---------------------------------------------------------------------------------- BD
+def bd_rate(anchor_rates: Sequence[float], anchor_metric: Sequence[float],
+            test_rates: Sequence[float], test_metric: Sequence[float], *,
+            min_points: int = MIN_POINTS, min_overlap: float = MIN_OVERLAP,
+            non_monotonic: str = 'raise', anchor_name: str = 'anchor',
+            test_name: str = 'test') -> float:
+    """BD-rate: average rate difference (%) of ``test`` vs ``anchor`` at equal metric.
+
+    pchip interpolation of log10(rate) over the metric, averaged over the metric interval
+    both curves cover (``bjontegaard.bd_rate(..., method='pchip')``).
+
+    Args:
+        anchor_rates (Sequence[float]): Anchor rates (bpp), > 0, any order.
+        anchor_metric (Sequence[float]): Anchor metric (higher is better) at those rates.
+        test_rates (Sequence[float]): Test rates (bpp).
+        test_metric (Sequence[float]): Test metric.
+        min_points (int): Points each curve needs. Defaults to :data:`MIN_POINTS` (4).
+        min_overlap (float): Metric-range overlap, as a fraction of the smaller curve's
+            span, below which :class:`BDOverlapWarning` is emitted. Defaults to 0.5.
+        non_monotonic (str): 'raise' (default) or 'pareto' (drop dominated points), see the
+            module docstring.
+        anchor_name (str): Name used in messages. Defaults to 'anchor'.
+        test_name (str): Name used in messages. Defaults to 'test'.
+
+    Returns:
+        float: BD-rate in percent; negative = the test codec saves bits.
+
+    Example:
+        >>> round(bd_rate([1, 2, 4, 8], [30, 33, 36, 39], [1.25, 2.5, 5, 10], [30, 33, 36, 39]), 9)
+        25.0
+    """
+    _check_options(min_points, min_overlap, non_monotonic)
+    ra, ma = _prepare(anchor_rates, anchor_metric, anchor_name, 'BD-rate', min_points,
+                      non_monotonic)
+    rt, mt = _prepare(test_rates, test_metric, test_name, 'BD-rate', min_points,
+                      non_monotonic)
+    _overlap(ma, mt, 'metric', 'BD-rate', anchor_name, test_name, min_overlap)
+    value = _bjontegaard().bd_rate(ra, ma, rt, mt, method=_METHOD,
+                                   require_matching_points=False, min_overlap=0)
+    return float(value)
+
+
+def bd_metric(anchor_rates: Sequence[float], anchor_metric: Sequence[float],
+              test_rates: Sequence[float], test_metric: Sequence[float], *,
+              min_points: int = MIN_POINTS, min_overlap: float = MIN_OVERLAP,
+              non_monotonic: str = 'raise', anchor_name: str = 'anchor',
+              test_name: str = 'test') -> float:
+    """BD-metric (BD-accuracy, BD-mAP, BD-PSNR): average metric gain of ``test`` at equal rate.
+
+    pchip interpolation of the metric over log10(rate), averaged over the log-rate interval
+    both curves cover (``bjontegaard.bd_psnr(..., method='pchip')``, which is metric-agnostic).
+    The overlap check is on the log10-rate axis, the integration axis.
+
+    Args:
+        anchor_rates (Sequence[float]): Anchor rates (bpp), > 0, any order.
+        anchor_metric (Sequence[float]): Anchor metric (higher is better) at those rates.
+        test_rates (Sequence[float]): Test rates (bpp).
+        test_metric (Sequence[float]): Test metric.
+        min_points (int): Points each curve needs. Defaults to :data:`MIN_POINTS` (4).
+        min_overlap (float): log-rate overlap, as a fraction of the smaller curve's span,
+            below which :class:`BDOverlapWarning` is emitted. Defaults to 0.5.
+        non_monotonic (str): 'raise' (default) or 'pareto', see the module docstring.
+        anchor_name (str): Name used in messages. Defaults to 'anchor'.
+        test_name (str): Name used in messages. Defaults to 'test'.
+
+    Returns:
+        float: Average metric difference (test - anchor), in the metric's unit; positive =
+        the test codec is more accurate at the same rate.
+    """
+    _check_options(min_points, min_overlap, non_monotonic)
+    ra, ma = _prepare(anchor_rates, anchor_metric, anchor_name, 'BD-metric', min_points,
+                      non_monotonic)
+    rt, mt = _prepare(test_rates, test_metric, test_name, 'BD-metric', min_points,
+                      non_monotonic)
+    _overlap(np.log10(ra), np.log10(rt), 'log10(rate)', 'BD-metric', anchor_name, test_name,
+             min_overlap)
+    value = _bjontegaard().bd_psnr(ra, ma, rt, mt, method=_METHOD,
+                                   require_matching_points=False, min_overlap=0)
+    return float(value)
+
+
+# ---------------------------------------------------------------------------------- curves
+@dataclass(frozen=True)
+class Curve:
+    """A rate-accuracy curve of one codec.
+
+    Stored as given (not sorted). Construction checks lengths, finiteness and rates > 0;
+    the BD functions check the rest (number of points, monotonicity).
+
+    Attributes:
+        name (str): Codec / method name, e.g. 'jpeg' or 'dicm'.
+        rates (tuple[float, ...]): Rates in bits per input pixel (bpp).
+        metrics (tuple[float, ...]): The metric at each rate (higher is better).
+        metric_name (str): e.g. 'mAP', 'bbox_mAP', 'top-1 (%)'. Defaults to 'mAP'.
+    """
+    name: str
+    rates: tuple[float, ...]
+    metrics: tuple[float, ...]
+    metric_name: str = 'mAP'
+
+    def __post_init__(self) -> None:
+        for field in ('name', 'metric_name'):
+            value = getattr(self, field)
+            if not isinstance(value, str) or not value:
+                raise TypeError(f'Curve.{field} must be a non-empty str, got {value!r}')
+        rates, metrics = _basic_checks(self.rates, self.metrics, self.name)
+        object.__setattr__(self, 'rates', tuple(float(v) for v in rates))
+        object.__setattr__(self, 'metrics', tuple(float(v) for v in metrics))
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{'name', 'metric_name', 'rates', 'metrics'}``, JSON-ready."""
+        return dict(name=self.name, metric_name=self.metric_name, rates=list(self.rates),
+                    metrics=list(self.metrics))
+
+
+def _metric_overlap_fraction(a: np.ndarray, b: np.ndarray) -> float:
+    width = min(a.max(), b.max()) - max(a.min(), b.min())
+    return float(max(width, 0.0) / min(np.ptp(a), np.ptp(b)))
+
+
+def compare(anchor: Curve, tests: Sequence[Curve], *, min_points: int = MIN_POINTS,
+            min_overlap: float = MIN_OVERLAP, non_monotonic: str = 'raise',
+            on_error: str = 'raise') -> list[dict[str, Any]]:
+    """BD-rate and BD-metric of every test curve against one anchor: the results table.
+
+    Args:
+        anchor (Curve): The reference, e.g. the JPEG or VVC curve.
+        tests (Sequence[Curve]): The curves to compare with it (same ``metric_name``).
+        min_points (int): See :func:`bd_rate`. Defaults to 4.
+        min_overlap (float): See :func:`bd_rate`. Defaults to 0.5.
+        non_monotonic (str): See :func:`bd_rate`. Defaults to 'raise'.
+        on_error (str): 'raise' (default) re-raises a ``ValueError`` of a BD computation;
+            'record' puts its message in the row's ``error`` and None in the BD values, so
+            one bad curve does not lose the others' rows.
+
+    Returns:
+        list[dict]: One row per test curve, in order: ``anchor``, ``test``, ``metric_name``,
+        ``bd_rate_pct`` (%, negative = fewer bits), ``bd_metric`` (metric units, positive =
+        more accurate), ``metric_overlap`` / ``rate_overlap`` (overlap fraction of the
+        smaller span on the metric / log10-rate axis, after sorting and any Pareto pruning),
+        ``num_points_anchor`` / ``num_points_test`` (as given), ``method`` ('pchip') and
+        ``error`` (None, or the message with ``on_error='record'``).
+    """
+    if not isinstance(anchor, Curve):
+        raise TypeError(f'anchor must be a Curve, got {type(anchor).__name__}')
+    if isinstance(tests, Curve) or not isinstance(tests, Sequence) or not tests:
+        raise TypeError('tests must be a non-empty sequence of Curve')
+    if on_error not in ('raise', 'record'):
+        raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}")
+    _check_options(min_points, min_overlap, non_monotonic)
+    for test in tests:
+        if not isinstance(test, Curve):
+            raise TypeError(f'tests must hold Curve objects, got {type(test).__name__}')
+        if test.metric_name != anchor.metric_name:
+            raise ValueError(f"curve '{test.name}' measures {test.metric_name!r}, the anchor "
+                             f"'{anchor.name}' {anchor.metric_name!r}: BD needs one metric")
+    kwargs = dict(min_points=min_points, min_overlap=min_overlap,
+                  non_monotonic=non_monotonic, anchor_name=anchor.name)
+    rows = []
+    for test in tests:
+        row: dict[str, Any] = dict(anchor=anchor.name, test=test.name,
+                                   metric_name=anchor.metric_name, bd_rate_pct=None,
+                                   bd_metric=None, metric_overlap=None, rate_overlap=None,
+                                   num_points_anchor=len(anchor.rates),
+                                   num_points_test=len(test.rates),
+                                   method=_METHOD, error=None)
+        try:
+            row['bd_rate_pct'] = bd_rate(anchor.rates, anchor.metrics, test.rates,
+                                         test.metrics, test_name=test.name, **kwargs)
+            row['bd_metric'] = bd_metric(anchor.rates, anchor.metrics, test.rates,
+                                         test.metrics, test_name=test.name, **kwargs)
+            ra, ma = _prepare(anchor.rates, anchor.metrics, anchor.name, 'BD', min_points,
+                              non_monotonic)
+            rt, mt = _prepare(test.rates, test.metrics, test.name, 'BD', min_points,
+                              non_monotonic)
+            row['metric_overlap'] = _metric_overlap_fraction(ma, mt)
+            row['rate_overlap'] = _metric_overlap_fraction(np.log10(ra), np.log10(rt))
+        except ValueError as e:
+            if on_error == 'raise':
+                raise
+            row.update(bd_rate_pct=None, bd_metric=None, error=str(e))
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------- output
+def _json_ready(obj: Any) -> Any:
+    """NaN / inf -> None, numpy scalars -> Python, tuples -> lists (strict JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_ready(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _json_ready(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _atomic_write(path: str, write: Callable[[Any], None], binary: bool) -> None:
+    """Write through a temporary file in the same folder, then rename over ``path``."""
+    directory, base = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f'.{base}.', suffix='.tmp')
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 -> what open() would have made
+        with os.fdopen(fd, 'wb' if binary else 'w', **({} if binary else
+                                                        dict(encoding='utf-8', newline=''))) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _plot(curves: Sequence[Curve], metric_name: str, f: Any) -> None:
+    # Figure + the Agg canvas directly: no pyplot, the global backend is left alone.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.8), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    markers = 'osD^vP*Xh<>p'
+    for i, curve in enumerate(curves):
+        order = np.argsort(curve.rates, kind='stable')
+        ax.plot(np.asarray(curve.rates)[order], np.asarray(curve.metrics)[order],
+                marker=markers[i % len(markers)], label=curve.name)
+    ax.set_xlabel('bpp')
+    ax.set_ylabel(metric_name)
+    ax.set_title(f'rate-accuracy ({metric_name} vs bpp)')
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(f, format='png')
+
+
+def write_results(curves: Sequence[Curve], table: Sequence[dict[str, Any]],
+                  out_dir: PathLike) -> dict[str, str]:
+    """Write the curves and the BD table: ``curves.csv``, ``bd.json``, ``rate_accuracy.png``.
+
+    - ``curves.csv``: header ``codec,bpp,metric``, one row per point, curves and points in
+      the given order;
+    - ``bd.json``: ``{'metric_name', 'rate_unit': 'bpp', 'method': 'pchip', 'curves': [...],
+      'bd': table}`` (strict JSON: NaN written as null);
+    - ``rate_accuracy.png``: every curve with markers, x axis 'bpp', y axis the metric name,
+      legend (matplotlib ``Figure`` on the Agg canvas; the global backend is not touched).
+
+    Each file is written to a temporary file in ``out_dir`` and renamed into place, so a
+    reader never sees a half-written file.
+
+    Args:
+        curves (Sequence[Curve]): The curves, distinct names, one ``metric_name``.
+        table (Sequence[dict]): Rows of :func:`compare` (may be empty).
+        out_dir (str | os.PathLike): Output folder, created if missing.
+
+    Returns:
+        dict[str, str]: Paths of the files, keys 'csv', 'json' and 'png'.
+    """
+    if isinstance(curves, Curve) or not isinstance(curves, Sequence) or not curves:
+        raise TypeError('curves must be a non-empty sequence of Curve')
+    for curve in curves:
+        if not isinstance(curve, Curve):
+            raise TypeError(f'curves must hold Curve objects, got {type(curve).__name__}')
+    names = [c.name for c in curves]
+    if len(set(names)) != len(names):
+        raise ValueError(f'curve names must be distinct, got {names}')
+    metric_names = sorted({c.metric_name for c in curves})
+    if len(metric_names) != 1:
+        raise ValueError(f'all curves must share one metric_name, got {metric_names}')
+    if isinstance(table, (str, bytes, dict)) or not isinstance(table, Sequence) or \
+            not all(isinstance(row, dict) for row in table):
+        raise TypeError('table must be a sequence of dicts (the rows of compare())')
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise TypeError(f'out_dir must be a path, got {type(out_dir).__name__}')
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    metric_name = metric_names[0]
+    paths = dict(csv=os.path.join(out_dir, 'curves.csv'),
+                 json=os.path.join(out_dir, 'bd.json'),
+                 png=os.path.join(out_dir, 'rate_accuracy.png'))
+
+    # render everything first, so a failure leaves the folder as it was
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator='\n')
+    writer.writerow(['codec', 'bpp', 'metric'])
+    for curve in curves:
+        writer.writerows([curve.name, repr(r), repr(m)]
+                         for r, m in zip(curve.rates, curve.metrics))
+    csv_text = buf.getvalue()
+    doc = _json_ready(dict(metric_name=metric_name, rate_unit='bpp', method=_METHOD,
+                           curves=[c.to_dict() for c in curves], bd=list(table)))
+    json_text = json.dumps(doc, indent=2, allow_nan=False) + '\n'
+    png = io.BytesIO()
+    _plot(curves, metric_name, png)
+
+    _atomic_write(paths['csv'], lambda f: f.write(csv_text), binary=False)
+    _atomic_write(paths['json'], lambda f: f.write(json_text), binary=False)
+    _atomic_write(paths['png'], lambda f: f.write(png.getvalue()), binary=True)
+    return paths

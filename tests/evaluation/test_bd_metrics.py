@@ -1,0 +1,270 @@
+"""BD-rate / BD-metric (``mmdicm.evaluation.bd_metrics``): exact values on constructed
+curves, agreement with the bjontegaard package on its own example data, the overlap warning
+and error, input validation, the comparison table and the written files."""
+import csv
+import json
+import os
+import warnings
+
+import bjontegaard
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmdicm.evaluation.bd_metrics import (BDOverlapWarning, Curve, bd_metric, bd_rate, compare,
+                                          write_results)
+
+RATES = [0.05, 0.1, 0.2, 0.4, 0.8]
+MAP = [0.12, 0.21, 0.29, 0.34, 0.37]
+
+# The bjontegaard package's own example data (README "Usage", example_usage.py test case 1:
+# x265 presets, kbps / PSNR dB) and its test case 3 (six points per curve).
+README = dict(rate_anchor=[9487.76, 4593.60, 2486.44, 1358.24],
+              psnr_anchor=[40.037, 38.615, 36.845, 34.851],
+              rate_test=[9787.80, 4469.00, 2451.52, 1356.24],
+              psnr_test=[40.121, 38.651, 36.970, 34.987])
+CASE3 = dict(rate_anchor=[82472.76, 26875.24, 9487.76, 4593.6, 3600, 2900],
+             psnr_anchor=[43.825, 41.404, 40.037, 38.615, 36.5, 35.1],
+             rate_test=[99896.96, 33952.04, 9787.8, 4469.0, 4040, 3300],
+             psnr_test=[44.731, 41.875, 40.121, 38.651, 37, 36.5])
+
+
+@pytest.fixture(autouse=True)
+def warnings_are_errors():
+    """No test may warn unless it says so (pytest.warns)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', BDOverlapWarning)
+        yield
+
+
+@pytest.mark.parametrize('ratio', [0.8, 1.25, 0.5])
+def test_constant_rate_ratio_is_exact(ratio):
+    # same metric values at ratio x the rate: log-rate curves differ by a constant, which
+    # pchip reproduces exactly, so BD-rate = (ratio - 1) * 100 up to rounding
+    value = bd_rate(RATES, MAP, [ratio * r for r in RATES], MAP)
+    assert value == pytest.approx(100 * (ratio - 1), rel=1e-9)
+
+
+def test_minus_20_and_plus_25():
+    test = [0.8 * r for r in RATES]
+    assert bd_rate(RATES, MAP, test, MAP) == pytest.approx(-20.0, rel=1e-9)
+    assert bd_rate(test, MAP, RATES, MAP) == pytest.approx(25.0, rel=1e-9)
+
+
+def test_point_order_does_not_matter():
+    order = [3, 0, 4, 1, 2]
+    shuffled = ([RATES[i] * 0.8 for i in order], [MAP[i] for i in order])
+    assert bd_rate(RATES, MAP, *shuffled) == pytest.approx(-20.0, rel=1e-9)
+    assert bd_metric(RATES[::-1], MAP[::-1], *shuffled) == pytest.approx(
+        bd_metric(RATES, MAP, [0.8 * r for r in RATES], MAP), abs=1e-12)
+
+
+@pytest.mark.parametrize('offset', [0.03, -0.05])
+def test_bd_metric_constant_offset(offset):
+    assert bd_metric(RATES, MAP, RATES, [m + offset for m in MAP]) == pytest.approx(
+        offset, abs=1e-12)
+
+
+def test_bd_metric_on_a_log_linear_curve():
+    # metric = a + b * log10(rate): a rate ratio k shifts the metric by -b * log10(k) exactly
+    rates = np.array(RATES)
+    metric = 0.5 + 0.1 * np.log10(rates)
+    value = bd_metric(rates, metric, 0.8 * rates, metric, min_overlap=0.0)
+    assert value == pytest.approx(-0.1 * np.log10(0.8), rel=1e-9)
+
+
+@pytest.mark.parametrize('case', [README, CASE3], ids=['readme', 'case3'])
+def test_agrees_with_bjontegaard(case):
+    args = (case['rate_anchor'], case['psnr_anchor'], case['rate_test'], case['psnr_test'])
+    # min_overlap=0: the package's own overlap warning uses another definition
+    expected_rate = bjontegaard.bd_rate(*args, method='pchip', min_overlap=0)
+    expected_psnr = bjontegaard.bd_psnr(*args, method='pchip', min_overlap=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', BDOverlapWarning)  # case 3 overlaps little in rate
+        assert bd_rate(*args) == pytest.approx(expected_rate, abs=1e-12)
+        assert bd_metric(*args) == pytest.approx(expected_psnr, abs=1e-12)
+
+
+def test_readme_values_pinned():
+    # pins the numbers, so a change of the package's pchip behaviour shows up here
+    args = tuple(README.values())
+    assert bd_rate(*args) == pytest.approx(-4.417485350589045, abs=1e-9)
+    assert bd_metric(*args) == pytest.approx(0.11969278542479489, abs=1e-9)
+
+
+# ---------------------------------------------------------------------------------- overlap
+def test_marginal_overlap_warns():
+    anchor_map = [0.10, 0.20, 0.30, 0.40]
+    test_map = [0.35, 0.45, 0.55, 0.65]  # overlap 0.05 of a 0.3 span: 17 %
+    with pytest.warns(BDOverlapWarning, match=r"BD-rate of 'dicm' vs 'jpeg'.* only 17%"):
+        bd_rate(RATES[:4], anchor_map, RATES[:4], test_map, anchor_name='jpeg',
+                test_name='dicm')
+    assert np.isfinite(bd_rate(RATES[:4], anchor_map, RATES[:4], test_map, min_overlap=0.1))
+    # BD-metric checks the log-rate axis: RATES[:4] span 3 octaves; 4x the rate shares 1 of
+    # them (33 %), 2x shares 2 (67 %)
+    with pytest.warns(BDOverlapWarning, match=r'BD-metric.* only 33% .*log10\(rate\)'):
+        bd_metric(RATES[:4], MAP[:4], [4 * r for r in RATES[:4]], MAP[:4])
+    bd_metric(RATES[:4], MAP[:4], [2 * r for r in RATES[:4]], MAP[:4])  # silent
+
+
+def test_no_overlap_raises():
+    with pytest.raises(ValueError, match=r"BD-rate: the metric ranges of 'jpeg' \[0.1, 0.4\] "
+                                         r"and 'dicm' \[0.5, 0.8\] do not overlap"):
+        bd_rate(RATES[:4], [0.1, 0.2, 0.3, 0.4], RATES[:4], [0.5, 0.6, 0.7, 0.8],
+                anchor_name='jpeg', test_name='dicm')
+    with pytest.raises(ValueError, match='BD-metric: the log10\\(rate\\) ranges'):
+        bd_metric(RATES, MAP, [100 * r for r in RATES], MAP)
+    with pytest.raises(ValueError, match='do not overlap'):  # touching is not overlapping
+        bd_rate([1, 2, 3, 4], [1, 2, 3, 4], [5, 6, 7, 8], [4, 5, 6, 7])
+
+
+# ---------------------------------------------------------------------------------- checks
+def test_too_few_points():
+    with pytest.raises(ValueError, match="BD-rate needs at least 4 points per curve, got 3 "
+                                         "for 'jpeg'"):
+        bd_rate(RATES[:3], MAP[:3], RATES, MAP, anchor_name='jpeg')
+    with pytest.raises(ValueError, match="BD-metric needs at least 4 points.*got 2 for 'test'"):
+        bd_metric(RATES, MAP, RATES[:2], MAP[:2])
+    assert bd_rate(RATES[:3], MAP[:3], [0.8 * r for r in RATES[:3]], MAP[:3],
+                   min_points=3) == pytest.approx(-20.0, rel=1e-9)
+
+
+@pytest.mark.parametrize('rates, metrics, match', [
+    ([0.1, np.nan, 0.3, 0.4], MAP[:4], 'NaN or infinite'),
+    (RATES[:4], [0.1, 0.2, np.inf, 0.4], 'NaN or infinite'),
+    ([0.0, 0.1, 0.2, 0.4], MAP[:4], 'must be > 0'),
+    ([-0.1, 0.1, 0.2, 0.4], MAP[:4], 'must be > 0'),
+    (RATES[:4], MAP[:3], 'has 4 rates but 3 metric values'),
+    ([[0.1, 0.2], [0.3, 0.4]], [[1, 2], [3, 4]], 'must be 1-D'),
+    (RATES[:4], [0.1, 0.3, 0.2, 0.4], "does not increase with the rate: 0.3 at 0.1 then 0.2"),
+    (RATES[:4], [0.1, 0.2, 0.2, 0.4], 'does not increase with the rate'),
+    ([0.1, 0.2, 0.2, 0.4], MAP[:4], "two points at rate 0.2"),
+])
+def test_invalid_curves(rates, metrics, match):
+    with pytest.raises(ValueError, match=match):
+        bd_rate(rates, metrics, RATES, MAP)
+    with pytest.raises(ValueError, match=match):
+        bd_metric(RATES, MAP, rates, metrics, min_overlap=0)
+
+
+def test_bad_types_and_options():
+    with pytest.raises(TypeError, match='sequence of numbers'):
+        bd_rate('0.1,0.2', MAP, RATES, MAP)
+    with pytest.raises(TypeError, match='sequence of numbers'):
+        bd_rate(RATES, ['a', 'b', 'c', 'd', 'e'], RATES, MAP)
+    with pytest.raises(ValueError, match='min_points must be an int >= 2'):
+        bd_rate(RATES, MAP, RATES, MAP, min_points=1)
+    with pytest.raises(ValueError, match=r'min_overlap must be a fraction in \[0, 1\]'):
+        bd_rate(RATES, MAP, RATES, MAP, min_overlap=50)
+    with pytest.raises(ValueError, match='non_monotonic must be one of'):
+        bd_metric(RATES, MAP, RATES, MAP, non_monotonic='drop')
+
+
+def test_pareto_drops_dominated_points():
+    # a saturating mAP curve with jitter: 0.37 at 0.8 bpp, 0.369 at 1.6 bpp, duplicate rate
+    noisy_rates = RATES + [1.6, 0.4]
+    noisy_map = MAP + [0.369, 0.33]
+    with pytest.raises(ValueError, match="pass non_monotonic='pareto'"):
+        bd_rate(RATES, MAP, noisy_rates, noisy_map)
+    test = [0.8 * r for r in noisy_rates]
+    assert bd_rate(RATES, MAP, test, noisy_map, non_monotonic='pareto') == pytest.approx(
+        bd_rate(RATES, MAP, [0.8 * r for r in RATES], MAP), abs=1e-12)
+    with pytest.raises(ValueError, match=r"got 3 for 'test' after dropping 2 dominated"):
+        bd_rate(RATES, MAP, RATES, [0.1, 0.2, 0.3, 0.3, 0.25], non_monotonic='pareto')
+
+
+# ---------------------------------------------------------------------------------- curves
+def curves():
+    jpeg = Curve('jpeg', RATES, MAP)
+    dicm = Curve('dicm', [0.8 * r for r in RATES], [m + 0.01 for m in MAP])
+    vvc = Curve('vvc', [1.1 * r for r in RATES], MAP)
+    return jpeg, dicm, vvc
+
+
+def test_curve_checks():
+    c = Curve('jpeg', np.array(RATES), MAP, metric_name='bbox_mAP')
+    assert c.rates == tuple(RATES) and isinstance(c.rates[0], float)
+    assert c.to_dict() == dict(name='jpeg', metric_name='bbox_mAP', rates=RATES, metrics=MAP)
+    with pytest.raises(ValueError, match="'jpeg' has 5 rates but 4 metric values"):
+        Curve('jpeg', RATES, MAP[:4])
+    with pytest.raises(ValueError, match="rates of 'jpeg' must be > 0"):
+        Curve('jpeg', [0] + RATES[1:], MAP)
+    with pytest.raises(TypeError, match='Curve.name'):
+        Curve('', RATES, MAP)
+
+
+def test_compare_table():
+    jpeg, dicm, vvc = curves()
+    table = compare(jpeg, [dicm, vvc])
+    assert [(r['anchor'], r['test']) for r in table] == [('jpeg', 'dicm'), ('jpeg', 'vvc')]
+    assert table[1]['bd_rate_pct'] == pytest.approx(10.0, rel=1e-9)
+    assert table[0]['bd_rate_pct'] < -20 and table[0]['bd_metric'] > 0.01
+    assert bd_metric(RATES, MAP, vvc.rates, vvc.metrics) == pytest.approx(table[1]['bd_metric'])
+    for row in table:
+        assert row['method'] == 'pchip' and row['error'] is None
+        assert row['metric_name'] == 'mAP' and row['num_points_test'] == 5
+        assert 0.5 < row['metric_overlap'] <= 1 and 0.5 < row['rate_overlap'] <= 1
+    with pytest.raises(ValueError, match="measures 'top-1'"):
+        compare(jpeg, [Curve('x', RATES, MAP, metric_name='top-1')])
+    with pytest.raises(TypeError, match='non-empty sequence of Curve'):
+        compare(jpeg, dicm)
+
+
+def test_compare_records_errors():
+    jpeg, dicm, _ = curves()
+    far = Curve('far', [100 * r for r in RATES], [m + 1 for m in MAP])
+    with pytest.raises(ValueError, match='do not overlap'):
+        compare(jpeg, [dicm, far])
+    table = compare(jpeg, [dicm, far], on_error='record')
+    assert table[0]['error'] is None and table[0]['bd_rate_pct'] is not None
+    assert table[1]['bd_rate_pct'] is None and 'do not overlap' in table[1]['error']
+
+
+def test_write_results(tmp_path):
+    import matplotlib
+
+    backend = dict.__getitem__(matplotlib.rcParams, 'backend')
+    jpeg, dicm, vvc = curves()
+    table = compare(jpeg, [dicm, vvc])
+    table.append(dict(test='nan-row', bd_rate_pct=float('nan')))
+    out = tmp_path / 'bd'
+    paths = write_results([jpeg, dicm, vvc], table, out)
+    assert set(paths) == {'csv', 'json', 'png'}
+    assert sorted(os.listdir(out)) == ['bd.json', 'curves.csv', 'rate_accuracy.png']
+
+    with open(paths['csv'], newline='') as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ['codec', 'bpp', 'metric'] and len(rows) == 1 + 3 * len(RATES)
+    assert rows[1] == ['jpeg', '0.05', '0.12']
+    assert [float(r[1]) for r in rows[1 + len(RATES):1 + 2 * len(RATES)]] == list(dicm.rates)
+
+    with open(paths['json']) as f:
+        doc = json.load(f)
+    assert doc['metric_name'] == 'mAP' and doc['rate_unit'] == 'bpp'
+    assert [c['name'] for c in doc['curves']] == ['jpeg', 'dicm', 'vvc']
+    assert len(doc['bd']) == 3 and doc['bd'][2]['bd_rate_pct'] is None  # NaN -> null
+    assert doc['bd'][1]['bd_rate_pct'] == pytest.approx(10.0)
+
+    with Image.open(paths['png']) as im:
+        assert im.format == 'PNG' and im.size[0] > 100 and im.size[1] > 100
+    assert os.path.getsize(paths['png']) > 1000
+    assert dict.__getitem__(matplotlib.rcParams, 'backend') == backend  # untouched
+
+    # rewriting replaces the files, leaving no temporaries behind
+    write_results([jpeg], [], out)
+    assert sorted(os.listdir(out)) == ['bd.json', 'curves.csv', 'rate_accuracy.png']
+    with open(paths['csv']) as f:
+        assert len(f.read().splitlines()) == 1 + len(RATES)
+
+
+def test_write_results_bad_arguments(tmp_path):
+    jpeg, dicm, _ = curves()
+    with pytest.raises(ValueError, match='distinct'):
+        write_results([jpeg, jpeg], [], tmp_path)
+    with pytest.raises(ValueError, match='one metric_name'):
+        write_results([jpeg, Curve('x', RATES, MAP, metric_name='top-1')], [], tmp_path)
+    with pytest.raises(TypeError, match='sequence of dicts'):
+        write_results([jpeg], {'a': 1}, tmp_path)
+    with pytest.raises(TypeError, match='non-empty sequence of Curve'):
+        write_results([], [], tmp_path)
+    assert os.listdir(tmp_path) == []
