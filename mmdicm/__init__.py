@@ -17,8 +17,10 @@ except ModuleNotFoundError as e:  # framework-free use; a broken install still r
         raise
     __all__ = ['__version__']
 else:
-    # register DICMRunner, the hooks, DICMResNet, DICMCodecNeck, DICMBppMetric, ...
+    # register DICMRunner, the hooks, DICMResNet, DICMCodecNeck, DICMBppMetric,
+    # SemanticGuidedCrop, ...
     from . import engine, evaluation, models  # noqa: F401
+    from .datasets import transforms  # noqa: F401
     from .mim import register_config_scope
     register_config_scope()  # `_base_ = 'mmdicm::dicm/...'` in users' configs (see mim.py)
     __all__ = ['__version__', 'engine', 'evaluation', 'models']

@@ -1,4 +1,6 @@
-"""Training machinery on top of mmengine: Runner with safe checkpoint loading, rate hooks."""
+"""Training machinery on top of mmengine: Runner with safe checkpoint loading, rate and
+bitstream hooks, the semantic-box refresh hook of the SSL stage."""
+from .box_hook import SemanticBoxHook, compute_semantic_boxes
 from .checkpoint import (checkpoint_safe_globals, load_trusted_checkpoint,
                          mmengine_checkpoint_globals)
 from .hooks import (AUX_PARAM_KEY, BitstreamRecordHook, EntropyUpdateHook, RateLossHook,
@@ -6,5 +8,6 @@ from .hooks import (AUX_PARAM_KEY, BitstreamRecordHook, EntropyUpdateHook, RateL
 from .runner import DICMRunner
 
 __all__ = ['AUX_PARAM_KEY', 'BitstreamRecordHook', 'DICMRunner', 'EntropyUpdateHook',
-           'RateLossHook', 'checkpoint_safe_globals', 'find_codec_modules', 'likelihood_bpp',
+           'RateLossHook', 'SemanticBoxHook', 'checkpoint_safe_globals',
+           'compute_semantic_boxes', 'find_codec_modules', 'likelihood_bpp',
            'load_trusted_checkpoint', 'mmengine_checkpoint_globals', 'unwrap_model']

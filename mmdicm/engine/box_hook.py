@@ -54,8 +54,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
-from mmengine.dataset import ClassBalancedDataset, Compose, ConcatDataset, RepeatDataset
-from mmengine.dataset import pseudo_collate
+from mmengine.dataset import (ClassBalancedDataset, Compose, ConcatDataset, RepeatDataset,
+                              pseudo_collate)
 from mmengine.dist import all_reduce, get_dist_info
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS

@@ -1,5 +1,8 @@
-"""OpenMMLab glue: registered backbone (and, later, necks and the SSL algorithm)."""
+"""OpenMMLab glue: registered backbones and neck; semantic guidance of the SSL stage."""
 from .backbones import DICMResNet, DICMResNetV1d
 from .necks import DICMCodecNeck
+from .selfsup import (boxes_from_heatmaps, denormalize_boxes, heatmaps_from_features,
+                      normalize_boxes, semantic_boxes)
 
-__all__ = ['DICMResNet', 'DICMResNetV1d', 'DICMCodecNeck']
+__all__ = ['DICMResNet', 'DICMResNetV1d', 'DICMCodecNeck', 'boxes_from_heatmaps',
+           'denormalize_boxes', 'heatmaps_from_features', 'normalize_boxes', 'semantic_boxes']
