@@ -5,9 +5,14 @@ model = dict(
     backbone=dict(
         type='DICMResNet',  # mmdicm: ResNet-50 + RE + compression network after layer1
         split_stage=0,  # mmdicm: the paper's split (after layer1)
-        codec=dict()))  # mmdicm: released widths (RE 128/192, codec 128/192, hyper 384)
+        codec=dict(),  # mmdicm: released widths (RE 128/192, codec 128/192, hyper 384)
+        real_coding=True))  # mmdicm: val/test on real bitstreams (rANS encode -> decode)
 
 optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={
         # mmdicm: entropy-model quantiles learn from the aux loss only, no weight decay
         '.quantiles': dict(lr_mult=1.0, decay_mult=0.0)}))
+
+# mmdicm: measured bpp of the real containers next to the task metrics, same pass
+val_evaluator = [_base_.val_evaluator, dict(type='DICMBppMetric')]
+test_evaluator = val_evaluator

@@ -1,8 +1,16 @@
 # DICM ResNet-50 classifier on ImageNet-1k (mmpretrain's stock ImageClassifier).
 _base_ = ['mmpretrain::resnet/resnet50_8xb32_in1k.py', './_base_/dicm_runtime.py']
 
-model = dict(backbone=dict(type='DICMResNet', codec=dict()))  # mmdicm: codec after layer1
+model = dict(
+    backbone=dict(
+        type='DICMResNet',  # mmdicm: ResNet-50 + RE + compression network after layer1
+        codec=dict(),  # mmdicm: released widths (RE 128/192, codec 128/192, hyper 384)
+        real_coding=True))  # mmdicm: val/test on real bitstreams (rANS encode -> decode)
 
 optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={
         '.quantiles': dict(lr_mult=1.0, decay_mult=0.0)}))  # mmdicm: aux params, no decay
+
+# mmdicm: measured bpp of the real containers next to the task metrics, same pass
+val_evaluator = [_base_.val_evaluator, dict(type='DICMBppMetric')]
+test_evaluator = val_evaluator

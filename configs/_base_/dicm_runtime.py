@@ -7,4 +7,7 @@ custom_hooks = [
     dict(type='RateLossHook', lambda_rate=0.08),
     # mmdicm: update(force=True) of the entropy tables before val, test and checkpoint save
     dict(type='EntropyUpdateHook'),
+    # mmdicm: tags val/test predictions with the size of their real container (DICMBppMetric);
+    # set out_dir to keep the test pass's containers: custom_hooks.2.out_dir=bitstreams
+    dict(type='BitstreamRecordHook'),
 ]

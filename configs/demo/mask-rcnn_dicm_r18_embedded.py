@@ -53,7 +53,10 @@ val_dataloader = dict(
                  ann_file='annotations/instances_val.json', data_prefix=dict(img='val/'),
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')  # mmdicm: its val
+val_evaluator = [  # mmdicm: the embedded val split; measured bpp as in the real config
+    dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_val.json',
+         metric=['bbox', 'segm'], format_only=False, backend_args=None),
+    dict(type='DICMBppMetric')]
 test_evaluator = val_evaluator
 
 # mmdicm: a few CPU minutes, iteration-based
