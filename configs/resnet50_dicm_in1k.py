@@ -9,7 +9,9 @@ model = dict(
 
 optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={
-        '.quantiles': dict(lr_mult=1.0, decay_mult=0.0)}))  # mmdicm: aux params, no decay
+        'backbone.codec': dict(lr_mult=0.1),  # mmdicm: random-init codec at lr/10 (see README)
+        # mmdicm: quantiles learn from the aux loss only, no weight decay (the longer key wins)
+        'entropy_bottleneck.quantiles': dict(lr_mult=1.0, decay_mult=0.0)}))
 
 # mmdicm: measured bpp of the real containers next to the task metrics, same pass
 val_evaluator = [_base_.val_evaluator, dict(type='DICMBppMetric')]

@@ -24,7 +24,7 @@ print(json.dumps(dict(
     model=type(model).__name__, backbone=type(backbone).__name__,
     codec=type(backbone.codec).__name__, runner=RUNNERS.get(cfg.runner_type).__name__,
     hooks=[HOOKS.get(h['type']) is not None for h in cfg.custom_hooks],
-    quantiles=cfg.optim_wrapper.paramwise_cfg.custom_keys['.quantiles'])))
+    custom_keys=cfg.optim_wrapper.paramwise_cfg.custom_keys)))
 '''
 
 
@@ -42,7 +42,9 @@ def test_config_builds_from_a_clean_interpreter(path):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out['backbone'] == 'DICMResNet' and out['codec'] == 'DICMFeatureCodec'
     assert out['runner'] == 'DICMRunner'
-    assert out['quantiles'] == {'lr_mult': 1.0, 'decay_mult': 0.0}
+    assert out['custom_keys']['entropy_bottleneck.quantiles'] == {'lr_mult': 1.0,
+                                                                  'decay_mult': 0.0}
+    assert out['custom_keys']['backbone.codec'] == {'lr_mult': 0.1}
     assert all(out['hooks']), 'a custom hook type is not registered'
 
 

@@ -36,23 +36,28 @@ touching the model class:
     mmdicm's entropy models resize their buffers to the checkpoint's on load
     (:mod:`mmdicm.codec.entropy`).
 
-The aux parameters (quantiles) get their own learning rate through the optimizer config, the
+The aux parameters (quantiles) get their own param group through the optimizer config, the
 standard mmengine way. CompressAI names them ``...entropy_bottleneck.quantiles`` (its own
 ``configure_optimizers`` selects ``name.endswith('.quantiles')``); mmengine's
 :class:`~mmengine.optim.DefaultOptimWrapperConstructor` matches a custom key as a substring of
-the full parameter name, so::
+the full parameter name, *longest key first*, so::
 
     optim_wrapper = dict(
-        optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05),
         paramwise_cfg=dict(custom_keys={
-            # mmdicm: CompressAI's aux parameters, trained only by loss_aux (lr 1e-3 there)
-            '.quantiles': dict(lr_mult=10., decay_mult=0.)}))
+            # mmdicm: the randomly initialised codec at a tenth of the task's SGD lr
+            'backbone.codec': dict(lr_mult=0.1),
+            # mmdicm: CompressAI's aux parameters: trained only by loss_aux, no weight decay
+            'entropy_bottleneck.quantiles': dict(lr_mult=1.0, decay_mult=0.)}))
 
-puts every entropy bottleneck's quantiles in their own param group(s) with lr x 10 and no
-weight decay. The task and rate losses never reach the quantiles (noise quantisation in
-training ignores them) and the aux loss reaches only the quantiles (CompressAI stops its
-gradient into the density model), so one optimizer with a separate group trains what
-CompressAI's two optimizers train. Gradient clipping, if configured, sees both together.
+puts every entropy bottleneck's quantiles in their own param group(s) with no weight decay,
+and the rest of the codec at lr x 0.1 (:data:`AUX_PARAM_KEY` is longer than
+``'backbone.codec'``, so the quantiles match it first; ``'.quantiles'`` alone would lose to
+``'backbone.codec'``). The task and rate losses never reach the quantiles (noise
+quantisation in training ignores them) and the aux loss reaches only the quantiles
+(CompressAI stops its gradient into the density model), so one optimizer with a separate
+group trains what CompressAI's two optimizers train. Gradient clipping, if configured, sees
+both together: the aux gradient then dominates the norm and starves the task (measured), so
+mmdicm's configs do not clip.
 
 Example config::
 
@@ -76,11 +81,12 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-__all__ = ['AUX_PARAM_KEY', 'BitstreamRecordHook', 'EntropyUpdateHook', 'RateLossHook', 'find_codec_modules',
-           'likelihood_bpp', 'unwrap_model']
+__all__ = ['AUX_PARAM_KEY', 'BitstreamRecordHook', 'EntropyUpdateHook', 'RateLossHook',
+           'find_codec_modules', 'likelihood_bpp', 'unwrap_model']
 
-#: ``paramwise_cfg.custom_keys`` key matching CompressAI's aux parameters
-AUX_PARAM_KEY = '.quantiles'
+#: ``paramwise_cfg.custom_keys`` key matching CompressAI's aux parameters (longer than
+#: ``'backbone.codec'``, so it wins mmengine's longest-key-first match)
+AUX_PARAM_KEY = 'entropy_bottleneck.quantiles'
 
 #: likelihood keys of the transmitted latents (the RE latent ``'re'`` is not transmitted)
 TRANSMITTED = ('y', 'z')
