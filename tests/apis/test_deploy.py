@@ -1,0 +1,480 @@
+"""tools/compress.py and tools/analyze.py (mmdicm.apis.deploy): images -> container files ->
+predictions without pixels, on the demo Mask R-CNN shrunk to a tiny codec (random weights)
+and four scikit-image photos; plus a tiny mmpretrain classifier."""
+import csv
+import json
+import os
+import os.path as osp
+import runpy
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from mmdicm.apis.deploy import (MANIFEST_CSV, MANIFEST_JSON, DeployError, analyze_bitstreams,
+                                bit_allocation, compress_images, find_images,
+                                inject_backbone_features, load_deploy_model)
+from mmdicm.engine import likelihood_bpp
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO = osp.join(ROOT, 'configs', 'demo', 'mask-rcnn_dicm_r18_embedded.py')
+COMPRESS = runpy.run_path(osp.join(ROOT, 'tools', 'compress.py'))['main']
+ANALYZE = runpy.run_path(osp.join(ROOT, 'tools', 'analyze.py'))['main']
+
+#: the tiny codec of tests/engine/test_hooks.py
+TINY_CODEC = dict(
+    re=dict(hidden_channels=16, latent_channels=16, depths=(1, 1, 1)),
+    net=dict(mid_channels=16, latent_channels=32, hyper_channels=16, hyper_dim=32,
+             hyper_heads=2, gl_size=(8, 5)))
+#: tiny codec, 128-px test inputs, and every box kept (random weights score low)
+OPTIONS = {
+    'model.backbone.codec': TINY_CODEC,
+    'test_dataloader.dataset.pipeline.1.scale': (128, 128),
+    'model.test_cfg.rcnn.score_thr': 0.0,
+}
+CLI_OPTIONS = ['--cfg-options', 'model.backbone.codec.re.hidden_channels=16',
+               'model.backbone.codec.re.latent_channels=16',
+               'model.backbone.codec.re.depths=(1,1,1)', 'model.backbone.codec.net.mid_channels=16',
+               'model.backbone.codec.net.latent_channels=32',
+               'model.backbone.codec.net.hyper_channels=16',
+               'model.backbone.codec.net.hyper_dim=32', 'model.backbone.codec.net.hyper_heads=2',
+               'model.backbone.codec.net.gl_size=(8,5)',
+               'test_dataloader.dataset.pipeline.1.scale=(128,128)',
+               'model.test_cfg.rcnn.score_thr=0.0']
+CLASSES = ('circle', 'triangle', 'rectangle', 'star')
+PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket')
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    """One intra-op thread on the shared 2-core machine (see tests/engine/test_hooks.py)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _save_random_model(config, path, seed, options, scope, meta=None):
+    """A randomly initialised model with fresh entropy tables, saved as a checkpoint."""
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, DefaultScope
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(options)
+    torch.manual_seed(seed)
+    with DefaultScope.overwrite_default_scope(scope):
+        model = MODELS.build(cfg.model).eval()
+    model.backbone.update(force=True)
+    torch.save(dict(state_dict=model.state_dict(), meta=meta or {}), path)
+    return path
+
+
+@pytest.fixture(scope='module')
+def work(tmp_path_factory):
+    """Photos (<= 96 px), a COCO json of them, checkpoints of two random models."""
+    import cv2
+    from skimage import data
+    root = tmp_path_factory.mktemp('deploy')
+    images = root / 'images'
+    images.mkdir()
+    coco = dict(images=[], annotations=[],
+                categories=[dict(id=i + 1, name=n) for i, n in enumerate(CLASSES)])
+    for i, name in enumerate(PHOTOS):
+        img = getattr(data, name)()
+        h, w = img.shape[:2]
+        s = 96 / max(h, w)
+        img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(images / f'{name}.png'), img[..., ::-1])
+        h, w = img.shape[:2]
+        coco['images'].append(dict(id=10 + i, file_name=f'{name}.png', height=h, width=w))
+        x, y, bw, bh = w / 4, h / 4, w / 2, h / 2
+        coco['annotations'].append(dict(
+            id=i + 1, image_id=10 + i, category_id=1 + i % 4, bbox=[x, y, bw, bh],
+            area=bw * bh, iscrowd=0,
+            segmentation=[[x, y, x + bw, y, x + bw, y + bh, x, y + bh]]))
+    ann = root / 'instances.json'
+    ann.write_text(json.dumps(coco))
+    meta = dict(dataset_meta=dict(classes=CLASSES))
+    ckpt = _save_random_model(DEMO, str(root / 'model.pth'), 0, OPTIONS, 'mmdet', meta)
+    other = _save_random_model(DEMO, str(root / 'other.pth'), 1, OPTIONS, 'mmdet', meta)
+    return dict(root=root, images=str(images), ann=str(ann), ckpt=ckpt, other=other)
+
+
+@pytest.fixture(scope='module')
+def deploy(work):
+    return load_deploy_model(DEMO, work['ckpt'], OPTIONS)
+
+
+@pytest.fixture(scope='module')
+def compressed(work, deploy):
+    """compress_images on the folder, with bit maps."""
+    out = str(work['root'] / 'bitstreams')
+    result = compress_images(deploy, find_images(work['images']), out, bit_map=True,
+                             progress=False)
+    assert result.exit_code == 0, result.failures
+    return result
+
+
+def _snapshot(folder):
+    return {n: open(osp.join(folder, n), 'rb').read() for n in sorted(os.listdir(folder))}
+
+
+# ---------------------------------------------------------------------- compress -> analyze
+def test_predictions_from_files_equal_the_in_memory_real_coding_eval(work, deploy, compressed,
+                                                                     tmp_path):
+    from mmdet.apis import inference_detector
+    from mmengine.registry import DefaultScope
+    out = str(tmp_path / 'preds.json')
+    result = analyze_bitstreams(deploy, compressed.out_dir, out, progress=False)
+    assert result.exit_code == 0 and not result.failures
+    assert result.files == [f'{n}.dicm' for n in PHOTOS]
+
+    # the in-memory eval path: stock mmdet inference on the image files, the same test
+    # pipeline, backbone.real_coding=True (rANS encode -> bytes -> decode inside forward)
+    model = deploy.model
+    assert model.backbone.real_coding
+    model.cfg = deploy.cfg
+    paths = [osp.join(work['images'], f'{n}.png') for n in PHOTOS]
+    for path, sample in zip(paths, result.samples):
+        with DefaultScope.overwrite_default_scope('mmdet'):
+            ref = inference_detector(model, path)
+        # the containers the eval path coded are byte-identical to the files
+        stem = osp.splitext(osp.basename(path))[0]
+        with open(osp.join(compressed.out_dir, f'{stem}.dicm'), 'rb') as f:
+            assert model.backbone.last_bitstreams == [f.read()]
+        got, exp = sample.pred_instances, ref.pred_instances
+        assert len(exp) == 20  # score_thr 0: max_per_img detections
+        for key in ('bboxes', 'scores', 'labels', 'masks'):
+            assert torch.equal(got[key], exp[key]), key
+        for key in ('ori_shape', 'img_shape', 'scale_factor', 'pad_shape', 'batch_input_shape'):
+            assert sample.metainfo[key] == ref.metainfo[key], key
+
+    # COCO results json: one record per instance, xywh boxes in original pixels, RLE masks
+    with open(out) as f:
+        records = json.load(f)
+    assert len(records) == 20 * len(PHOTOS)
+    first = result.samples[0].pred_instances
+    x1, y1, x2, y2 = first.bboxes[0].tolist()
+    assert records[0]['image_id'] == 0 and records[0]['bbox'] == pytest.approx(
+        [x1, y1, x2 - x1, y2 - y1])
+    assert records[0]['category_id'] == int(first.labels[0])  # no COCO categories: index
+    assert records[0]['score'] == pytest.approx(float(first.scores[0]))
+    assert set(records[0]['segmentation']) == {'size', 'counts'}
+    assert records[0]['segmentation']['size'] == [96, 96]  # astronaut: original size
+    summary = json.load(open(result.summary_path))
+    assert summary['num_analyzed'] == 4 and summary['num_failed'] == 0
+
+
+def test_manifest_rates_are_the_file_sizes(compressed, work):
+    out = compressed.out_dir
+    manifest = json.load(open(osp.join(out, MANIFEST_JSON)))
+    assert manifest == compressed.manifest
+    assert manifest['headline_bpp'] == 'bpp_original'
+    assert len(manifest['images']) == len(PHOTOS)
+    for entry in manifest['images']:
+        size = osp.getsize(osp.join(out, entry['file']))
+        (oh, ow), (ih, iw) = entry['original_hw'], entry['input_hw']
+        assert entry['bytes'] == size
+        assert entry['bpp_original'] == pytest.approx(8 * size / (oh * ow))
+        assert entry['bpp_input'] == pytest.approx(8 * size / (ih * iw))
+        assert max(oh, ow) == 96 and max(ih, iw) == 128  # resized by the test pipeline
+        assert entry['coded_hw'][0] % 32 == 0 and entry['padded_hw'][0] % 64 == 0
+    total = sum(osp.getsize(osp.join(out, e['file'])) for e in manifest['images'])
+    t = manifest['totals']
+    assert t['bytes'] == total and t['num_images'] == 4
+    assert t['bpp_original'] == pytest.approx(8 * total / t['original_pixels'])
+    assert t['bpp_input'] == pytest.approx(8 * total / t['input_pixels'])
+    with open(osp.join(out, MANIFEST_CSV), newline='') as f:
+        rows = list(csv.DictReader(f))
+    assert [r['file'] for r in rows] == [e['file'] for e in manifest['images']]
+    assert [int(r['bytes']) for r in rows] == [e['bytes'] for e in manifest['images']]
+    assert float(rows[0]['bpp_original']) == manifest['images'][0]['bpp_original']
+
+
+def test_rerun_is_bit_exact(compressed, deploy, work, tmp_path):
+    again = compress_images(deploy, find_images(work['images']), str(tmp_path / 'again'),
+                            bit_map=True, progress=False)
+    first, second = _snapshot(compressed.out_dir), _snapshot(again.out_dir)
+    assert first == second  # containers, bit maps and manifests alike
+    # and in place with --overwrite: every byte the same
+    compress_images(deploy, find_images(work['images']), compressed.out_dir, overwrite=True,
+                    bit_map=True, progress=False)
+    assert _snapshot(compressed.out_dir) == first
+
+
+def test_compress_refuses_to_overwrite_and_writes_nothing(compressed, deploy, work, capsys,
+                                                         tmp_path):
+    before = _snapshot(compressed.out_dir)
+    argv = [DEMO, work['ckpt'], work['images'], compressed.out_dir, '--no-progress']
+    # the command line with --overwrite rewrites the very same bytes
+    assert COMPRESS(argv + ['--overwrite', '--bit-map'] + CLI_OPTIONS) == 0
+    assert f'4 image(s) -> {compressed.out_dir}' in capsys.readouterr().out
+    assert _snapshot(compressed.out_dir) == before
+    assert COMPRESS(argv + CLI_OPTIONS) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('error: ') and '--overwrite' in err[0]
+    assert _snapshot(compressed.out_dir) == before
+    # a single clashing file is enough: no container is written either
+    partial = tmp_path / 'partial'
+    partial.mkdir()
+    (partial / MANIFEST_JSON).write_text('{}')
+    with pytest.raises(DeployError, match='1 output file'):
+        compress_images(deploy, find_images(work['images']), str(partial))
+    assert os.listdir(partial) == [MANIFEST_JSON]
+
+
+# ---------------------------------------------------------------------- broken and foreign files
+def test_analyze_reports_corrupted_truncated_and_foreign_files(compressed, work, capsys,
+                                                               tmp_path):
+    folder = tmp_path / 'mixed'
+    shutil.copytree(compressed.out_dir, folder)
+    flipped = bytearray((folder / 'astronaut.dicm').read_bytes())
+    flipped[len(flipped) // 2] ^= 0xFF
+    (folder / 'astronaut.dicm').write_bytes(bytes(flipped))
+    data = (folder / 'chelsea.dicm').read_bytes()
+    (folder / 'chelsea.dicm').write_bytes(data[:len(data) - 7])
+    # coffee.dicm from a model with other weights (another fingerprint)
+    other = load_deploy_model(DEMO, work['other'], OPTIONS)
+    assert other.fingerprint() != load_deploy_model(DEMO, work['ckpt'], OPTIONS).fingerprint()
+    foreign = tmp_path / 'foreign'
+    compress_images(other, find_images(work['images']), str(foreign), progress=False)
+    shutil.copy(foreign / 'coffee.dicm', folder / 'coffee.dicm')
+
+    out = tmp_path / 'mixed.json'
+    code = ANALYZE([DEMO, work['ckpt'], str(folder), str(out), '--no-progress'] + CLI_OPTIONS)
+    assert code == 1
+    text = capsys.readouterr().out
+    assert '1/4 file(s) analysed' in text and '3 file(s) FAILED' in text
+    lines = {ln.split(':')[0].strip(): ln for ln in text.splitlines() if '.dicm:' in ln}
+    assert 'CRC mismatch' in lines['astronaut.dicm']
+    assert 'truncated' in lines['chelsea.dicm']
+    assert 'fingerprint mismatch' in lines['coffee.dicm']
+    assert 'Traceback' not in text
+    # the intact file was still analysed
+    records = json.load(open(out))
+    assert records and {r['image_id'] for r in records} == {3}  # rocket
+    summary = json.load(open(str(out)[:-5] + '.summary.json'))
+    assert [f['file'] for f in summary['failures']] == ['astronaut.dicm', 'chelsea.dicm',
+                                                         'coffee.dicm']
+    assert summary['rate']['bytes'] == osp.getsize(folder / 'rocket.dicm')
+
+
+# ---------------------------------------------------------------------- bit-allocation map
+def test_bit_map_size_units_and_total(compressed, deploy, work):
+    from mmengine.dataset import pseudo_collate
+    from PIL import Image
+    backbone = deploy.backbone
+    for entry in compressed.manifest['images']:
+        png = Image.open(osp.join(compressed.out_dir, entry['bit_map']))
+        oh, ow = entry['original_hw']
+        assert png.size == (ow, oh)
+        assert np.asarray(png)[..., 3].min() == 255  # opaque
+        assert 'bits per original-image pixel' in png.text['Description']
+        grid = np.load(osp.join(compressed.out_dir, entry['bit_grid']))
+        ph, pw = entry['padded_hw']
+        assert grid.shape == (ph // 16, pw // 16)  # one value per y position (stride 16)
+        assert grid.sum() == pytest.approx(entry['estimated_bits'], rel=1e-5)
+        # the likelihood estimate of the model's own eval forward (no real coding)
+        data = deploy.test_pipeline()(dict(img_path=entry['image'], img_id=entry['img_id']))
+        batch = deploy.model.data_preprocessor(pseudo_collate([data]), False)
+        backbone.real_coding = False
+        try:
+            with torch.no_grad():
+                backbone(batch['inputs'])
+        finally:
+            backbone.real_coding = True
+        pixels = backbone.last_num_pixels
+        estimate = likelihood_bpp(backbone.last_likelihoods, ('y', 'z'), pixels) * pixels
+        assert entry['estimated_bits'] == pytest.approx(estimate.item(), rel=1e-5)
+        # and the real payload (file minus the 75-byte container) is close to it
+        assert 8 * (entry['bytes'] - 75) == pytest.approx(entry['estimated_bits'], rel=0.1)
+    # direct call: one image at a time, eval mode only
+    with pytest.raises(ValueError, match='one image'):
+        bit_allocation(backbone, torch.zeros(2, 3, 64, 64))
+
+
+# ---------------------------------------------------------------------- metrics vs tools/test.py
+def test_coco_input_and_metrics_match_the_runner_test(work, deploy, tmp_path):
+    """COCO json in, CocoMetric out: the same numbers (and bpp) as the stock test loop with
+    real coding at batch size 1."""
+    from mmdicm.engine.launch import build_runner, prepare_config
+    out = tmp_path / 'coco'
+    compressed = compress_images(deploy, find_images(work['ann'], work['images']), str(out),
+                                 progress=False)
+    assert [e['img_id'] for e in compressed.manifest['images']] == [10, 11, 12, 13]
+    assert compressed.manifest['categories'][0] == dict(id=1, name='circle')
+    result = analyze_bitstreams(deploy, str(out), str(tmp_path / 'coco.json'),
+                                ann_file=work['ann'], progress=False)
+    assert result.exit_code == 0
+    records = json.load(open(tmp_path / 'coco.json'))
+    assert {r['category_id'] for r in records} <= {1, 2, 3, 4}
+
+    options = dict(OPTIONS)
+    options.update({
+        'test_dataloader.batch_size': 1, 'test_dataloader.num_workers': 0,
+        'test_dataloader.persistent_workers': False,
+        'test_dataloader.dataset.data_root': '', 'test_dataloader.dataset.ann_file': work['ann'],
+        'test_dataloader.dataset.data_prefix': dict(img=work['images'] + '/'),
+        'test_evaluator.0.ann_file': work['ann'],
+        'experiment_name': f'deploy-{tmp_path.name}'})
+    runner = build_runner(prepare_config(DEMO, work_dir=str(tmp_path / 'work'),
+                                         cfg_options=options, checkpoint=work['ckpt']))
+    metrics = runner.test()
+    for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50'):
+        assert result.metrics[key] == metrics[key], key
+    assert result.rate['bpp_input'] == pytest.approx(metrics['dicm/bpp'])
+    assert result.rate['bytes'] == compressed.manifest['totals']['bytes']
+
+
+# ---------------------------------------------------------------------- argument errors
+@pytest.mark.parametrize('tool, argv, message', [
+    ('compress', ['missing.py', '{ckpt}', '{images}', '{tmp}/o'], 'config file not found'),
+    ('compress', [DEMO, '{tmp}/missing.pth', '{images}', '{tmp}/o'], 'checkpoint not found'),
+    ('compress', [DEMO, '{ckpt}', '{tmp}/nothing', '{tmp}/o'], 'input not found'),
+    ('compress', [DEMO, '{ckpt}', '{tmp}', '{tmp}/o'], 'no image files'),
+    ('compress', [DEMO, '{ckpt}', '{images}', '{tmp}/o', '--bit-map-alpha', '2'],
+     'bit-map-alpha'),
+    ('compress', [DEMO, '{tmp}/garbage.pth', '{images}', '{tmp}/o'], 'cannot load checkpoint'),
+    ('analyze', [DEMO, '{ckpt}', '{tmp}/nothing', '{tmp}/p.json'], 'input folder not found'),
+    ('analyze', [DEMO, '{ckpt}', '{tmp}', '{tmp}/p.json'], 'no .dicm files'),
+    ('analyze', [DEMO, '{ckpt}', '{tmp}', '{tmp}/p.json', '--ann-file', '{tmp}/a.json'],
+     'annotation file not found'),
+])
+def test_bad_arguments_are_one_line_errors(tool, argv, message, work, tmp_path, capsys):
+    (tmp_path / 'garbage.pth').write_bytes(b'not a checkpoint')
+    argv = [a.format(ckpt=work['ckpt'], images=work['images'], tmp=tmp_path) for a in argv]
+    main = COMPRESS if tool == 'compress' else ANALYZE
+    assert main(argv + ['--no-progress'] + CLI_OPTIONS) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('error: ') and message in err[0], err
+    assert not (tmp_path / 'o').exists() and not (tmp_path / 'p.json').exists()
+
+
+def test_checkpoint_of_another_architecture_is_refused(work):
+    with pytest.raises(DeployError, match='does not fit the model'):
+        load_deploy_model(DEMO, work['ckpt'], {**OPTIONS, 'model.neck.out_channels': 64,
+                                               'model.rpn_head.in_channels': 64})
+
+
+def test_inject_backbone_features_is_scoped(deploy):
+    backbone = deploy.backbone
+    feats = (torch.zeros(1, 64, 2, 2), )
+    with inject_backbone_features(backbone, feats):
+        assert backbone(torch.zeros(1, 3, 8, 8)) is feats
+        with pytest.raises(RuntimeError, match='batch of 1'):
+            backbone(torch.zeros(2, 3, 8, 8))
+    assert 'forward' not in vars(backbone)
+    with pytest.raises(KeyError):
+        with inject_backbone_features(backbone, feats):
+            raise KeyError('boom')
+    assert 'forward' not in vars(backbone)
+
+
+# ---------------------------------------------------------------------- a classifier
+CLASSIFIER_CONFIG = """
+custom_imports = dict(imports=['mmdicm'], allow_failed_imports=False)
+default_scope = 'mmpretrain'
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(type='DICMResNet', depth=18, out_indices=(3, ), codec=%r),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=3, in_channels=512),
+    data_preprocessor=dict(num_classes=3, mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], to_rgb=True))
+test_dataloader = dict(dataset=dict(type='CustomDataset', metainfo=dict(classes=('a', 'b', 'c')),
+    pipeline=[dict(type='LoadImageFromFile'), dict(type='ResizeEdge', scale=72),
+              dict(type='CenterCrop', crop_size=64), dict(type='PackInputs')]))
+""" % (TINY_CODEC, )
+
+
+def test_classifier_files_to_scores_and_accuracy(work, tmp_path):
+    from mmengine.dataset import pseudo_collate
+    config = tmp_path / 'cls.py'
+    config.write_text(CLASSIFIER_CONFIG)
+    ckpt = _save_random_model(str(config), str(tmp_path / 'cls.pth'), 0, {}, 'mmpretrain')
+    model = load_deploy_model(str(config), ckpt)
+    assert model.task == 'classification' and model.dataset_meta['classes'] == ('a', 'b', 'c')
+    out = tmp_path / 'bits'
+    compress_images(model, find_images(work['images']), str(out), progress=False)
+    labels = tmp_path / 'labels.txt'
+    labels.write_text(''.join(f'{n}.png {i % 3}\n' for i, n in enumerate(PHOTOS)))
+    result = analyze_bitstreams(model, str(out), str(tmp_path / 'scores.json'),
+                                ann_file=str(labels), progress=False)
+    assert result.exit_code == 0 and set(result.metrics) == {'accuracy/top1'}
+    records = json.load(open(tmp_path / 'scores.json'))
+    assert [r['file'] for r in records] == [f'{n}.dicm' for n in PHOTOS]
+    hits = 0
+    model.backbone.real_coding = True  # the in-memory eval path, real coding inside forward
+    pipeline = model.test_pipeline()
+    for i, (name, record, sample) in enumerate(zip(PHOTOS, records, result.samples)):
+        data = pipeline(dict(img_path=osp.join(work['images'], f'{name}.png')))
+        ref = model.model.test_step(pseudo_collate([data]))[0]
+        assert torch.equal(sample.pred_score, ref.pred_score)
+        assert record['pred_label'] == int(ref.pred_label) and record['pred_class'] in 'abc'
+        hits += int(ref.pred_label) == i % 3
+    assert result.metrics['accuracy/top1'] == pytest.approx(100 * hits / len(PHOTOS))
+
+
+# ---------------------------------------------------------------------- odd inputs
+def test_an_unreadable_image_fails_alone(work, deploy, tmp_path):
+    images = tmp_path / 'images'
+    shutil.copytree(work['images'], images)
+    (images / 'broken.png').write_bytes(b'\x89PNG not really')
+    result = compress_images(deploy, find_images(str(images)), str(tmp_path / 'out'),
+                             progress=False)
+    assert result.exit_code == 1
+    assert [osp.basename(p) for p, _ in result.failures] == ['broken.png']
+    assert 'broken.png' in result.failures[0][1]
+    assert result.manifest['totals']['num_images'] == 4
+    assert result.manifest['failures'][0]['image'].endswith('broken.png')
+    assert not (tmp_path / 'out' / 'broken.dicm').exists()
+
+
+def test_a_checkpoint_without_entropy_tables_gets_them_computed(work, deploy, tmp_path):
+    state = torch.load(work['ckpt'], weights_only=True)['state_dict']
+    for key in list(state):
+        if key.endswith(('_quantized_cdf', '_offset', '_cdf_length')):
+            state[key] = state[key].new_zeros(0)
+    path = str(tmp_path / 'no_tables.pth')
+    torch.save(dict(state_dict=state), path)
+    model = load_deploy_model(DEMO, path, OPTIONS)
+    assert model.tables_computed and not deploy.tables_computed
+    assert model.fingerprint() == deploy.fingerprint()  # update() is deterministic
+    assert model.dataset_meta['classes'] == CLASSES  # from the config without checkpoint meta
+
+
+def test_find_images_rejects_clashing_names(tmp_path):
+    for name in ('a.png', 'a.jpg'):
+        (tmp_path / name).write_bytes(b'')
+    with pytest.raises(DeployError, match='a.dicm'):
+        find_images(str(tmp_path))
+    with pytest.raises(DeployError, match='img-prefix'):
+        find_images(str(tmp_path), img_prefix=str(tmp_path))
+
+
+def test_analyze_without_manifest_entry_and_with_a_missing_file(compressed, deploy, tmp_path):
+    alone = tmp_path / 'alone'
+    alone.mkdir()
+    shutil.copy(osp.join(compressed.out_dir, 'rocket.dicm'), alone)
+    result = analyze_bitstreams(deploy, str(alone), str(tmp_path / 'alone.json'),
+                                progress=False)
+    assert result.exit_code == 0 and result.files == ['rocket.dicm']
+    assert any('without a manifest.json entry' in n for n in result.notes)
+    coded = json.load(open(osp.join(compressed.out_dir, MANIFEST_JSON)))['images'][3]['coded_hw']
+    assert result.samples[0].ori_shape == tuple(coded)  # coded-input coordinates
+    # a file the manifest lists but that is gone is a failure of its own
+    gone = tmp_path / 'gone'
+    shutil.copytree(compressed.out_dir, gone)
+    os.remove(gone / 'chelsea.dicm')
+    result = analyze_bitstreams(deploy, str(gone), str(tmp_path / 'gone.json'), progress=False)
+    assert result.exit_code == 1 and len(result.files) == 3
+    assert result.failures == [('chelsea.dicm', 'listed in manifest.json but missing')]
+
+
+@pytest.mark.parametrize('tool', ['compress.py', 'analyze.py'])
+def test_tools_run_as_scripts(tool):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools', tool), '--help'],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and '--cfg-options' in proc.stdout
