@@ -15,6 +15,7 @@ toy dataset. :func:`run_demo` returns the numbers; ``tools/demo.py`` is its comm
 exits non-zero when the trained model is not better than the untrained one.
 """
 import copy
+import functools
 import glob
 import os
 import os.path as osp
@@ -66,7 +67,7 @@ def run_demo(work_dir: str = 'work_dirs/demo',
              num_val: int = 100,
              image_size: int = 256,
              cfg_options: Optional[Dict[str, Any]] = None,
-             log: Callable[[str], None] = print) -> Dict[str, Any]:
+             log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
     """Generate data, evaluate untrained, train, evaluate trained (see the module docstring).
 
     Args:
@@ -79,13 +80,16 @@ def run_demo(work_dir: str = 'work_dirs/demo',
         num_val (int): Validation images generated. Defaults to 100.
         image_size (int): Side of the generated images. Defaults to 256.
         cfg_options (dict, optional): More config overrides (``--cfg-options``).
-        log (callable): Progress messages. Defaults to ``print``.
+        log (callable, optional): Progress messages. Defaults to ``print`` (flushed, so
+            they interleave with mmengine's log lines when redirected).
 
     Returns:
         dict: ``untrained`` and ``trained`` metric dicts (mmdet/mmdicm keys), ``iters``,
         ``checkpoint``, ``log_dir``, ``bitstreams`` (folder), ``num_bitstreams``,
         ``seconds`` (per step).
     """
+    if log is None:
+        log = functools.partial(print, flush=True)
     seconds: Dict[str, float] = {}
     t0 = time.perf_counter()
     log(f'[demo] 1/4 embedded dataset in {data_root} '
