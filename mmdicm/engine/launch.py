@@ -2,21 +2,31 @@
 
 Mirrors mmdet's stock tools (``--cfg-options``, ``--work-dir``, ``--resume``, ``--amp``,
 ``--launcher``) with two differences: the default Runner is :class:`DICMRunner` (its
-checkpoints load again under torch >= 2.6), and a bad path or option is a one-line error.
+checkpoints load again under torch >= 2.6, DDP works on CPU), and a bad path or option is a
+one-line error at start (:func:`check_config`), not a traceback minutes into a run.
 """
 import argparse
+import copy
 import os
 import os.path as osp
+import re
 import sys
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from mmengine.config import Config
-from mmengine.registry import RUNNERS
+from mmengine.registry import HOOKS, RUNNERS, DefaultScope
 from mmengine.runner import Runner
 
 from .runner import DICMRunner
 
-__all__ = ['prepare_config', 'build_runner', 'set_local_rank', 'add_common_args', 'run_tool']
+__all__ = ['prepare_config', 'check_config', 'build_runner', 'set_local_rank',
+           'add_common_args', 'run_tool']
+
+#: what each tool reads: (dataloader, evaluator) config keys
+_MODE_DATA = {
+    'train': (('train_dataloader', None), ('val_dataloader', 'val_evaluator')),
+    'test': (('test_dataloader', 'test_evaluator'), ),
+}
 
 
 def prepare_config(config: str,
@@ -72,6 +82,152 @@ def prepare_config(config: str,
     return cfg
 
 
+def _is_local(path: str, backend_args: Any) -> bool:
+    """A path on the local file system (not ``s3://...``, no non-local file backend)."""
+    if '://' in path:
+        return False
+    return not backend_args or backend_args.get('backend', 'local') == 'local'
+
+
+def _dataset_paths(dataset: Any, key: str) -> Iterator[Tuple[str, str, bool]]:
+    """``(config key, path, is_dir)`` of every local path a dataset config reads.
+
+    Paths are resolved as mmengine's ``BaseDataset`` does (``ann_file`` and relative
+    ``data_prefix`` values joined to ``data_root``; relative to the working directory
+    otherwise). Dataset wrappers (``dataset=``, ``datasets=[...]``) are followed.
+    """
+    if not isinstance(dataset, dict):
+        return
+    if isinstance(dataset.get('dataset'), dict):
+        yield from _dataset_paths(dataset['dataset'], f'{key}.dataset')
+    for i, sub in enumerate(dataset.get('datasets') or []):
+        yield from _dataset_paths(sub, f'{key}.datasets.{i}')
+    backend_args = dataset.get('backend_args')
+    root = dataset.get('data_root') or ''
+    if not isinstance(root, str):
+        return
+    if root and _is_local(root, backend_args):
+        yield f'{key}.data_root', root, True
+    ann_file = dataset.get('ann_file')
+    if isinstance(ann_file, str) and ann_file:
+        path = ann_file if osp.isabs(ann_file) or not root else osp.join(root, ann_file)
+        if _is_local(path, backend_args):
+            yield f'{key}.ann_file', path, False
+    prefix = dataset.get('data_prefix')
+    prefixes = prefix.items() if isinstance(prefix, dict) else [(None, prefix)]
+    for name, value in prefixes:
+        if not isinstance(value, str) or not (value or root):
+            continue
+        path = value if osp.isabs(value) or not root else osp.join(root, value)
+        sub = f'{key}.data_prefix' + (f'.{name}' if name is not None else '')
+        if _is_local(path, backend_args):
+            yield sub, path, True
+
+
+def _evaluator_paths(evaluator: Any, key: str) -> Iterator[Tuple[str, str, bool]]:
+    """``(config key, path, False)`` of every metric's local ``ann_file``."""
+    metrics = evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]
+    for i, metric in enumerate(metrics):
+        if not isinstance(metric, dict):
+            continue
+        ann_file = metric.get('ann_file')
+        sub = f'{key}.{i}' if isinstance(evaluator, (list, tuple)) else key
+        if isinstance(ann_file, str) and ann_file and _is_local(ann_file,
+                                                                metric.get('backend_args')):
+            yield f'{sub}.ann_file', ann_file, False
+
+
+def _check_paths(cfg: Config, mode: str) -> None:
+    for loader_key, evaluator_key in _MODE_DATA[mode]:
+        loader = cfg.get(loader_key)
+        if not isinstance(loader, dict):
+            continue
+        if loader_key == 'val_dataloader' and (cfg.get('val_cfg') is None
+                                               or cfg.get('val_evaluator') is None):
+            continue  # mmengine builds no val loop: nothing reads it
+        paths = list(_dataset_paths(loader.get('dataset'), f'{loader_key}.dataset'))
+        if evaluator_key is not None:
+            paths += _evaluator_paths(cfg.get(evaluator_key), evaluator_key)
+        for key, path, is_dir in paths:
+            exists = osp.isdir(path) if is_dir else osp.isfile(path)
+            if not exists:
+                what = 'folder' if is_dir else 'file'
+                raise FileNotFoundError(f'{key}: {what} not found: {path}')
+
+
+def _check_data_preprocessor(cfg: Config) -> None:
+    """``pad_size_divisor`` must be a positive int.
+
+    Any positive value works with a DICM backbone (it pads internally to its
+    ``pad_multiple`` and crops back, so the preprocessor's batch shape never has to fit the
+    codec); 0 or a negative value makes mmdet/mmpretrain fail on the first batch, inside
+    training, with an unrelated message (``division by zero``, ``cannot reshape array``,
+    ``narrow(): length must be non-negative``).
+    """
+    candidates = [('data_preprocessor', cfg.get('data_preprocessor'))]
+    model = cfg.get('model')
+    if isinstance(model, dict):
+        candidates.append(('model.data_preprocessor', model.get('data_preprocessor')))
+    for key, preprocessor in candidates:
+        if not isinstance(preprocessor, dict) or 'pad_size_divisor' not in preprocessor:
+            continue
+        value = preprocessor['pad_size_divisor']
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f'{key}.pad_size_divisor must be an int >= 1 (the DICM backbone '
+                             f'pads to its own codec stride internally), got {value!r}')
+
+
+_REGISTRY_PREFIX = re.compile(r'^class `\w+` in [^:]+: ')
+
+
+def _check_custom_hooks(cfg: Config) -> None:
+    """Build every custom hook once, so bad arguments (e.g. ``lambda_rate < 0``) surface."""
+    hooks = cfg.get('custom_hooks') or []
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        for i, hook in enumerate(hooks):
+            if not isinstance(hook, dict):
+                continue  # an already-built hook object
+            name = hook.get('type', '?')
+            name = name if isinstance(name, str) else getattr(name, '__name__', repr(name))
+            try:
+                HOOKS.build(copy.deepcopy(hook))
+            except (ValueError, TypeError, KeyError) as e:
+                message = _REGISTRY_PREFIX.sub('', str(e.args[0]) if e.args else str(e))
+                raise ValueError(f'custom_hooks.{i} ({name}): ' +
+                                 ' '.join(message.split())) from e
+
+
+def check_config(cfg: Config, mode: str = 'train') -> None:
+    """Fail fast, with one line naming the config key, on what would break a run later.
+
+    Checked (for ``mode='train'``: the train data, the val data if a val loop is
+    configured; for ``mode='test'``: the test data):
+
+    - every local path a dataset reads (``data_root``, ``ann_file``, ``data_prefix``, also
+      inside dataset wrappers) and every metric's ``ann_file`` exists
+      (``FileNotFoundError``);
+    - the data preprocessor's ``pad_size_divisor`` is an int >= 1 (``ValueError``; any such
+      value works with DICM, whose backbone pads to the codec's stride itself);
+    - every ``custom_hooks`` entry builds, e.g. ``RateLossHook`` rejects ``lambda_rate < 0``
+      (``ValueError``).
+
+    Remote paths (``s3://...`` or a non-local ``backend_args``) are not checked.
+
+    Args:
+        cfg (Config): A config from :func:`prepare_config`.
+        mode (str): ``'train'`` (``tools/train.py``) or ``'test'`` (``tools/test.py``).
+
+    Raises:
+        FileNotFoundError: a path is missing.
+        ValueError: a bad value, or ``mode`` is not ``'train'``/``'test'``.
+    """
+    if mode not in _MODE_DATA:
+        raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
+    _check_data_preprocessor(cfg)
+    _check_custom_hooks(cfg)
+    _check_paths(cfg, mode)
+
+
 def build_runner(cfg: Config) -> Runner:
     """``runner_type`` from the config if set, :class:`DICMRunner` otherwise."""
     if 'runner_type' in cfg:
@@ -96,17 +252,34 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def run_tool(args: argparse.Namespace, action: Callable[[Runner], Any], **overrides: Any) -> int:
-    """Prepare the config from ``args`` (+ ``overrides``), build the runner, run ``action``.
+def run_tool(args: argparse.Namespace,
+             action: Callable[[Runner], Any],
+             mode: Optional[str] = None,
+             **overrides: Any) -> int:
+    """Prepare the config from ``args`` (+ ``overrides``), check it, build the runner, run
+    ``action``.
 
-    Returns the exit code: 0, or 2 with a one-line message for a bad path or option.
+    Args:
+        args (argparse.Namespace): Parsed :func:`add_common_args` options plus ``config``.
+        action (callable): What to do with the runner (``runner.train()``, ...).
+        mode (str, optional): What :func:`check_config` checks, ``'train'`` or ``'test'``;
+            default ``'test'`` when a ``checkpoint`` override is given (``tools/test.py``),
+            ``'train'`` otherwise.
+        **overrides: More :func:`prepare_config` arguments.
+
+    Returns:
+        int: The exit code: 0, or 2 with a one-line ``error: ...`` on stderr for a bad path,
+        option or config value (before anything is built).
     """
     set_local_rank(args.local_rank)
+    if mode is None:
+        mode = 'test' if overrides.get('checkpoint') is not None else 'train'
     try:
         cfg = prepare_config(args.config, work_dir=args.work_dir, cfg_options=args.cfg_options,
                              launcher=args.launcher, **overrides)
+        check_config(cfg, mode)
     except (FileNotFoundError, ValueError) as e:
-        print(f'error: {e}', file=sys.stderr)
+        print('error: ' + ' '.join(str(e).split()), file=sys.stderr)
         return 2
     action(build_runner(cfg))
     return 0

@@ -1,7 +1,16 @@
-"""``DICMRunner``: mmengine's Runner whose checkpoint loading works under torch >= 2.6."""
-from typing import Callable, Union
+"""``DICMRunner``: mmengine's Runner whose checkpoints load under torch >= 2.6 and whose
+``pytorch`` launcher also works on CPU-only machines (gloo)."""
+import datetime
+import os
+from typing import Callable, Dict, Optional, Union
 
-from mmengine.registry import RUNNERS
+import torch
+import torch.distributed as torch_dist
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
+from mmengine.dist import is_distributed
+from mmengine.model import is_model_wrapper
+from mmengine.registry import MODEL_WRAPPERS, RUNNERS
 from mmengine.runner import Runner
 
 from .checkpoint import mmengine_checkpoint_globals
@@ -9,15 +18,30 @@ from .checkpoint import mmengine_checkpoint_globals
 __all__ = ['DICMRunner']
 
 
+def _cpu_only() -> bool:
+    """No CUDA device (mmengine's launchers would call ``torch.cuda.set_device``)."""
+    return not torch.cuda.is_available()
+
+
 @RUNNERS.register_module()
 class DICMRunner(Runner):
     """mmengine :class:`~mmengine.runner.Runner` that can load its own checkpoints again.
 
-    Identical to the stock Runner except that :meth:`load_checkpoint` (used by ``load_from``,
-    ``resume=True`` and ``--resume``) runs inside :func:`mmengine_checkpoint_globals`, which
-    allow-lists for that load only the few classes mmengine checkpoints carry. Select it with
-    ``runner_type = 'DICMRunner'`` in a config (mmdicm's configs do); mmdet's and mmpretrain's
-    stock ``tools/train.py`` honour that key.
+    Identical to the stock Runner except for three things:
+
+    - :meth:`load_checkpoint` (used by ``load_from``, ``resume=True`` and ``--resume``) runs
+      inside :func:`mmengine_checkpoint_globals`, which allow-lists for that load only the
+      few classes mmengine checkpoints carry;
+    - under DDP, ``find_unused_parameters`` defaults to True (see :meth:`wrap_model`);
+    - on a machine without CUDA, the ``pytorch`` launcher (torchrun, ``tools/dist_train.sh``)
+      starts a **gloo** process group itself and wraps the model in DDP without
+      ``device_ids`` (mmengine 0.10.7 calls ``torch.cuda.set_device`` and passes
+      ``device_ids=[LOCAL_RANK]``, which both fail on CPU). A configured
+      ``env_cfg.dist_cfg.backend='nccl'`` (every model-zoo runtime's) is replaced by gloo
+      there, since NCCL needs GPUs. With GPUs nothing changes.
+
+    Select it with ``runner_type = 'DICMRunner'`` in a config (mmdicm's configs do);
+    mmdet's and mmpretrain's stock ``tools/train.py`` honour that key.
     """
 
     def load_checkpoint(self,
@@ -28,3 +52,47 @@ class DICMRunner(Runner):
         with mmengine_checkpoint_globals():
             return super().load_checkpoint(
                 filename, map_location=map_location, strict=strict, revise_keys=revise_keys)
+
+    def setup_env(self, env_cfg: Dict) -> None:
+        """mmengine's, plus a gloo process group for the ``pytorch`` launcher on CPU."""
+        if self.distributed and not is_distributed() and _cpu_only():
+            if self.launcher != 'pytorch':
+                raise RuntimeError(
+                    f'launcher={self.launcher!r} needs CUDA in mmengine 0.10.7; on a CPU-only '
+                    "machine use launcher='pytorch' (torchrun / tools/dist_train.sh)")
+            dist_cfg = dict(env_cfg.get('dist_cfg', {}))
+            backend = dist_cfg.pop('backend', 'gloo')
+            if backend == 'nccl':
+                backend = 'gloo'
+            timeout = dist_cfg.pop('timeout', None)
+            if timeout is not None:
+                dist_cfg['timeout'] = datetime.timedelta(seconds=timeout)
+            # torchrun sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT (env:// init)
+            torch_dist.init_process_group(backend=backend, rank=int(os.environ['RANK']),
+                                          world_size=int(os.environ['WORLD_SIZE']),
+                                          **dist_cfg)
+        super().setup_env(env_cfg)
+
+    def wrap_model(self, model_wrapper_cfg: Optional[Dict], model: nn.Module) -> nn.Module:
+        """mmengine's, with ``find_unused_parameters=True`` by default and no GPU ids on CPU.
+
+        A DICM model has parameters that a training step may leave without gradient by
+        design: the RE latent's density model while ``lambda_re=0`` (the default: its rate is
+        logged, not optimised) and the quantiles while ``aux_weight=0``. DDP then fails on
+        the second iteration ("Expected to have finished reduction in the prior
+        iteration") unless it looks for unused parameters, so that is the default here; a
+        config's own ``find_unused_parameters`` or ``model_wrapper_cfg`` still wins.
+        """
+        if not self.distributed or is_model_wrapper(model):
+            return super().wrap_model(model_wrapper_cfg, model)
+        if model_wrapper_cfg is None:  # mmengine's default wrapper, see the docstring
+            model_wrapper_cfg = dict(
+                type='MMDistributedDataParallel', broadcast_buffers=False,
+                find_unused_parameters=self.cfg.get('find_unused_parameters', True))
+        if _cpu_only():
+            model_wrapper_cfg = dict(model_wrapper_cfg)
+            wrapper = MODEL_WRAPPERS.get(model_wrapper_cfg.get('type',
+                                                               'MMDistributedDataParallel'))
+            if isinstance(wrapper, type) and issubclass(wrapper, DistributedDataParallel):
+                model_wrapper_cfg.setdefault('device_ids', None)
+        return super().wrap_model(model_wrapper_cfg, model)

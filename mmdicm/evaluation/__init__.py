@@ -5,6 +5,9 @@ from .bd_metrics import (MIN_OVERLAP, MIN_POINTS, BDOverlapWarning, Curve, bd_me
 from .benchmark import (BENCHMARK_TARGETS, build_resnet_head, cpu_model, format_benchmark,
                         parse_size, run_benchmark)
 from .metrics import DICMBppMetric
+from .train_step_benchmark import (TRAIN_STEP_TARGET, build_train_model,
+                                   format_train_step_benchmark, make_detection_batch,
+                                   run_train_step_benchmark)
 from .pixel_codecs import (PIXEL_CODECS, AVIFCodec, CodecError, CodecUnavailableError,
                            HEVCCodec, JPEGCodec, PixelCodec, SweepPoint, VVCCodec, WebPCodec,
                            get_pixel_codec, pixel_codec_availability, sweep)
@@ -14,5 +17,7 @@ __all__ = [
     'Curve', 'DICMBppMetric', 'HEVCCodec', 'JPEGCodec', 'MIN_OVERLAP', 'MIN_POINTS',
     'PIXEL_CODECS', 'PixelCodec', 'SweepPoint', 'VVCCodec', 'WebPCodec', 'bd_metric', 'bd_rate',
     'build_resnet_head', 'compare', 'cpu_model', 'format_benchmark', 'get_pixel_codec',
-    'parse_size', 'pixel_codec_availability', 'run_benchmark', 'sweep', 'write_results'
+    'parse_size', 'pixel_codec_availability', 'run_benchmark', 'sweep', 'write_results',
+    'TRAIN_STEP_TARGET', 'build_train_model', 'format_train_step_benchmark',
+    'make_detection_batch', 'run_train_step_benchmark'
 ]

@@ -1,0 +1,330 @@
+"""Training-step cost of DICM: a DICM detector beside the stock one, same batch, same run (CPU).
+
+What a DICM training step costs on top of the task model it wraps. One step is mmengine's
+``model.train_step`` -- data preprocessor, forward with ``mode='loss'`` (plus the rate and aux
+terms that :class:`~mmdicm.engine.RateLossHook` adds for the DICM model), backward and the
+optimizer step -- of each model on the *same* batch::
+
+    batch ─► preprocess ─► ResNet head ─► RE ─► codec (likelihoods) ─► ResNet tail ─► heads ─► loss + λ·bpp + aux ─► backward ─► step   DICM
+    batch ─► preprocess ─► ResNet head ───────────────────────────────► ResNet tail ─► heads ─► loss ──────────────► backward ─► step   stock
+
+Steps are interleaved (DICM, stock, stock, DICM, ...) so that a busy machine slows both alike;
+the median of ``steps`` timed steps after ``warmup`` untimed ones is reported, and the ratio
+of the two medians is compared with :data:`TRAIN_STEP_TARGET`. It prints numbers, it does not
+assert them.
+
+The batch is rendered by the embedded dataset's generator (:func:`render_sample`: photos with
+pasted shapes, exact masks), so it has real boxes and masks at any size. Weights are random
+(nothing pretrained exists offline; ``init_weights`` is never called, so no download is
+tried) and the learning rate is scaled down (``lr_scale``) so that a few steps of random
+weights on one batch cannot diverge and change the work a step does (e.g. NaN proposals).
+"""
+import copy
+import importlib
+import logging
+import os
+import os.path as osp
+import platform
+import statistics
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+__all__ = ['DICM_CONFIG', 'STOCK_CONFIG', 'TRAIN_STEP_TARGET', 'resolve_config',
+           'build_train_model', 'make_detection_batch', 'run_train_step_benchmark',
+           'format_train_step_benchmark']
+
+#: DICM Mask R-CNN R-50-FPN (``configs/mask-rcnn_dicm.py``, as packaged)
+DICM_CONFIG = 'mmdicm::dicm/mask-rcnn_dicm.py'
+#: mmdet's stock Mask R-CNN R-50-FPN, the model the DICM config wraps
+STOCK_CONFIG = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+#: the training-integration issue's target: DICM step time / stock step time
+TRAIN_STEP_TARGET = 1.5
+
+
+def resolve_config(config: str) -> str:
+    """``'pkg::path'`` -> ``<pkg>/.mim/configs/<path>``; a plain path is returned unchanged."""
+    if '::' not in config:
+        if not osp.isfile(config):
+            raise FileNotFoundError(f'config file not found: {config}')
+        return config
+    package, rel = config.split('::', 1)
+    root = osp.dirname(importlib.import_module(package).__file__)
+    path = osp.join(root, '.mim', 'configs', rel)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{config} not found (looked for {path})')
+    return path
+
+
+def build_train_model(config: str,
+                      cfg_options: Optional[Dict[str, Any]] = None,
+                      lr_scale: float = 0.01,
+                      rate_hook: bool = True) -> Tuple[nn.Module, Any, Dict[str, Any]]:
+    """Model (train mode, random weights), its optimizer wrapper and the config's rate hook.
+
+    Args:
+        config (str): Config path or ``pkg::path``.
+        cfg_options (dict, optional): ``--cfg-options``-style overrides.
+        lr_scale (float): Multiplies the optimizer's learning rate. Defaults to 0.01.
+        rate_hook (bool): Attach the config's ``RateLossHook`` (if it has one), as the
+            Runner would. Defaults to True.
+
+    Returns:
+        tuple: ``(model, optim_wrapper, info)``; ``info`` has ``rate_hook`` (the attached
+        :class:`~mmdicm.engine.RateLossHook`, or None when the config has none), ``params``
+        (millions of trainable parameters) and ``codec`` (the DICM codec module or None).
+    """
+    from mmengine.config import Config
+    from mmengine.logging import MMLogger
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import HOOKS, MODELS, DefaultScope
+
+    from ..engine import RateLossHook, find_codec_modules
+
+    cfg = Config.fromfile(resolve_config(config))
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # the optimizer constructor logs a line per parameter
+    try:
+        with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmdet')):
+            model = MODELS.build(cfg.model)
+            optim_cfg = copy.deepcopy(cfg.optim_wrapper)
+            optim_cfg.optimizer.lr = optim_cfg.optimizer.lr * lr_scale
+            optim_wrapper = build_optim_wrapper(model, optim_cfg)
+            hook = None
+            for hook_cfg in (cfg.get('custom_hooks') or []) if rate_hook else []:
+                if hook_cfg.get('type') in ('RateLossHook', RateLossHook):
+                    hook = HOOKS.build(copy.deepcopy(hook_cfg))
+    finally:
+        logger.setLevel(level)
+    model.train()
+    if hook is not None:
+        hook.attach(model)
+    codecs = find_codec_modules(model)
+    info = dict(rate_hook=hook, codec=codecs[0][1].codec if codecs else None,
+                params=sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6)
+    return model, optim_wrapper, info
+
+
+def make_detection_batch(batch_size: int = 2,
+                         size: Tuple[int, int] = (320, 320),
+                         seed: int = 0) -> Dict[str, List[Any]]:
+    """A detection batch of embedded-dataset images with their boxes, labels and masks.
+
+    Images are rendered at ``max(size)`` and cropped to ``size`` (objects cut by the crop
+    keep their visible part; an image left without objects is re-drawn).
+
+    Returns:
+        dict: ``inputs`` (uint8 CHW BGR tensors, as mmdet's ``PackDetInputs``) and
+        ``data_samples`` (``DetDataSample`` with ``gt_instances``), the format
+        ``model.train_step`` takes.
+    """
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+
+    from ..datasets.embedded import render_sample
+
+    h, w = size
+    inputs, samples = [], []
+    index = 0
+    while len(inputs) < batch_size:
+        sample = render_sample(index, 'train', image_size=max(h, w), seed=seed)
+        index += 1
+        masks = [o.mask[:h, :w] for o in sample.objects]
+        keep = [i for i, m in enumerate(masks) if m.sum() >= 16]
+        if not keep:
+            continue
+        boxes, labels = [], []
+        for i in keep:
+            ys, xs = np.nonzero(masks[i])
+            boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+            labels.append(sample.objects[i].label)
+        image = np.ascontiguousarray(sample.image[:h, :w, ::-1])  # RGB -> BGR (mmcv's)
+        inputs.append(torch.from_numpy(image).permute(2, 0, 1).contiguous())
+        data = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
+                                           scale_factor=(1., 1.), flip=False,
+                                           flip_direction=None, img_id=index))
+        data.gt_instances = InstanceData(
+            bboxes=torch.tensor(boxes, dtype=torch.float32),
+            labels=torch.tensor(labels, dtype=torch.long),
+            masks=BitmapMasks(np.stack([masks[i] for i in keep]).astype(np.uint8), h, w))
+        samples.append(data)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def _load_average() -> Optional[Tuple[float, ...]]:
+    try:
+        return tuple(round(v, 2) for v in os.getloadavg())
+    except OSError:  # not available on this platform
+        return None
+
+
+class _Timer:
+    """Wall time spent inside a module's forward (pre/post forward hooks)."""
+
+    def __init__(self, module: Optional[nn.Module]) -> None:
+        self.seconds = 0.
+        self._start = 0.
+        self._handles = []
+        if module is not None:
+            self._handles = [module.register_forward_pre_hook(self._pre),
+                             module.register_forward_hook(self._post)]
+
+    def _pre(self, module: nn.Module, args: Tuple) -> None:
+        self._start = time.perf_counter()
+
+    def _post(self, module: nn.Module, args: Tuple, output: Any) -> None:
+        self.seconds += time.perf_counter() - self._start
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+
+
+def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f'{name} must be an int >= {minimum}, got {value!r}')
+    return value
+
+
+def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
+                             stock_config: str = STOCK_CONFIG,
+                             batch_size: int = 2,
+                             size: Tuple[int, int] = (320, 320),
+                             steps: int = 5,
+                             warmup: int = 1,
+                             threads: Optional[int] = None,
+                             seed: int = 0,
+                             lr_scale: float = 0.01,
+                             dicm_cfg_options: Optional[Dict[str, Any]] = None,
+                             stock_cfg_options: Optional[Dict[str, Any]] = None
+                             ) -> Dict[str, Any]:
+    """Time training steps of the DICM and the stock detector on one batch, interleaved.
+
+    Args:
+        dicm_config (str): The DICM detector's config. Defaults to :data:`DICM_CONFIG`.
+        stock_config (str): The stock detector's config. Defaults to :data:`STOCK_CONFIG`.
+        batch_size (int): Images per step. Defaults to 2.
+        size (tuple[int, int]): (H, W) of every image. Defaults to (320, 320).
+        steps (int): Timed steps per model; the median is reported. Defaults to 5.
+        warmup (int): Untimed steps per model first. Defaults to 1.
+        threads (int, optional): ``torch.set_num_threads`` for the run (restored after).
+            Defaults to torch's own.
+        seed (int): Seed of the batch and of the weights. Defaults to 0.
+        lr_scale (float): Learning-rate multiplier (see the module docstring).
+            Defaults to 0.01.
+        dicm_cfg_options (dict, optional): Overrides of the DICM config.
+        stock_cfg_options (dict, optional): Overrides of the stock config.
+
+    Returns:
+        dict: ``dicm`` and ``stock`` (each: ``median_s``, ``times_s``, ``params_m``, and for
+        DICM ``codec_forward_median_s``, the codec's own forward time in the median step),
+        ``ratio`` (DICM median / stock median; the target is judged on it), ``mean_ratio``,
+        ``paired_ratio`` (median over rounds of DICM step / the stock step next to it, the
+        least sensitive to a load that changes during the run), ``target``,
+        ``meets_target``, and the setup
+        (``batch_size``, ``size``, ``steps``, ``warmup``, ``threads``, ``cpu``, ``torch``,
+        ``load_average`` before and after: other processes on the machine slow both models,
+        the ratio less than the times).
+    """
+    _check_positive_int('batch_size', batch_size)
+    _check_positive_int('steps', steps)
+    _check_positive_int('warmup', warmup, minimum=0)
+    if threads is not None:
+        _check_positive_int('threads', threads)
+    if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 32
+                             for s in size):
+        raise ValueError(f'size must be (H, W), each an int >= 32, got {size!r}')
+    from .benchmark import cpu_model
+
+    load_before = _load_average()
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    models: Dict[str, Tuple[nn.Module, Any, Dict[str, Any]]] = {}
+    try:
+        batch = make_detection_batch(batch_size, tuple(size), seed=seed)
+        for name, config, options in (('dicm', dicm_config, dicm_cfg_options),
+                                      ('stock', stock_config, stock_cfg_options)):
+            torch.manual_seed(seed)
+            models[name] = build_train_model(config, options, lr_scale=lr_scale,
+                                             rate_hook=name == 'dicm')
+        if models['dicm'][2]['rate_hook'] is None:
+            raise ValueError(f'{dicm_config} has no RateLossHook in custom_hooks: it is not '
+                             'a DICM training config')
+        times: Dict[str, List[float]] = {name: [] for name in models}
+        codec_times: List[float] = []
+        for i in range(warmup + steps):
+            order = ('dicm', 'stock') if i % 2 == 0 else ('stock', 'dicm')
+            for name in order:
+                model, optim_wrapper, info = models[name]
+                timer = _Timer(info['codec'])
+                data = copy.deepcopy(batch)
+                start = time.perf_counter()
+                losses = model.train_step(data, optim_wrapper)
+                elapsed = time.perf_counter() - start
+                timer.remove()
+                if not all(torch.isfinite(v).all() for v in losses.values()
+                           if isinstance(v, torch.Tensor)):
+                    raise RuntimeError(f'{name}: non-finite loss at step {i}: {losses}')
+                if i >= warmup:
+                    times[name].append(elapsed)
+                    if name == 'dicm':
+                        codec_times.append(timer.seconds)
+    finally:
+        torch.set_num_threads(old_threads)
+        for _, _, info in models.values():
+            if info['rate_hook'] is not None:
+                info['rate_hook'].detach()
+
+    result: Dict[str, Any] = {}
+    for name in models:
+        ts = times[name]
+        median = sorted(ts)[(len(ts) - 1) // 2]  # lower median: a step that happened
+        result[name] = dict(median_s=median, times_s=ts, params_m=models[name][2]['params'],
+                            config=dicm_config if name == 'dicm' else stock_config)
+    median_step = times['dicm'].index(result['dicm']['median_s'])
+    result['dicm']['codec_forward_median_s'] = codec_times[median_step]
+    ratio = result['dicm']['median_s'] / result['stock']['median_s']
+    paired = [d / s for d, s in zip(times['dicm'], times['stock'])]
+    result.update(ratio=ratio, target=TRAIN_STEP_TARGET, meets_target=ratio <= TRAIN_STEP_TARGET,
+                  mean_ratio=statistics.mean(times['dicm']) / statistics.mean(times['stock']),
+                  paired_ratio=statistics.median(paired),
+                  batch_size=batch_size, size=tuple(size), steps=steps, warmup=warmup,
+                  threads=torch.get_num_threads() if threads is None else threads,
+                  cpu=cpu_model(), torch=torch.__version__, python=platform.python_version(),
+                  load_average=(load_before, _load_average()))
+    return result
+
+
+def format_train_step_benchmark(result: Dict[str, Any]) -> str:
+    """The table ``tools/benchmark_train_step.py`` prints."""
+    h, w = result['size']
+    lines = [
+        f'Training step (forward + backward + optimizer step), batch {result["batch_size"]} x '
+        f'{h}x{w}, median of {result["steps"]} after {result["warmup"]} warm-up, '
+        f'{result["threads"]} thread(s), {result["cpu"]}, torch {result["torch"]}, '
+        f'load average before/after {result["load_average"][0]} / {result["load_average"][1]}',
+        f'{"model":<8}{"median s":>10}{"params M":>10}  steps (s)',
+    ]
+    for name in ('dicm', 'stock'):
+        r = result[name]
+        steps = ' '.join(f'{t:.2f}' for t in r['times_s'])
+        lines.append(f'{name:<8}{r["median_s"]:>10.3f}{r["params_m"]:>10.1f}  {steps}')
+    d = result['dicm']
+    lines += [
+        f'  dicm: {d["config"]}',
+        f'  stock: {result["stock"]["config"]}',
+        f'  codec forward inside the median DICM step: {d["codec_forward_median_s"]:.3f} s',
+        f'ratio DICM / stock (medians): {result["ratio"]:.2f}  (means: '
+        f'{result["mean_ratio"]:.2f}, median of adjacent-step ratios: '
+        f'{result["paired_ratio"]:.2f})  target <= {result["target"]:.1f}: '
+        + ('PASS' if result['meets_target'] else 'MISS'),
+    ]
+    return '\n'.join(lines)
