@@ -45,7 +45,7 @@ setup(
     # `mmdicm::dicm/<config>` (mmdicm/mim.py): the configs travel inside the package; in a
     # checkout .mim/configs/dicm is a link to configs/, a wheel holds copies.
     package_data={'mmdicm': ['.mim/model-index.yml', '.mim/configs/dicm/*.py',
-                             '.mim/configs/dicm/*/*.py']},
+                             '.mim/configs/dicm/*/*.py', '.mim/configs/dicm/*/*/*.py']},
     install_requires=parse_requirements('torch', 'mmcv', 'runtime'),
     extras_require={'tests': parse_requirements('tests'), 'codecs': parse_requirements('codecs')},
     zip_safe=False,
