@@ -5,9 +5,14 @@ from .checkpoint import (checkpoint_safe_globals, load_trusted_checkpoint,
                          mmengine_checkpoint_globals)
 from .hooks import (AUX_PARAM_KEY, BitstreamRecordHook, EntropyUpdateHook, RateLossHook,
                     find_codec_modules, likelihood_bpp, unwrap_model)
+from .optim import DICMOptimWrapper, DICMOptimWrapperConstructor, is_aux_parameter
+from .pretrained import DICMPretrainedInit
+from .rate_distortion import RateDistortionLossHook, feature_distortion
 from .runner import DICMRunner
 
-__all__ = ['AUX_PARAM_KEY', 'BitstreamRecordHook', 'DICMRunner', 'EntropyUpdateHook',
-           'RateLossHook', 'SemanticBoxHook', 'checkpoint_safe_globals',
-           'compute_semantic_boxes', 'find_codec_modules', 'likelihood_bpp',
+__all__ = ['AUX_PARAM_KEY', 'BitstreamRecordHook', 'DICMOptimWrapper',
+           'DICMOptimWrapperConstructor', 'DICMPretrainedInit', 'DICMRunner',
+           'EntropyUpdateHook', 'RateDistortionLossHook', 'RateLossHook',
+           'SemanticBoxHook', 'checkpoint_safe_globals', 'compute_semantic_boxes',
+           'feature_distortion', 'is_aux_parameter', 'find_codec_modules', 'likelihood_bpp',
            'load_trusted_checkpoint', 'mmengine_checkpoint_globals', 'unwrap_model']

@@ -54,6 +54,12 @@ class DICMResNet(ResNet):
     Attributes:
         last_likelihoods (dict): Likelihoods (``re``, ``y``, ``z``) of the last forward that
             estimated them (training, or eval without real coding).
+        keep_features (bool): When True (set by a loss hook that needs them, e.g.
+            :class:`~mmdicm.engine.RateDistortionLossHook`), every forward without real
+            coding keeps its intermediate features in :attr:`last_features`. Defaults to False.
+        last_features (dict): With :attr:`keep_features`: ``f1`` (head output), ``f2`` (RE
+            output), ``f3`` (codec output), each as computed on the padded input, ``tail``
+            (every tail stage's output, cropped as the returned ones) and ``image_size``.
         last_num_pixels (int): B x H x W of the last input, for bits per pixel.
         last_bitstreams (list[bytes]): Containers of the last real-coding forward.
 
@@ -115,6 +121,8 @@ class DICMResNet(ResNet):
         self.last_likelihoods: Dict[str, torch.Tensor] = {}
         self.last_num_pixels = 0
         self.last_bitstreams: List[bytes] = []
+        self.keep_features = False
+        self.last_features: Dict[str, Any] = {}
         self._freeze_parts()
 
     # ------------------------------------------------------------------ parts and freezing
@@ -161,14 +169,24 @@ class DICMResNet(ResNet):
         s = self.stage_strides[stage]
         return x[..., :math.ceil(image_size[0] / s), :math.ceil(image_size[1] / s)]
 
-    def _tail_forward(self, x: torch.Tensor, image_size: Tuple[int, int]) -> Tuple:
+    def forward_tail(self, x: torch.Tensor, image_size: Tuple[int, int]) -> List[torch.Tensor]:
+        """Receiver side: split features (padded, e.g. f3) -> the output of *every* tail
+        stage, cropped to what the ResNet gives on an ``image_size`` input."""
+        outs = []
+        for i in range(self.split_stage + 1, self.num_stages):
+            x = getattr(self, self.res_layers[i])(x)
+            outs.append(self._crop(x, image_size, i))
+        return outs
+
+    def _tail_forward(self, x: torch.Tensor, image_size: Tuple[int, int],
+                      keep: bool = False) -> Tuple:
         outs = []
         if self.split_stage in self.out_indices:
             outs.append(self._crop(x, image_size, self.split_stage))
-        for i in range(self.split_stage + 1, self.num_stages):
-            x = getattr(self, self.res_layers[i])(x)
-            if i in self.out_indices:
-                outs.append(self._crop(x, image_size, i))
+        stages = self.forward_tail(x, image_size)
+        if keep:
+            self.last_features['tail'] = stages
+        outs += [s for i, s in enumerate(stages, self.split_stage + 1) if i in self.out_indices]
         return tuple(outs)
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
@@ -183,17 +201,21 @@ class DICMResNet(ResNet):
         image_size = (x.shape[-2], x.shape[-1])
         f1 = self.forward_head(x)
         self.last_num_pixels = x.shape[0] * image_size[0] * image_size[1]
+        self.last_features = {}
         if self.codec is None:
-            f3 = f1
+            f2 = f3 = f1
         elif self.real_coding and not self.training:
             self.last_bitstreams = self.codec.encode(f1, [image_size] * x.shape[0])
             f3 = self.codec.decode(self.last_bitstreams)[0]
             self.last_likelihoods = {}
+            return self._tail_forward(f3, image_size)
         else:
             out = self.codec(f1)
-            f3 = out['f3']
+            f2, f3 = out['f2'], out['f3']
             self.last_likelihoods = out['likelihoods']
-        return self._tail_forward(f3, image_size)
+        if self.keep_features:
+            self.last_features = dict(f1=f1, f2=f2, f3=f3, image_size=image_size)
+        return self._tail_forward(f3, image_size, keep=self.keep_features)
 
     # ------------------------------------------------------------------ real bitstreams
     def _require_codec(self) -> DICMFeatureCodec:

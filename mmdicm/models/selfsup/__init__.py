@@ -7,6 +7,8 @@ boxes during training.
 """
 from .guidance import (boxes_from_heatmaps, denormalize_boxes, heatmaps_from_features,
                        normalize_boxes, semantic_boxes)
+from .moco import DICMMoCoV2
+from .visualize import draw_heatmap_grid, semantic_heatmaps
 
-__all__ = ['boxes_from_heatmaps', 'denormalize_boxes', 'heatmaps_from_features',
-           'normalize_boxes', 'semantic_boxes']
+__all__ = ['DICMMoCoV2', 'boxes_from_heatmaps', 'denormalize_boxes', 'draw_heatmap_grid',
+           'heatmaps_from_features', 'normalize_boxes', 'semantic_boxes', 'semantic_heatmaps']

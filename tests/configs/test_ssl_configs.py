@@ -1,0 +1,131 @@
+"""The SSL stage configs resolve to what DICM's four stages are: losses, freezing, optimizers,
+data, and a checkpoint chain whose every link names the previous stage's last checkpoint.
+(Building every config in a clean interpreter is tests/test_configs.py's job: it globs
+configs/ recursively.)"""
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+import mmdicm  # noqa: F401  (the mmdicm:: scope, before any Config.fromfile)
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+FULL = ['stage1_mocov2-ccrop_r50_8xb32-coslr-800e_in1k.py',
+        'stage2_re_r50_8xb8-adam-coslr-20e_in1k.py',
+        'stage3_re-ssl_r50_8xb32-sgd-coslr-200e_in1k.py',
+        'stage4_codec_r50_8xb4-adamw-coslr-20e_in1k.py']
+DEMO = ['stage1_mocov2-ccrop_r18_embedded.py', 'stage2_re_r18_embedded.py',
+        'stage3_re-ssl_r18_embedded.py', 'stage4_codec_r18_embedded.py']
+SETS = {'full': [osp.join(ROOT, 'configs', 'ssl', f) for f in FULL],
+        'demo': [osp.join(ROOT, 'configs', 'ssl', 'demo', f) for f in DEMO]}
+
+#: stage -> (contrastive weight, RE present, compression network present, frozen parts)
+STAGES = {1: (1., False, False, ()),
+          2: (0., True, False, ('head', 'tail')),
+          3: (1., True, False, ()),
+          4: (0., True, True, ('head', 're', 'tail'))}
+#: stage -> the loss hook's arguments (the released weights)
+LOSS_HOOKS = {
+    2: dict(type='RateDistortionLossHook', lambda_re=1.0,
+            distortions=[dict(pred='f2', target='f1', metric='l1', weight=128.)]),
+    3: dict(type='RateDistortionLossHook', lambda_re=0.1,
+            distortions=[dict(pred='f2', target='f1', metric='l1', weight=0.1,
+                              detach_target=False)]),
+    4: dict(type='RateDistortionLossHook', lambda_rate=0.08,
+            distortions=[dict(pred='f3', target='f2', metric='l2', weight=2048.)],
+            tail_distortion=dict(target='f2', metric='l2', weights=(384., 256., 192.))),
+}
+OPTIMIZERS = {1: ('SGD', 0.03), 2: ('Adam', 1e-4), 3: ('SGD', 1e-3), 4: ('AdamW', 1e-4)}
+
+
+@pytest.fixture(scope='module')
+def configs():
+    return {name: [Config.fromfile(p) for p in paths] for name, paths in SETS.items()}
+
+
+def _hooks(cfg, type_):
+    return [h for h in cfg.custom_hooks if h['type'] == type_]
+
+
+@pytest.mark.parametrize('name', ['full', 'demo'])
+@pytest.mark.parametrize('stage', [1, 2, 3, 4])
+def test_stage_semantics(configs, name, stage):
+    cfg = configs[name][stage - 1]
+    weight, has_re, has_net, frozen = STAGES[stage]
+    model = cfg.model
+    assert model.type == 'DICMMoCoV2' and model.contrastive_weight == weight
+    backbone = model.backbone
+    assert backbone.type == 'DICMResNet' and backbone.out_indices == (3, )
+    assert tuple(backbone.get('frozen_parts', ())) == frozen
+    codec = backbone.codec
+    assert (codec is not None) == has_re
+    if codec is not None:
+        assert (codec.get('re', {}) is not None) == has_re
+        assert (codec.get('net', {}) is not None) == has_net
+        assert cfg.optim_wrapper.paramwise_cfg.custom_keys['entropy_bottleneck.quantiles'] == dict(
+            lr_mult=1.0, decay_mult=0.0)
+    loss_hooks = _hooks(cfg, 'RateDistortionLossHook')
+    if stage == 1:
+        assert not loss_hooks and not _hooks(cfg, 'RateLossHook')
+    else:
+        assert loss_hooks == [LOSS_HOOKS[stage]]
+        assert _hooks(cfg, 'EntropyUpdateHook')
+    assert bool(_hooks(cfg, 'SemanticBoxHook')) == (weight > 0)
+    optimizer = cfg.optim_wrapper.optimizer
+    assert (optimizer.type, optimizer.lr) == OPTIMIZERS[stage]
+    assert cfg.custom_imports.imports == ['mmdicm'] and cfg.runner_type == 'DICMRunner'
+    assert cfg.default_scope == 'mmpretrain'
+
+
+@pytest.mark.parametrize('name, size', [('full', (224, 224, 224, 256)), ('demo', (64, ) * 4)])
+def test_the_train_loader_reads_the_stage_pipeline(configs, name, size):
+    for stage, cfg in enumerate(configs[name], 1):
+        pipeline = cfg.train_dataloader.dataset.pipeline
+        views = pipeline[1]
+        assert views.type == 'MultiView'
+        crop = views.transforms[0][0]
+        assert crop.scale == size[stage - 1]
+        contrastive = cfg.model.contrastive_weight > 0
+        assert views.num_views == (2 if contrastive else 1)
+        assert crop.type == ('SemanticGuidedCrop' if contrastive else 'RandomResizedCrop')
+        assert '_scope_' not in cfg.train_dataloader.collate_fn  # not passed to the function
+        box = _hooks(cfg, 'SemanticBoxHook')
+        if box:
+            assert box[0]['image_size'] == size[stage - 1]
+        if name == 'demo':
+            dataset = cfg.train_dataloader.dataset
+            assert dataset.type == 'CustomDataset' and 'split' not in dataset
+            assert dataset.data_root == 'data/embedded/classification/'
+
+
+@pytest.mark.parametrize('name', ['full', 'demo'])
+def test_each_stage_loads_the_previous_stages_last_checkpoint(configs, name):
+    assert configs[name][0].get('load_from') is None
+    for k in range(1, 4):
+        previous = configs[name][k - 1]
+        stem = osp.splitext(osp.basename(SETS[name][k - 1]))[0]
+        expected = f'work_dirs/{stem}/epoch_{previous.train_cfg.max_epochs}.pth'
+        assert configs[name][k].load_from == expected
+        assert previous.default_hooks.checkpoint.interval == 1
+
+
+def test_stage4_clips_the_main_gradient_only(configs):
+    for cfg in (configs['full'][3], configs['demo'][3]):
+        wrapper = cfg.optim_wrapper
+        assert wrapper.type == 'DICMOptimWrapper'
+        assert wrapper.constructor == 'DICMOptimWrapperConstructor'
+        assert wrapper.clip_grad == dict(max_norm=1.0)
+
+
+@pytest.mark.parametrize('task', ['mask-rcnn_dicm.py', 'faster-rcnn_dicm_voc0712.py',
+                                  'retinanet_dicm.py', 'resnet50_dicm_in1k.py',
+                                  'demo/mask-rcnn_dicm_r18_embedded.py'])
+def test_stage4_backbone_is_the_task_configs_backbone(configs, task):
+    """Same depth, split and codec: stage 4's backbone.* initialises the task model."""
+    task_cfg = Config.fromfile(osp.join(ROOT, 'configs', task))
+    stage4 = configs['demo' if task.startswith('demo/') else 'full'][3]
+    ours, theirs = stage4.model.backbone, task_cfg.model.backbone
+    assert ours.depth == theirs.depth
+    assert ours.get('split_stage', 0) == theirs.get('split_stage', 0)
+    assert ours.codec.get('re', {}) == theirs.codec.get('re', {})
+    assert ours.codec.get('net', {}) == theirs.codec.get('net', {})
