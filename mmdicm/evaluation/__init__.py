@@ -8,6 +8,9 @@ from .metrics import DICMBppMetric
 from .train_step_benchmark import (TRAIN_STEP_TARGET, build_train_model,
                                    format_train_step_benchmark, make_detection_batch,
                                    run_train_step_benchmark)
+from .pipeline_benchmark import (PIPELINE_TARGETS, build_detector, build_pixel_codec,
+                                 fix_detection_workload, fixed_proposals,
+                                 format_pipeline_benchmark, run_pipeline_benchmark)
 from .pixel_codecs import (PIXEL_CODECS, AVIFCodec, CodecError, CodecUnavailableError,
                            HEVCCodec, JPEGCodec, PixelCodec, SweepPoint, VVCCodec, WebPCodec,
                            get_pixel_codec, pixel_codec_availability, sweep)
@@ -19,5 +22,7 @@ __all__ = [
     'build_resnet_head', 'compare', 'cpu_model', 'format_benchmark', 'get_pixel_codec',
     'parse_size', 'pixel_codec_availability', 'run_benchmark', 'sweep', 'write_results',
     'TRAIN_STEP_TARGET', 'build_train_model', 'format_train_step_benchmark',
-    'make_detection_batch', 'run_train_step_benchmark'
+    'make_detection_batch', 'run_train_step_benchmark', 'PIPELINE_TARGETS', 'build_detector',
+    'build_pixel_codec', 'fix_detection_workload', 'fixed_proposals',
+    'format_pipeline_benchmark', 'run_pipeline_benchmark'
 ]
