@@ -8,7 +8,8 @@ import torch.nn as nn
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
-from mmdicm.engine import DICMRunner, load_trusted_checkpoint, mmengine_checkpoint_globals
+from mmdicm.engine import (DICMRunner, checkpoint_safe_globals, load_trusted_checkpoint,
+                           mmengine_checkpoint_globals)
 
 
 class ToyModel(BaseModel):
@@ -83,8 +84,13 @@ def test_dicm_runner_resumes_an_interrupted_run(tmp_path):
     state = resumed.optim_wrapper.optimizer.state_dict()['state']
     assert state and all('momentum_buffer' in s for s in state.values())
     assert resumed.message_hub.get_scalar('train/loss').data[0].size == 2
-    # the allow-list was scoped to the load
-    assert torch.serialization.get_safe_globals() == safe_before
+    # the allow-list was scoped to the load: none of ours is left. (Compare our entries only:
+    # third-party imports done lazily during the resume, e.g. torch_geometric's, add safe
+    # globals of their own; a whole-list comparison failed on that in a full suite.)
+    ours = [g for g in checkpoint_safe_globals() if g not in safe_before]
+    assert ours, 'the test needs globals that only the scoped load allow-lists'
+    after = torch.serialization.get_safe_globals()
+    assert not [g for g in ours if g in after]
 
     resumed.train()  # continues to epoch 2 from the restored state
     assert resumed.epoch == 2 and (tmp_path / 'epoch_2.pth').exists()
