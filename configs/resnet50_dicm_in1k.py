@@ -5,6 +5,9 @@ model = dict(
     backbone=dict(
         type='DICMResNet',  # mmdicm: ResNet-50 + RE + compression network after layer1
         codec=dict(),  # mmdicm: released widths (RE 128/192, codec 128/192, hyper 384)
+        # mmdicm: train the BN statistics, as mmpretrain's ResNet does (DICMResNet keeps
+        # mmdet's ResNet defaults, whose norm_eval=True suits detectors on pretrained weights)
+        norm_eval=False,
         real_coding=True))  # mmdicm: val/test on real bitstreams (rANS encode -> decode)
 
 optim_wrapper = dict(

@@ -14,6 +14,9 @@ model = dict(
     backbone=dict(
         type='DICMResNet',  # mmdicm: the split ResNet whose keys detectors load
         codec=None,  # mmdicm: stage 1 pre-trains the backbone alone (RE from stage 2)
+        # mmdicm: BN statistics train, as in mmpretrain's MoCo (mmdet's ResNet default,
+        # which DICMResNet keeps, is norm_eval=True: frozen statistics)
+        norm_eval=False,
         out_indices=(3, )))  # mmdicm: mmdet's ResNet returns 4 stages; MoCoV2Neck takes layer4
 
 # mmdicm: ContrastiveCrop's semantic-guided crop replaces RandomResizedCrop (same arguments;
