@@ -28,7 +28,10 @@ Added keys (``'loss'`` keys are optimised, the others only logged)::
     dist_tail                  the unweighted sum (detached)
 
 ``l1`` is the mean absolute error and ``l2`` the mean squared error over all elements (torch's
-``L1Loss``/``MSELoss``, as in the released code). Features are compared on the part that
+``L1Loss``/``MSELoss``, as in the released code). ``nmse`` is the mean squared error divided by
+the target's mean square (detached): scale-free, so one set of weights fits any backbone (the
+released weights assume the feature scale of an ImageNet-trained ResNet-50; a from-scratch
+ResNet's tail outputs are orders of magnitude larger). Features are compared on the part that
 covers the image (the backbone pads inputs to its codec stride). Targets are detached unless
 ``detach_target=False`` (the released stage 3 lets the RE distortion reach the head too).
 
@@ -51,14 +54,22 @@ from mmengine.registry import HOOKS
 
 from .hooks import RateLossHook, _check_weight
 
-__all__ = ['RateDistortionLossHook', 'feature_distortion']
+__all__ = ['RateDistortionLossHook', 'feature_distortion', 'normalized_mse']
 
 FEATURES = ('f1', 'f2', 'f3')
-METRICS = {'l1': F.l1_loss, 'l2': F.mse_loss}
+
+
+def normalized_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``MSE(pred, target) / mean(target ** 2)``, the denominator detached (and floored)."""
+    return F.mse_loss(pred, target) / target.detach().pow(2).mean().clamp_min(1e-12)
+
+
+METRICS = {'l1': F.l1_loss, 'l2': F.mse_loss, 'nmse': normalized_mse}
 
 
 def feature_distortion(pred: torch.Tensor, target: torch.Tensor, metric: str) -> torch.Tensor:
-    """Mean absolute (``'l1'``) or mean squared (``'l2'``) error of two feature maps."""
+    """Mean absolute (``'l1'``), mean squared (``'l2'``) or normalised mean squared
+    (``'nmse'``) error of two feature maps."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
     if pred.shape != target.shape:
@@ -128,7 +139,7 @@ class RateDistortionLossHook(RateLossHook):
         distortions (list[dict]): Feature-distortion terms, each
             ``dict(pred='f2', target='f1', metric='l1', weight=128.)`` with ``pred`` and
             ``target`` among ``'f1'`` (head output), ``'f2'`` (RE output), ``'f3'`` (codec
-            output), ``metric`` ``'l1'`` or ``'l2'`` (default) and ``detach_target``
+            output), ``metric`` ``'l1'``, ``'l2'`` (default) or ``'nmse'`` and ``detach_target``
             (default True). Defaults to ``()``.
         tail_distortion (dict, optional): ``dict(target='f2', metric='l2', weights=(384.,
             256., 192.))``: the tail's stage outputs on f3 against the same (frozen) tail on

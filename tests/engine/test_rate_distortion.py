@@ -166,6 +166,22 @@ def test_feature_distortion():
         feature_distortion(a, b[:1], 'l1')
 
 
+def test_normalized_mse_is_scale_free_and_its_gradient_reaches_only_the_prediction():
+    torch.manual_seed(0)
+    target = torch.randn(2, 8, 4, 4)
+    pred = (target + 0.1 * torch.randn_like(target)).requires_grad_()
+    value = feature_distortion(pred, target, 'nmse')
+    expected = F.mse_loss(pred, target) / target.pow(2).mean()
+    assert torch.allclose(value, expected)
+    scaled = feature_distortion(1e3 * pred, 1e3 * target, 'nmse')  # l2 would grow 1e6 x
+    assert torch.allclose(scaled, value, rtol=1e-5)
+    assert feature_distortion(target, target, 'nmse') == 0
+    target.requires_grad_()
+    feature_distortion(pred, target, 'nmse').backward()
+    # the denominator is detached: the target only gets the MSE part's gradient
+    assert torch.allclose(target.grad, -pred.grad)
+
+
 def _step_with_clip(wrapper_type):
     """One clipped step of a codec whose quantiles have an aux gradient."""
     torch.manual_seed(0)
