@@ -4,7 +4,8 @@ from .bd_metrics import (MIN_OVERLAP, MIN_POINTS, BDOverlapWarning, Curve, bd_me
                          compare, write_results)
 from .benchmark import (BENCHMARK_TARGETS, build_resnet_head, cpu_model, format_benchmark,
                         parse_size, run_benchmark)
-from .metrics import DICMBppMetric
+from .codec_transform import PixelCodecRoundtrip
+from .metrics import DICMBppMetric, PixelCodecBppMetric
 from .train_step_benchmark import (TRAIN_STEP_TARGET, build_train_model,
                                    format_train_step_benchmark, make_detection_batch,
                                    run_train_step_benchmark)
@@ -18,7 +19,8 @@ from .pixel_codecs import (PIXEL_CODECS, AVIFCodec, CodecError, CodecUnavailable
 __all__ = [
     'AVIFCodec', 'BDOverlapWarning', 'BENCHMARK_TARGETS', 'CodecError', 'CodecUnavailableError',
     'Curve', 'DICMBppMetric', 'HEVCCodec', 'JPEGCodec', 'MIN_OVERLAP', 'MIN_POINTS',
-    'PIXEL_CODECS', 'PixelCodec', 'SweepPoint', 'VVCCodec', 'WebPCodec', 'bd_metric', 'bd_rate',
+    'PIXEL_CODECS', 'PixelCodec', 'PixelCodecBppMetric', 'PixelCodecRoundtrip', 'SweepPoint',
+    'VVCCodec', 'WebPCodec', 'bd_metric', 'bd_rate',
     'build_resnet_head', 'compare', 'cpu_model', 'format_benchmark', 'get_pixel_codec',
     'parse_size', 'pixel_codec_availability', 'run_benchmark', 'sweep', 'write_results',
     'TRAIN_STEP_TARGET', 'build_train_model', 'format_train_step_benchmark',

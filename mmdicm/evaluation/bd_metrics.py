@@ -51,7 +51,7 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -307,8 +307,8 @@ def compare(anchor: Curve, tests: Sequence[Curve], *, min_points: int = MIN_POIN
         min_overlap (float): See :func:`bd_rate`. Defaults to 0.5.
         non_monotonic (str): See :func:`bd_rate`. Defaults to 'raise'.
         on_error (str): 'raise' (default) re-raises a ``ValueError`` of a BD computation;
-            'record' puts its message in the row's ``error`` and None in the BD values, so
-            one bad curve does not lose the others' rows.
+            'record' puts its message in the row's ``error`` and None in that BD value (the
+            other one is still computed), so one bad curve does not lose the others' rows.
 
     Returns:
         list[dict]: One row per test curve, in order: ``anchor``, ``test``, ``metric_name``,
@@ -341,21 +341,28 @@ def compare(anchor: Curve, tests: Sequence[Curve], *, min_points: int = MIN_POIN
                                    num_points_anchor=len(anchor.rates),
                                    num_points_test=len(test.rates),
                                    method=_METHOD, error=None)
+        errors = []
+        # each delta on its own: BD-rate can exist where BD-metric cannot (the metric ranges
+        # overlap, the rate ranges do not), and the other way round
+        for key, fn in (('bd_rate_pct', bd_rate), ('bd_metric', bd_metric)):
+            try:
+                row[key] = fn(anchor.rates, anchor.metrics, test.rates, test.metrics,
+                              test_name=test.name, **kwargs)
+            except ValueError as e:
+                if on_error == 'raise':
+                    raise
+                errors.append(str(e))
         try:
-            row['bd_rate_pct'] = bd_rate(anchor.rates, anchor.metrics, test.rates,
-                                         test.metrics, test_name=test.name, **kwargs)
-            row['bd_metric'] = bd_metric(anchor.rates, anchor.metrics, test.rates,
-                                         test.metrics, test_name=test.name, **kwargs)
             ra, ma = _prepare(anchor.rates, anchor.metrics, anchor.name, 'BD', min_points,
                               non_monotonic)
             rt, mt = _prepare(test.rates, test.metrics, test.name, 'BD', min_points,
                               non_monotonic)
             row['metric_overlap'] = _metric_overlap_fraction(ma, mt)
             row['rate_overlap'] = _metric_overlap_fraction(np.log10(ra), np.log10(rt))
-        except ValueError as e:
-            if on_error == 'raise':
-                raise
-            row.update(bd_rate_pct=None, bd_metric=None, error=str(e))
+        except ValueError:
+            pass  # already reported by the deltas above
+        if errors:
+            row['error'] = '; '.join(dict.fromkeys(errors))
         rows.append(row)
     return rows
 
@@ -402,7 +409,8 @@ def _atomic_write(path: str, write: Callable[[Any], None], binary: bool) -> None
         raise
 
 
-def _plot(curves: Sequence[Curve], metric_name: str, f: Any) -> None:
+def _plot(curves: Sequence[Curve], metric_name: str, f: Any,
+          reference: Optional[tuple[str, float]] = None) -> None:
     # Figure + the Agg canvas directly: no pyplot, the global backend is left alone.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -415,7 +423,11 @@ def _plot(curves: Sequence[Curve], metric_name: str, f: Any) -> None:
         order = np.argsort(curve.rates, kind='stable')
         ax.plot(np.asarray(curve.rates)[order], np.asarray(curve.metrics)[order],
                 marker=markers[i % len(markers)], label=curve.name)
-    ax.set_xlabel('bpp')
+    if reference is not None:
+        ax.axhline(reference[1], color='0.4', linestyle='--', linewidth=1,
+                   label=f'{reference[0]} ({reference[1]:.3g})')
+    ax.set_xscale('log')
+    ax.set_xlabel('bpp (log scale)')
     ax.set_ylabel(metric_name)
     ax.set_title(f'rate-accuracy ({metric_name} vs bpp)')
     ax.grid(True, alpha=0.3)
@@ -425,7 +437,8 @@ def _plot(curves: Sequence[Curve], metric_name: str, f: Any) -> None:
 
 
 def write_results(curves: Sequence[Curve], table: Sequence[dict[str, Any]],
-                  out_dir: PathLike) -> dict[str, str]:
+                  out_dir: PathLike,
+                  reference: Optional[tuple[str, float]] = None) -> dict[str, str]:
     """Write the curves and the BD table: ``curves.csv``, ``bd.json``, ``rate_accuracy.png``.
 
     - ``curves.csv``: header ``codec,bpp,metric``, one row per point, curves and points in
@@ -433,7 +446,8 @@ def write_results(curves: Sequence[Curve], table: Sequence[dict[str, Any]],
     - ``bd.json``: ``{'metric_name', 'rate_unit': 'bpp', 'method': 'pchip', 'curves': [...],
       'bd': table}`` (strict JSON: NaN written as null);
     - ``rate_accuracy.png``: every curve with markers, x axis 'bpp', y axis the metric name,
-      legend (matplotlib ``Figure`` on the Agg canvas; the global backend is not touched).
+      legend, log-scaled rate axis (matplotlib ``Figure`` on the Agg canvas; the global
+      backend is not touched); ``reference`` is drawn as a dashed horizontal line.
 
     Each file is written to a temporary file in ``out_dir`` and renamed into place, so a
     reader never sees a half-written file.
@@ -442,6 +456,9 @@ def write_results(curves: Sequence[Curve], table: Sequence[dict[str, Any]],
         curves (Sequence[Curve]): The curves, distinct names, one ``metric_name``.
         table (Sequence[dict]): Rows of :func:`compare` (may be empty).
         out_dir (str | os.PathLike): Output folder, created if missing.
+        reference (tuple[str, float], optional): ``(name, metric)`` of a rate-free reference,
+            e.g. ``('uncompressed', 92.5)``: a line in the plot, ``reference`` in the JSON.
+            Defaults to None.
 
     Returns:
         dict[str, str]: Paths of the files, keys 'csv', 'json' and 'png'.
@@ -460,6 +477,12 @@ def write_results(curves: Sequence[Curve], table: Sequence[dict[str, Any]],
     if isinstance(table, (str, bytes, dict)) or not isinstance(table, Sequence) or \
             not all(isinstance(row, dict) for row in table):
         raise TypeError('table must be a sequence of dicts (the rows of compare())')
+    if reference is not None:
+        if not isinstance(reference, (tuple, list)) or len(reference) != 2 or \
+                not isinstance(reference[0], str) or \
+                not isinstance(reference[1], numbers.Real) or not math.isfinite(reference[1]):
+            raise TypeError(f'reference must be (name, finite metric value), got {reference!r}')
+        reference = (reference[0], float(reference[1]))
     if not isinstance(out_dir, (str, os.PathLike)):
         raise TypeError(f'out_dir must be a path, got {type(out_dir).__name__}')
     out_dir = os.fspath(out_dir)
@@ -477,11 +500,14 @@ def write_results(curves: Sequence[Curve], table: Sequence[dict[str, Any]],
         writer.writerows([curve.name, repr(r), repr(m)]
                          for r, m in zip(curve.rates, curve.metrics))
     csv_text = buf.getvalue()
-    doc = _json_ready(dict(metric_name=metric_name, rate_unit='bpp', method=_METHOD,
-                           curves=[c.to_dict() for c in curves], bd=list(table)))
+    doc = dict(metric_name=metric_name, rate_unit='bpp', method=_METHOD,
+               curves=[c.to_dict() for c in curves], bd=list(table))
+    if reference is not None:
+        doc['reference'] = dict(name=reference[0], metric=reference[1])
+    doc = _json_ready(doc)
     json_text = json.dumps(doc, indent=2, allow_nan=False) + '\n'
     png = io.BytesIO()
-    _plot(curves, metric_name, png)
+    _plot(curves, metric_name, png, reference)
 
     _atomic_write(paths['csv'], lambda f: f.write(csv_text), binary=False)
     _atomic_write(paths['json'], lambda f: f.write(json_text), binary=False)

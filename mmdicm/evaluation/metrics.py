@@ -11,17 +11,46 @@ list next to mmdet's ``CocoMetric`` or mmpretrain's ``Accuracy``::
 
 and the results read ``coco/bbox_mAP ... dicm/bpp dicm/bytes_per_image``. The byte counts are
 whole containers (header, CRC and both entropy-coded sections: what a file on disk holds).
+
+:class:`PixelCodecBppMetric` is the same count for the pixel-codec baselines: the
+:class:`~mmdicm.evaluation.PixelCodecRoundtrip` transform codes each test image (after the
+same resize) and tags it with ``codec_bits``, so both rates are bits per *model input* pixel.
 """
 from typing import Any, Dict, List, Optional, Sequence
 
 from mmengine.evaluator import BaseMetric
 from mmengine.registry import METRICS
 
-__all__ = ['DICMBppMetric']
+__all__ = ['DICMBppMetric', 'PixelCodecBppMetric']
+
+
+class _BppMetric(BaseMetric):
+    """Sum ``bits_key`` over the predictions, divide by their ``img_shape`` pixels."""
+
+    bits_key: str = ''
+    missing_hint: str = ''
+
+    def process(self, data_batch: Any, data_samples: Sequence[Dict[str, Any]]) -> None:
+        for sample in data_samples:
+            bits = sample.get(self.bits_key)
+            if bits is None:
+                raise RuntimeError(f'{type(self).__name__}: a prediction carries no '
+                                   f'{self.bits_key!r}. {self.missing_hint}')
+            shape = sample.get('img_shape')
+            if shape is None:
+                raise RuntimeError(f"{type(self).__name__}: a prediction has no 'img_shape' in "
+                                   'its metainfo (the pixels bpp is counted over)')
+            self.results.append((int(bits), int(shape[0]) * int(shape[1])))
+
+    def compute_metrics(self, results: List[tuple]) -> Dict[str, float]:
+        bits = sum(b for b, _ in results)
+        pixels = sum(p for _, p in results)
+        return dict(bpp=bits / pixels, bytes_per_image=bits / 8 / len(results),
+                    num_images=len(results))
 
 
 @METRICS.register_module()
-class DICMBppMetric(BaseMetric):
+class DICMBppMetric(_BppMetric):
     """Bits per input pixel measured on real bitstreams.
 
     Args:
@@ -33,26 +62,31 @@ class DICMBppMetric(BaseMetric):
     """
 
     default_prefix: Optional[str] = 'dicm'
+    bits_key = 'dicm_bits'
+    missing_hint = ('Measured bpp needs real coding at evaluation: set '
+                    "model.backbone.real_coding=True and add dict(type='BitstreamRecordHook') "
+                    "to custom_hooks (mmdicm's configs do both)")
 
     def __init__(self, collect_device: str = 'cpu', prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
 
-    def process(self, data_batch: Any, data_samples: Sequence[Dict[str, Any]]) -> None:
-        for sample in data_samples:
-            bits = sample.get('dicm_bits')
-            if bits is None:
-                raise RuntimeError(
-                    'DICMBppMetric: a prediction carries no bitstream size. Measured bpp needs '
-                    'real coding at evaluation: set model.backbone.real_coding=True and add '
-                    "dict(type='BitstreamRecordHook') to custom_hooks (mmdicm's configs do both)")
-            shape = sample.get('img_shape')
-            if shape is None:
-                raise RuntimeError("DICMBppMetric: a prediction has no 'img_shape' in its "
-                                   'metainfo (the pixels bpp is counted over)')
-            self.results.append((int(bits), int(shape[0]) * int(shape[1])))
 
-    def compute_metrics(self, results: List[tuple]) -> Dict[str, float]:
-        bits = sum(b for b, _ in results)
-        pixels = sum(p for _, p in results)
-        return dict(bpp=bits / pixels, bytes_per_image=bits / 8 / len(results),
-                    num_images=len(results))
+@METRICS.register_module()
+class PixelCodecBppMetric(_BppMetric):
+    """Bits per input pixel of a pixel-codec baseline (bytes of the coded test images).
+
+    Args:
+        collect_device (str): ``'cpu'`` or ``'gpu'``, where ranks gather results.
+        prefix (str): Metric name prefix. Defaults to ``'codec'``.
+
+    Reports ``bpp``, ``bytes_per_image`` and ``num_images``, like :class:`DICMBppMetric`.
+    """
+
+    default_prefix: Optional[str] = 'codec'
+    bits_key = 'codec_bits'
+    missing_hint = ("Add dict(type='PixelCodecRoundtrip', codec=..., quality=...) to the test "
+                    "pipeline before the Pack transform, and 'codec_bits' to its meta_keys "
+                    '(mmdicm.apis.rate_sweep.with_pixel_codec does both)')
+
+    def __init__(self, collect_device: str = 'cpu', prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)

@@ -220,6 +220,17 @@ def test_compare_records_errors():
     assert table[1]['bd_rate_pct'] is None and 'do not overlap' in table[1]['error']
 
 
+def test_compare_records_each_delta_on_its_own():
+    """Same metric range, disjoint rates: BD-rate exists (a huge one), BD-metric does not."""
+    jpeg, _, _ = curves()
+    costly = Curve('costly', [1000 * r for r in RATES], MAP)
+    row, = compare(jpeg, [costly], on_error='record')
+    assert row['bd_rate_pct'] == pytest.approx(100 * (1000 - 1), rel=1e-6)
+    assert row['bd_metric'] is None and 'log10(rate) ranges' in row['error']
+    with pytest.raises(ValueError, match='do not overlap'):
+        compare(jpeg, [costly])
+
+
 def test_write_results(tmp_path):
     import matplotlib
 
@@ -268,3 +279,15 @@ def test_write_results_bad_arguments(tmp_path):
     with pytest.raises(TypeError, match='non-empty sequence of Curve'):
         write_results([], [], tmp_path)
     assert os.listdir(tmp_path) == []
+
+
+def test_write_results_reference_line(tmp_path):
+    jpeg, dicm, _ = curves()
+    paths = write_results([jpeg, dicm], compare(jpeg, [dicm]), tmp_path / 'ref',
+                          reference=('uncompressed', 0.4))
+    doc = json.load(open(paths['json']))
+    assert doc['reference'] == {'name': 'uncompressed', 'metric': 0.4}
+    for bad in (0.4, ('uncompressed', float('nan')), ('a', 'b')):
+        with pytest.raises(TypeError, match='reference must be'):
+            write_results([jpeg], [], tmp_path / 'bad', reference=bad)
+    assert not (tmp_path / 'bad').exists()
