@@ -20,10 +20,13 @@ init_default_scope(cfg.default_scope)
 from mmengine.registry import HOOKS, MODELS, RUNNERS
 model = MODELS.build(cfg.model)
 backbone = model.backbone
+model.train()
 print(json.dumps(dict(
     model=type(model).__name__, backbone=type(backbone).__name__,
     codec=type(backbone.codec).__name__, runner=RUNNERS.get(cfg.runner_type).__name__,
     hooks=[HOOKS.get(h['type']) is not None for h in cfg.custom_hooks],
+    scope=cfg.default_scope, frozen_parts=list(backbone.frozen_parts),
+    bn_train=backbone.norm1.training,
     custom_keys=cfg.optim_wrapper.get('paramwise_cfg', {}).get('custom_keys', {}))))
 '''
 
@@ -31,7 +34,9 @@ print(json.dumps(dict(
 def test_configs_are_shipped():
     names = {osp.basename(p) for p in CONFIGS}
     assert {'mask-rcnn_dicm.py', 'faster-rcnn_dicm_voc0712.py', 'retinanet_dicm.py',
-            'resnet50_dicm_in1k.py', 'mask-rcnn_dicm_r18_embedded.py'} <= names
+            'resnet50_dicm_in1k.py', 'mask-rcnn_dicm_r18_embedded.py',
+            'resnet18_embedded_cls.py', 'codec_r18_embedded_cls.py',
+            'mask-rcnn_r18_embedded.py', 'codec_r18_embedded_det.py'} <= names
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
@@ -40,7 +45,19 @@ def test_config_builds_from_a_clean_interpreter(path):
                           cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    if osp.relpath(path, ROOT).startswith(osp.join('configs', 'ssl', '')):
+    rel = osp.relpath(path, ROOT)
+    if (out['scope'] == 'mmpretrain' or rel.startswith(osp.join('configs', 'demo', ''))) \
+            and 'head' not in out['frozen_parts']:
+        # trained from scratch (or classification/SSL): batch-norm statistics must train;
+        # mmdet's ResNet default norm_eval=True would keep them at their init
+        assert out['bn_train'], f'{rel}: backbone BN stays in eval mode during training'
+    if rel.startswith(osp.join('configs', 'sweep', '')) and out['codec'] == 'NoneType':
+        # the rate sweep's task models: trained once on uncompressed features, no codec hooks
+        assert out['backbone'] == 'DICMResNet' and out['runner'] == 'DICMRunner'
+        assert out['hooks'] == []
+        return
+    if rel.startswith(osp.join('configs', 'ssl', '')) or \
+            rel.startswith(osp.join('configs', 'sweep', 'codec_')):
         # DICM's training stages: stage 1 pre-trains the plain backbone (codec=None); the
         # others train codec parts at the released lr (so no 'backbone.codec' lr / 10)
         assert out['backbone'] == 'DICMResNet' and out['runner'] == 'DICMRunner'

@@ -1,0 +1,219 @@
+"""The rate sweep (``mmdicm.apis.rate_sweep``) and its parts: the pixel-codec transform and
+metric inside a stock test loop, the config surgery, checkpoint merging, and a whole tiny
+sweep that writes its files, resumes from its cache and refuses another sweep's folder."""
+import copy
+import json
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from skimage import data as skdata
+
+from mmdicm.apis import rate_sweep as rs
+from mmdicm.evaluation import PixelCodecBppMetric, PixelCodecRoundtrip, get_pixel_codec
+
+sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'engine'))
+from dicm_tiny import TINY_CODEC, make_data, one_thread  # noqa: E402,F401
+
+CLS = rs.SWEEP_TASKS['classification']
+DET = rs.SWEEP_TASKS['detection']
+
+
+# ----------------------------------------------------------------------- transform and metric
+def test_roundtrip_transform_codes_the_rgb_image_and_counts_its_bytes():
+    rgb = np.ascontiguousarray(skdata.astronaut()[100:164, 180:244])
+    results = dict(img=np.ascontiguousarray(rgb[..., ::-1]), img_shape=(64, 64))  # BGR
+    out = PixelCodecRoundtrip(codec='jpeg', quality=30).transform(dict(results))
+    codec = get_pixel_codec('jpeg')
+    expected, num_bytes = codec.roundtrip(rgb, 30)
+    assert out['codec_bits'] == 8 * num_bytes == 8 * len(codec.encode(rgb, 30))
+    np.testing.assert_array_equal(out['img'], expected[..., ::-1])  # back to BGR
+    assert out['img'].dtype == np.uint8 and out['img'].shape == (64, 64, 3)
+    assert not np.array_equal(out['img'], results['img'])  # lossy at q30: it did code
+    low = PixelCodecRoundtrip(codec='jpeg', quality=5).transform(dict(results))
+    assert low['codec_bits'] < out['codec_bits']
+
+
+def test_roundtrip_transform_bad_arguments_fail_at_construction_or_clearly():
+    with pytest.raises(ValueError, match='unknown pixel codec'):
+        PixelCodecRoundtrip(codec='bpg', quality=30)
+    with pytest.raises(ValueError, match=r'quality must be in \[1, 100\]'):
+        PixelCodecRoundtrip(codec='jpeg', quality=0)
+    with pytest.raises(ValueError, match=r'\(H, W, 3\) uint8 BGR image'):
+        PixelCodecRoundtrip(codec='jpeg', quality=30).transform(
+            dict(img=np.zeros((8, 8), np.float32)))
+
+
+def test_bpp_metric_counts_bits_over_input_pixels_and_names_what_is_missing():
+    metric = PixelCodecBppMetric()
+    metric.process({}, [dict(codec_bits=800, img_shape=(10, 20)),
+                        dict(codec_bits=400, img_shape=(10, 10))])
+    out = metric.compute_metrics(metric.results)
+    assert out == dict(bpp=1200 / 300, bytes_per_image=75.0, num_images=2)
+    with pytest.raises(RuntimeError, match='PixelCodecRoundtrip'):
+        metric.process({}, [dict(img_shape=(4, 4))])
+
+
+# ----------------------------------------------------------------------- config surgery
+@pytest.mark.parametrize('spec', [CLS, DET], ids=['classification', 'detection'])
+def test_with_pixel_codec_inserts_the_codec_before_pack_and_swaps_the_bpp_metric(spec):
+    cfg = Config.fromfile(spec.dicm_config)
+    before = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
+    out = rs.with_pixel_codec(cfg, 'hevc', 37)
+    pipeline = out.test_dataloader.dataset.pipeline
+    assert [t['type'] for t in pipeline[:-2]] == [t['type'] for t in before[:-1]]
+    assert pipeline[-2] == dict(type='PixelCodecRoundtrip', codec='hevc', quality=37)
+    assert pipeline[-1]['type'] == before[-1]['type']
+    keys = pipeline[-1]['meta_keys']
+    assert 'codec_bits' in keys and 'img_shape' in keys
+    types = [m['type'] for m in out.test_evaluator]
+    assert types[-1] == 'PixelCodecBppMetric' and 'DICMBppMetric' not in types
+    assert cfg.test_dataloader.dataset.pipeline == before  # the input config is untouched
+    with pytest.raises(ValueError, match='QP must be in'):
+        rs.with_pixel_codec(cfg, 'hevc', 70)
+
+
+def test_with_pixel_codec_keeps_the_pack_transforms_default_meta_keys():
+    from mmpretrain.datasets.transforms import PackInputs
+    cfg = Config.fromfile(CLS.task_config)
+    out = rs.with_pixel_codec(cfg, 'jpeg', 50)
+    assert tuple(out.test_dataloader.dataset.pipeline[-1]['meta_keys']) == \
+        tuple(PackInputs.DEFAULT_META_KEYS) + ('codec_bits', )
+
+
+# ----------------------------------------------------------------------- checkpoints
+def _save(path, state_dict):
+    torch.save(dict(state_dict=state_dict, meta=dict(epoch=1)), path)
+    return str(path)
+
+
+def test_merge_takes_the_codec_from_the_codec_run_and_the_rest_from_the_task(tmp_path):
+    task = {'backbone.conv1.weight': torch.ones(2), 'head.fc.weight': torch.full((2, ), 3.)}
+    codec = {'backbone.conv1.weight': torch.ones(2), 'backbone.codec.net.w': torch.zeros(3),
+             'neck.mlp.weight': torch.ones(1)}
+    out = rs.merge_codec_checkpoint(_save(tmp_path / 't.pth', task),
+                                    _save(tmp_path / 'c.pth', codec), str(tmp_path / 'm.pth'))
+    merged = torch.load(out, weights_only=True)['state_dict']
+    assert sorted(merged) == ['backbone.codec.net.w', 'backbone.conv1.weight', 'head.fc.weight']
+    assert torch.equal(merged['head.fc.weight'], task['head.fc.weight'])
+
+
+def test_merge_refuses_a_codec_trained_under_another_backbone(tmp_path):
+    task = {'backbone.conv1.weight': torch.ones(2)}
+    other = {'backbone.conv1.weight': torch.zeros(2), 'backbone.codec.w': torch.zeros(1)}
+    with pytest.raises(rs.SweepError, match='not trained under the task model'):
+        rs.merge_codec_checkpoint(_save(tmp_path / 't.pth', task),
+                                  _save(tmp_path / 'c.pth', other), str(tmp_path / 'm.pth'))
+    with pytest.raises(rs.SweepError, match='not a codec run'):
+        rs.merge_codec_checkpoint(_save(tmp_path / 't.pth', task),
+                                  _save(tmp_path / 'c2.pth', task), str(tmp_path / 'm.pth'))
+
+
+def test_a_checkpoint_that_misses_weights_of_the_tested_model_is_refused(tmp_path):
+    class Runner:
+        model = torch.nn.Module()
+    Runner.model.backbone = torch.nn.Linear(2, 2)
+    ok = _save(tmp_path / 'ok.pth', dict(Runner.model.state_dict()))
+    rs._check_covered(Runner, ok)
+    partial = _save(tmp_path / 'partial.pth', {'backbone.weight': torch.zeros(2, 2)})
+    with pytest.raises(rs.SweepError, match=r"lacks 1 weights.*backbone.bias"):
+        rs._check_covered(Runner, partial)
+
+
+# ----------------------------------------------------------------------- argument checks
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(task='segmentation'), 'unknown task'),
+    (dict(lambdas=[1.0, -2.0]), 'finite number > 0'),
+    (dict(lambdas=[1.0, 1.0]), 'distinct'),
+    (dict(codecs=['jpeg', 'bpg']), 'unknown pixel codecs'),
+    (dict(codecs=['jpeg'], qualities={'webp': [10]}), 'not swept'),
+    (dict(codecs=['jpeg'], qualities={'jpeg': [0]}), r'quality must be in'),
+    (dict(task_iters=0), 'task_iters must be'),
+    (dict(cfg_options={'model': {}}), "'task', 'codec' or 'dicm'"),
+])
+def test_bad_sweep_arguments_fail_before_any_work(kwargs, match, tmp_path):
+    with pytest.raises(rs.SweepError, match=match):
+        rs.run_rate_sweep(work_dir=str(tmp_path / 'w'), data_root=str(tmp_path / 'd'),
+                          **kwargs)
+    assert not (tmp_path / 'd').exists()  # nothing generated, nothing trained
+
+
+# ----------------------------------------------------------------------- a whole tiny sweep
+def _tiny_options(image_size: int = 32):
+    def loaders(*splits):
+        return {f'{s}_dataloader.{k}': v for s in splits
+                for k, v in (('batch_size', 4), ('num_workers', 0),
+                             ('persistent_workers', False))}
+    sizes = {'test_dataloader.dataset.pipeline.1.scale': image_size,
+             'test_dataloader.dataset.pipeline.2.crop_size': image_size}
+    task = dict(loaders('train', 'test'), **sizes, **{'train_dataloader.dataset.pipeline.1.scale': image_size,
+                                     'default_hooks.logger.interval': 1})
+    tiny = dict(re=None, net=TINY_CODEC['net'])  # the sweep's codec has no RE
+    codec = dict(loaders('train'), **{'model.backbone.codec': tiny,
+                             'train_dataloader.dataset.pipeline.1.transforms.0.0.scale':
+                             image_size, 'default_hooks.logger.interval': 1})
+    dicm = dict(loaders('train', 'test'), **sizes, **{'model.backbone.codec': tiny})
+    return dict(task=task, codec=codec, dicm=dicm)
+
+
+def test_tiny_sweep_writes_curves_bd_and_plot_and_resumes_from_its_cache(tmp_path,
+                                                                         one_thread):
+    data_root = make_data(str(tmp_path / 'embedded'), num_train=4, num_val=2, image_size=64)
+    work = str(tmp_path / 'sweep')
+    kwargs = dict(task='classification', work_dir=work, data_root=data_root,
+                  lambdas=(0.5, 8.0), codecs=['jpeg'], qualities={'jpeg': [5, 20, 50, 90]},
+                  task_iters=2, codec_epochs=1, num_train=4, num_val=2, image_size=64,
+                  cfg_options=_tiny_options())
+    logs = []
+    result = rs.run_rate_sweep(log=logs.append, **kwargs)
+
+    names = [c.name for c in result.curves]
+    assert names == ['jpeg', 'dicm']
+    jpeg, dicm = result.curves
+    assert list(jpeg.rates) == sorted(jpeg.rates)  # more bits at higher quality
+    assert len(dicm.rates) == 2 and all(r > 0 for r in dicm.rates)
+    # the DICM rate is real container bytes: the merged checkpoint codes what was measured
+    point = result.points['dicm@lambda0.5']
+    assert osp.isfile(point['checkpoint']) and point['metrics']['dicm/num_images'] > 0
+    assert 0 <= result.reference <= 100
+    # BD needs 4 points per curve: DICM has 2, so the row records why instead of a number
+    assert len(result.table) == 1 and result.table[0]['bd_rate_pct'] is None
+    assert 'at least 4 points' in result.table[0]['error']
+    for key in ('csv', 'json', 'png', 'md'):
+        assert osp.getsize(result.files[key]) > 0
+    doc = json.load(open(result.files['json']))
+    assert doc['reference']['name'] == 'uncompressed'
+    assert [c['name'] for c in doc['curves']] == ['jpeg', 'dicm']
+    md = open(result.files['md']).read()
+    assert '| jpeg | quality 5 |' in md and 'λ=8' in md
+
+    # the same call again: every point comes from sweep.json, nothing is trained or tested
+    before = sorted(os.listdir(work))
+    logs2 = []
+    again = rs.run_rate_sweep(log=logs2.append, **kwargs)
+    assert again.points == result.points
+    assert not any('training' in line for line in logs2), logs2
+    assert sorted(os.listdir(work)) == before
+    # other settings in the same folder: refused, the cached points survive
+    with pytest.raises(rs.SweepError, match='other settings.*task_iters'):
+        rs.run_rate_sweep(log=logs2.append, **dict(kwargs, task_iters=3))
+    assert json.load(open(osp.join(work, 'sweep.json')))['points'] == result.points
+
+
+def test_the_tool_says_what_is_wrong_in_one_line(tmp_path, capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'rate_sweep_tool', osp.join(osp.dirname(osp.dirname(osp.dirname(
+            osp.abspath(__file__)))), 'tools', 'rate_sweep.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    code = tool.main(['--lambdas', '1', '-2', '--work-dir', str(tmp_path / 'w'),
+                      '--data-root', str(tmp_path / 'd')])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == ['error: every λ must be a finite number > 0, got -2.0']
+    with pytest.raises(SystemExit):
+        tool.main(['--quality', 'jpeg=a,b'])
