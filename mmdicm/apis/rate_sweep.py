@@ -637,7 +637,8 @@ def _curves_and_table(spec: SweepTask, points: Dict[str, Dict[str, Any]], codecs
             rows = compare(anchor, [dicm], non_monotonic='pareto', on_error='record')
         for w in caught:
             log(f'[sweep] warning: {w.message}')
-            rows[0]['warning'] = str(w.message)
+        if caught:
+            rows[0]['warning'] = '; '.join(str(w.message) for w in caught)
         table.extend(rows)
     return curves + [dicm], table
 
