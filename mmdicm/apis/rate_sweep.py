@@ -38,7 +38,7 @@ import os
 import os.path as osp
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -54,7 +54,7 @@ from ..evaluation.pixel_codecs import PIXEL_CODECS, get_pixel_codec
 
 __all__ = ['DEFAULT_LAMBDAS', 'DEFAULT_QUALITIES', 'SWEEP_TASKS', 'SweepError', 'SweepResult',
            'SweepTask', 'format_sweep_markdown', 'format_sweep_summary',
-           'merge_codec_checkpoint', 'run_rate_sweep', 'sweep_result_dict', 'with_pixel_codec']
+           'merge_codec_checkpoint', 'run_rate_sweep', 'with_pixel_codec']
 
 #: λ of the DICM points (weight of bpp in the codec's loss), lowest rate last
 DEFAULT_LAMBDAS = (0.1, 0.3, 1.0, 3.0)
@@ -364,6 +364,7 @@ class SweepResult:
         points (dict): Every measured point, by name (``jpeg@5``, ``dicm@lambda2``, ...).
         files (dict): Paths of the written files (csv, json, png, md).
         seconds (float): Wall time of this call.
+        skipped (list[str]): Pixel codecs left out because they are unavailable here.
     """
     task: str
     metric_name: str
@@ -678,10 +679,3 @@ def format_sweep_summary(result: SweepResult) -> str:
         lines.append(f'skipped (unavailable here): {", ".join(result.skipped)}')
     lines += [f'{k:<5} {v}' for k, v in result.files.items()]
     return '\n'.join(lines)
-
-
-def sweep_result_dict(result: SweepResult) -> Dict[str, Any]:
-    """JSON-ready form of a :class:`SweepResult`."""
-    out = asdict(result)
-    out['curves'] = [c.to_dict() for c in result.curves]
-    return out
