@@ -18,5 +18,5 @@ train_dataloader = dict(
     dataset=dict(
         data_root='data/embedded/',  # mmdicm: the detection images (labels unused)
         ann_file='', data_prefix='train/', with_label=False, pipeline=sweep_pipeline))
-train_cfg = dict(max_epochs=1)  # mmdicm: 100 iterations per λ (CPU minutes)
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=1, by_epoch=True, begin=0, end=1)]
+train_cfg = dict(max_epochs=3)  # mmdicm: 300 iterations per λ (~6 CPU minutes)
+param_scheduler = [dict(type='CosineAnnealingLR', T_max=3, by_epoch=True, begin=0, end=3)]
