@@ -9,7 +9,7 @@ evaluates every point, so only the codec differs between curves (the protocol of
                      ├─ per codec, per quality: test pipeline + PixelCodecRoundtrip
                      │    image ─ resize ─ encode ─ bytes ─ decode ─ T ─► (bpp, metric)
                      │
-                     └─ per λ: RE + compression network trained under frozen T
+                     └─ per λ: compression network (no RE) trained under frozen T
                           (rate λ + feature distortion to f1, T's head/tail frozen) ─► ckpt C_λ
                           T + C_λ merged ─► real coding: image ─ bytes ─ features ─ T's tail
                                                                         ─► (bpp, metric)
@@ -248,10 +248,11 @@ def _data_options(task: SweepTask, data_root: str, cfg: Config) -> Dict[str, Any
 
 def _prepare(task: SweepTask, config: str, data_root: str, work_dir: str,
              options: Dict[str, Any]) -> Config:
-    cfg = Config.fromfile(config)
-    opts = _data_options(task, data_root, cfg)
-    opts.update(options)
-    return prepare_config(config, work_dir=work_dir, cfg_options=opts)
+    """``config`` pointed at ``data_root``, then ``options`` (which win), in ``work_dir``."""
+    cfg = prepare_config(config, work_dir=work_dir)
+    cfg.merge_from_dict(dict(_data_options(task, data_root, cfg), **options))
+    cfg.work_dir = work_dir
+    return cfg
 
 
 def _no_val(cfg: Config) -> None:
@@ -273,13 +274,15 @@ def _check_covered(runner: Any, checkpoint: str) -> None:
                          f'with (e.g. {missing[:3]}): the test and codec configs disagree')
 
 
-def _test(cfg: Config, val_images: Optional[int]) -> Dict[str, float]:
+def _test(cfg: Config, val_images: Optional[int], merged: bool = False) -> Dict[str, float]:
+    """Test ``cfg.load_from``; a ``merged`` checkpoint must cover the whole model."""
     if val_images is not None:
         cfg.test_dataloader.dataset.indices = val_images
     check_config(cfg, 'test')
     runner = build_runner(cfg)
     try:
-        _check_covered(runner, cfg.load_from)
+        if merged:  # the task checkpoint tests its own config: nothing to check there
+            _check_covered(runner, cfg.load_from)
         return {k: float(v) for k, v in runner.test().items()}
     finally:
         del runner
@@ -455,9 +458,9 @@ def run_rate_sweep(task: str = 'detection',
                           dict(common, **cfg_options.get('codec', {})))
     _check_preprocessors(task_cfg, codec_base)
     # the DICM points depend on the codec and test configs (not on λ): recomputed if changed
-    dicm_options = dict(common, **spec.dicm_options, **cfg_options.get('dicm', {}))
-    dicm_digest = _config_digest(codec_base) + _config_digest(
-        _prepare(spec, spec.dicm_config, data_root, work_dir, dicm_options))
+    dicm_base = _prepare(spec, spec.dicm_config, data_root, work_dir,
+                         dict(common, **spec.dicm_options, **cfg_options.get('dicm', {})))
+    dicm_digest = _config_digest(codec_base) + _config_digest(dicm_base)
 
     os.makedirs(work_dir, exist_ok=True)
     settings = dict(task=task, task_config=osp.basename(spec.task_config),
@@ -555,9 +558,9 @@ def run_rate_sweep(task: str = 'detection',
             'under the frozen task model')
         codec_ckpt = _train(cfg)
         merged = merge_codec_checkpoint(task_ckpt, codec_ckpt, osp.join(lam_dir, 'dicm.pth'))
-        test_cfg = _prepare(spec, spec.dicm_config, data_root, osp.join(lam_dir, 'test'),
-                            dict(dicm_options, load_from=merged))
-        metrics = _test(test_cfg, val_images)
+        test_cfg = copy.deepcopy(dicm_base)
+        test_cfg.work_dir, test_cfg.load_from = osp.join(lam_dir, 'test'), merged
+        metrics = _test(test_cfg, val_images, merged=True)
         record(name, dict(method='dicm', lambda_rate=lam, bpp=metrics['dicm/bpp'],
                           metric=metrics[spec.metric_key], metrics=metrics, checkpoint=merged,
                           config_digest=dicm_digest, seconds=time.perf_counter() - t0))

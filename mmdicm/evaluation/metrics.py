@@ -67,9 +67,6 @@ class DICMBppMetric(_BppMetric):
                     "model.backbone.real_coding=True and add dict(type='BitstreamRecordHook') "
                     "to custom_hooks (mmdicm's configs do both)")
 
-    def __init__(self, collect_device: str = 'cpu', prefix: Optional[str] = None) -> None:
-        super().__init__(collect_device=collect_device, prefix=prefix)
-
 
 @METRICS.register_module()
 class PixelCodecBppMetric(_BppMetric):
@@ -87,6 +84,3 @@ class PixelCodecBppMetric(_BppMetric):
     missing_hint = ("Add dict(type='PixelCodecRoundtrip', codec=..., quality=...) to the test "
                     "pipeline before the Pack transform, and 'codec_bits' to its meta_keys "
                     '(mmdicm.apis.rate_sweep.with_pixel_codec does both)')
-
-    def __init__(self, collect_device: str = 'cpu', prefix: Optional[str] = None) -> None:
-        super().__init__(collect_device=collect_device, prefix=prefix)
