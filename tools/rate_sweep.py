@@ -10,6 +10,7 @@ Examples:
     python tools/rate_sweep.py                                   # detection, defaults
     python tools/rate_sweep.py --task classification --work-dir work_dirs/sweep_cls
     python tools/rate_sweep.py --lambdas 0.1 1 --codecs jpeg hevc --quality jpeg=5,10,20,40
+    python tools/rate_sweep.py --warm-start-epochs 10            # codecs fine-tuned from one
 """
 import argparse
 import sys
@@ -39,6 +40,9 @@ def main(argv=None) -> int:
                         metavar='CODEC=Q1,Q2,...', help='qualities of one codec (repeatable)')
     parser.add_argument('--task-iters', type=int, help="task model iterations (config's)")
     parser.add_argument('--codec-epochs', type=int, help="codec epochs per λ (config's)")
+    parser.add_argument('--warm-start-epochs', type=int,
+                        help='first train one codec at the smallest λ for this many epochs; '
+                        'every λ then fine-tunes it for --codec-epochs (default: no warm start)')
     parser.add_argument('--val-images', type=int, help='evaluate on the first N test images')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
@@ -51,6 +55,7 @@ def main(argv=None) -> int:
             data_root=args.data_root, lambdas=args.lambdas or DEFAULT_LAMBDAS,
             codecs=args.codecs or tuple(DEFAULT_QUALITIES), qualities=dict(args.quality),
             task_iters=args.task_iters, codec_epochs=args.codec_epochs,
+            warm_start_epochs=args.warm_start_epochs,
             val_images=args.val_images, seed=args.seed)
     except (SweepError, FileNotFoundError) as e:
         print('error: ' + ' '.join(str(e).split()), file=sys.stderr)

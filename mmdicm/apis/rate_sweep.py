@@ -300,6 +300,28 @@ def _train(cfg: Config) -> str:
     return last_checkpoint(cfg.work_dir)
 
 
+def _codec_config(codec_base: Config, spec: 'SweepTask', lam: float, work_dir: str) -> Config:
+    """The codec training config of one λ (rate weight set in its RateDistortionLossHook)."""
+    cfg = copy.deepcopy(codec_base)
+    cfg.work_dir = work_dir
+    hook = (cfg.get('custom_hooks') or [{}])[0]
+    if hook.get('type') != 'RateDistortionLossHook':
+        raise SweepError(f'{spec.codec_config}: custom_hooks[0] must be '
+                         f'RateDistortionLossHook, got {hook.get("type")!r}')
+    hook['lambda_rate'] = float(lam)
+    if hook.get('lambda_re', 0):
+        hook['lambda_re'] = float(lam)
+    return cfg
+
+
+def _set_epochs(cfg: Config, epochs: int) -> None:
+    """Train ``epochs`` epochs; a by-epoch cosine schedule is stretched to match."""
+    cfg.train_cfg.max_epochs = epochs
+    for sched in cfg.get('param_scheduler') or []:
+        if sched.get('type') == 'CosineAnnealingLR':
+            sched.update(T_max=epochs, end=epochs)
+
+
 def _check_preprocessors(task_cfg: Config, codec_cfg: Config) -> None:
     """The codec must be trained on inputs normalised as the task model's."""
     def norm(cfg: Config) -> Tuple:
@@ -388,6 +410,7 @@ def run_rate_sweep(task: str = 'detection',
                    qualities: Optional[Dict[str, Sequence[int]]] = None,
                    task_iters: Optional[int] = None,
                    codec_epochs: Optional[int] = None,
+                   warm_start_epochs: Optional[int] = None,
                    val_images: Optional[int] = None,
                    num_train: int = 400,
                    num_val: int = 100,
@@ -413,6 +436,11 @@ def run_rate_sweep(task: str = 'detection',
             :data:`DEFAULT_QUALITIES`.
         task_iters (int, optional): Training iterations of the task model (config default).
         codec_epochs (int, optional): Training epochs of each codec (config default).
+        warm_start_epochs (int, optional): First train one codec at the highest rate (the
+            smallest λ) for this many epochs, then start every λ's codec from it and train it
+            ``codec_epochs`` more (the usual way to train a family of learned codecs: the
+            expensive part, learning to reconstruct, is shared). None (default): every codec
+            starts from scratch.
         val_images (int, optional): Evaluate on the first N test images only (all by default).
         num_train, num_val, image_size (int): Embedded dataset size (as ``make demo``).
         seed (int): Seed of every run. Defaults to 0.
@@ -435,7 +463,7 @@ def run_rate_sweep(task: str = 'detection',
     lambdas = _check_lambdas(lambdas)
     plan = _check_codecs(codecs, qualities)
     for name, value in (('task_iters', task_iters), ('codec_epochs', codec_epochs),
-                        ('val_images', val_images)):
+                        ('warm_start_epochs', warm_start_epochs), ('val_images', val_images)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or value < 1):
             raise SweepError(f'{name} must be an int >= 1 or None, got {value!r}')
@@ -457,15 +485,22 @@ def run_rate_sweep(task: str = 'detection',
     codec_base = _prepare(spec, spec.codec_config, data_root, work_dir,
                           dict(common, **cfg_options.get('codec', {})))
     _check_preprocessors(task_cfg, codec_base)
-    # the DICM points depend on the codec and test configs (not on λ): recomputed if changed
+    if codec_epochs is not None:
+        _set_epochs(codec_base, codec_epochs)
+    warm_cfg = None
+    if warm_start_epochs is not None:
+        warm_cfg = _codec_config(codec_base, spec, min(lambdas), osp.join(work_dir, 'warm_start'))
+        _set_epochs(warm_cfg, warm_start_epochs)
+    # the DICM points depend on the codec and test configs and the warm start (not on the
+    # task model's or the baselines' settings): only they are recomputed when those change
     dicm_base = _prepare(spec, spec.dicm_config, data_root, work_dir,
                          dict(common, **spec.dicm_options, **cfg_options.get('dicm', {})))
-    dicm_digest = _config_digest(codec_base) + _config_digest(dicm_base)
+    warm_digest = _config_digest(warm_cfg) if warm_cfg is not None else ''
+    dicm_digest = _config_digest(codec_base) + _config_digest(dicm_base) + warm_digest
 
     os.makedirs(work_dir, exist_ok=True)
     settings = dict(task=task, task_config=osp.basename(spec.task_config),
                     task_config_digest=_config_digest(task_cfg), task_iters=task_iters,
-                    codec_epochs=codec_epochs,
                     val_images=val_images, num_train=num_train, num_val=num_val,
                     image_size=image_size, seed=seed, data_root=osp.abspath(data_root),
                     cfg_options=json.loads(json.dumps(cfg_options, default=repr)))
@@ -479,7 +514,7 @@ def run_rate_sweep(task: str = 'detection',
 
     generate_embedded_dataset(data_root, num_train=num_train, num_val=num_val,
                               image_size=image_size, seed=0)
-    total = 1 + sum(len(q) for _, q in plan) + len(lambdas)
+    total = 1 + sum(len(q) for _, q in plan) + len(lambdas) + (warm_cfg is not None)
     step = 0
 
     # 1. the task model, uncompressed
@@ -529,6 +564,21 @@ def run_rate_sweep(task: str = 'detection',
                 f'{points[name]["bpp"]:.3f} bpp ({points[name]["seconds"]:.0f} s)')
 
     # 3. DICM per λ: codec trained under the frozen task model, then real coding
+    codec_init = task_ckpt
+    if warm_cfg is not None:
+        step += 1
+        warm = state.get('warm_start') or {}
+        if warm.get('config_digest') != warm_digest or not osp.isfile(warm.get('checkpoint', '')):
+            log(f'[sweep] {step}/{total} DICM warm start: training the codec at λ='
+                f'{min(lambdas):g} for {warm_start_epochs} epochs (every λ starts from it)')
+            t0 = time.perf_counter()
+            warm_cfg.load_from = task_ckpt
+            state['warm_start'] = dict(checkpoint=_train(copy.deepcopy(warm_cfg)),
+                                       lambda_rate=min(lambdas), epochs=warm_start_epochs,
+                                       config_digest=warm_digest,
+                                       seconds=time.perf_counter() - t0)
+            _save_state(state_path, state)
+        codec_init = state['warm_start']['checkpoint']
     for lam in lambdas:
         step += 1
         name = f'dicm@{_lambda_tag(lam)}'
@@ -539,23 +589,10 @@ def run_rate_sweep(task: str = 'detection',
                 'measuring it again')
         t0 = time.perf_counter()
         lam_dir = osp.join(work_dir, _lambda_tag(lam))
-        cfg = copy.deepcopy(codec_base)
-        cfg.work_dir = osp.join(lam_dir, 'codec')
-        cfg.load_from = task_ckpt
-        hook = cfg.custom_hooks[0]
-        if hook.get('type') != 'RateDistortionLossHook':
-            raise SweepError(f'{spec.codec_config}: custom_hooks[0] must be '
-                             f'RateDistortionLossHook, got {hook.get("type")!r}')
-        hook['lambda_rate'] = float(lam)
-        if hook.get('lambda_re', 0):
-            hook['lambda_re'] = float(lam)
-        if codec_epochs is not None:
-            cfg.train_cfg.max_epochs = codec_epochs
-            for sched in cfg.param_scheduler or []:
-                if sched.get('type') == 'CosineAnnealingLR':
-                    sched.update(T_max=codec_epochs, end=codec_epochs)
-        log(f'[sweep] {step}/{total} DICM λ={lam:g}: training the codec '
-            'under the frozen task model')
+        cfg = _codec_config(codec_base, spec, lam, osp.join(lam_dir, 'codec'))
+        cfg.load_from = codec_init
+        log(f'[sweep] {step}/{total} DICM λ={lam:g}: training the codec under the frozen task '
+            'model' + (' from the warm start' if warm_cfg is not None else ''))
         codec_ckpt = _train(cfg)
         merged = merge_codec_checkpoint(task_ckpt, codec_ckpt, osp.join(lam_dir, 'dicm.pth'))
         test_cfg = copy.deepcopy(dicm_base)

@@ -133,6 +133,7 @@ def test_a_checkpoint_that_misses_weights_of_the_tested_model_is_refused(tmp_pat
     (dict(codecs=['jpeg'], qualities={'webp': [10]}), 'not swept'),
     (dict(codecs=['jpeg'], qualities={'jpeg': [0]}), r'quality must be in'),
     (dict(task_iters=0), 'task_iters must be'),
+    (dict(warm_start_epochs=0), 'warm_start_epochs must be'),
     (dict(cfg_options={'model': {}}), "'task', 'codec' or 'dicm'"),
 ])
 def test_bad_sweep_arguments_fail_before_any_work(kwargs, match, tmp_path):
@@ -160,8 +161,8 @@ def _tiny_options(image_size: int = 32):
     return dict(task=task, codec=codec, dicm=dicm)
 
 
-def test_tiny_sweep_writes_curves_bd_and_plot_and_resumes_from_its_cache(tmp_path,
-                                                                         one_thread):
+def test_tiny_sweep_writes_curves_bd_and_plot_and_resumes_from_its_cache(tmp_path, one_thread,
+                                                                         monkeypatch):
     data_root = make_data(str(tmp_path / 'embedded'), num_train=4, num_val=2, image_size=64)
     work = str(tmp_path / 'sweep')
     kwargs = dict(task='classification', work_dir=work, data_root=data_root,
@@ -202,6 +203,36 @@ def test_tiny_sweep_writes_curves_bd_and_plot_and_resumes_from_its_cache(tmp_pat
     with pytest.raises(rs.SweepError, match='other settings.*task_iters'):
         rs.run_rate_sweep(log=logs2.append, **dict(kwargs, task_iters=3))
     assert json.load(open(osp.join(work, 'sweep.json')))['points'] == result.points
+
+    # a warm start changes only the DICM points: one codec trained at the smallest λ, every
+    # λ's codec starts from it; the task model and the baselines come from the cache
+    loads = []
+    train = rs._train
+
+    def recording_train(cfg):
+        loads.append((cfg.work_dir, cfg.load_from))
+        return train(cfg)
+
+    monkeypatch.setattr(rs, '_train', recording_train)
+    logs3 = []
+    warm = rs.run_rate_sweep(log=logs3.append, **dict(kwargs, warm_start_epochs=1))
+    assert [osp.relpath(w, work) for w, _ in loads] == [
+        'warm_start', osp.join('lambda0.5', 'codec'), osp.join('lambda8', 'codec')]
+    task_ckpt = result.points['uncompressed']['checkpoint']
+    assert loads[0][1] == task_ckpt
+    warm_ckpt = json.load(open(osp.join(work, 'sweep.json')))['warm_start']['checkpoint']
+    assert osp.dirname(warm_ckpt) == osp.join(work, 'warm_start')
+    assert [lf for _, lf in loads[1:]] == [warm_ckpt, warm_ckpt]
+    assert any('λ=0.5 for 1 epochs' in line for line in logs3), logs3
+    for name in result.points:
+        if not name.startswith('dicm@'):
+            assert warm.points[name] == result.points[name], name
+    assert warm.points['dicm@lambda8']['config_digest'] != \
+        result.points['dicm@lambda8']['config_digest']
+    # and again: the warm start and every point from the cache
+    loads.clear()
+    rs.run_rate_sweep(log=logs3.append, **dict(kwargs, warm_start_epochs=1))
+    assert loads == []
 
 
 def test_the_tool_says_what_is_wrong_in_one_line(tmp_path, capsys):
