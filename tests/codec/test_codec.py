@@ -291,6 +291,27 @@ def test_gaussian_params_do_not_depend_on_summation_order(fitted):
         assert not torch.equal(torch.cat(raw), torch.cat(raw_twin))
 
 
+def test_cached_float64_h_s_follows_every_weight_change():
+    """The eval path casts h_s to float64 once per weight version; in-place updates (an
+    optimizer step), load_state_dict and replaced tensors must all reach it."""
+    net = small_codec().net.eval()
+    z_hat = torch.round(torch.randn(1, 16, 2, 2) * 3)
+    first = torch.cat(net.gaussian_params(z_hat))
+    assert torch.equal(torch.cat(net.gaussian_params(z_hat)), first)  # cached: same result
+    saved = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        net.h_s[0].weight.mul_(2.0)  # in place, as an optimizer step
+    stepped = torch.cat(net.gaussian_params(z_hat))
+    assert not torch.equal(stepped, first)
+    fresh = small_codec().net.eval()
+    fresh.load_state_dict(net.state_dict())
+    assert torch.equal(torch.cat(fresh.gaussian_params(z_hat)), stepped)
+    net.load_state_dict(saved)
+    assert torch.equal(torch.cat(net.gaussian_params(z_hat)), first)
+    net.h_s[0].bias = torch.nn.Parameter(net.h_s[0].bias + 1.0)  # a replaced tensor
+    assert not torch.equal(torch.cat(net.gaussian_params(z_hat)), first)
+
+
 def test_fuzzed_containers_only_ever_raise_bitstream_error(fitted):
     """Thousands of mutated/truncated/extended files through the model's decode()."""
     from hypothesis import HealthCheck, given, settings
