@@ -11,6 +11,7 @@ evaluates every point, so only the codec differs between curves (the protocol of
                      │
                      └─ per λ: compression network (no RE) trained under frozen T
                           (rate λ + feature distortion to f1, T's head/tail frozen) ─► ckpt C_λ
+                          [warm start: all C_λ fine-tuned from one codec trained at min λ]
                           T + C_λ merged ─► real coding: image ─ bytes ─ features ─ T's tail
                                                                         ─► (bpp, metric)
 
