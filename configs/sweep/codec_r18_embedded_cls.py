@@ -18,8 +18,8 @@ model = dict(
 sweep_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='MultiView', num_views=1, transforms=[[
-        # mmdicm: 128-px views, the size the task model is evaluated at
-        dict(type='RandomResizedCrop', scale=128, crop_ratio_range=(0.5, 1.), backend='pillow'),
+        # mmdicm: 64-px views, the size the task model is evaluated at
+        dict(type='RandomResizedCrop', scale=64, crop_ratio_range=(0.5, 1.), backend='pillow'),
         dict(type='RandomFlip', prob=0.5)]]),
     dict(type='PackInputs'),
 ]

@@ -2,8 +2,8 @@
 # *uncompressed* features. Every point of the sweep is evaluated with this one model: the
 # pixel-codec baselines on decoded images, DICM on decoded features (its RE module and
 # compression network trained per λ under this frozen model: configs/sweep/codec_r18_embedded_cls.py).
-# Same model, same data: only the codec differs. The DICM demo classifier minus its codec.
-_base_ = '../demo/resnet18_dicm_embedded_cls.py'
+# Same model, same data: only the codec differs. The sweep's DICM classifier minus its codec.
+_base_ = './resnet18_dicm_embedded_cls.py'
 
 model = dict(
     backbone=dict(

@@ -120,7 +120,7 @@ class SweepTask:
 SWEEP_TASKS: Dict[str, SweepTask] = {
     'classification': SweepTask(
         'classification', _config('sweep/resnet18_embedded_cls.py'),
-        _config('demo/resnet18_dicm_embedded_cls.py'), _config('sweep/codec_r18_embedded_cls.py'),
+        _config('sweep/resnet18_dicm_embedded_cls.py'), _config('sweep/codec_r18_embedded_cls.py'),
         metric_key='accuracy/top1', metric_name='top-1 (%)', data='classification/',
         dicm_options=_NO_RE),
     'detection': SweepTask(
