@@ -424,8 +424,8 @@ def run_rate_sweep(task: str = 'detection',
 
     Args:
         task (str): A key of ``tasks``: ``'detection'`` (default; the demo Mask R-CNN) or
-            ``'classification'`` (cheaper per point, but its task model does not learn on
-            the embedded data in CPU minutes yet: top-1 near chance, measured).
+            ``'classification'`` (64-px object crops: cheaper per point, but whole-file bpp
+            at that size is dominated by each format's fixed overhead; see the README).
         work_dir (str): Everything goes here (``task/``, ``lambda<λ>/``, ``baselines/``, the
             results files); ``sweep.json`` records the points as they are measured.
         data_root (str): The embedded dataset (generated if missing).
