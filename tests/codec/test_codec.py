@@ -58,6 +58,26 @@ def test_bypass_options():
         no_net.encode(f1, [(64, 64)])
 
 
+def test_channels_last_changes_the_layout_inside_not_the_results():
+    f1 = torch.randn(2, 32, 32, 48)
+    cl, nchw = small_codec(), small_codec(channels_last=False)
+    nchw.load_state_dict(cl.state_dict())
+    for codec in (cl, nchw):
+        codec.eval().update(force=True)
+    with torch.no_grad():
+        a, b = cl(f1), nchw(f1)
+    for key in ('f2', 'f3'):
+        assert a[key].is_contiguous() and b[key].is_contiguous(), key  # NCHW for the tail
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+    for key in a['likelihoods']:
+        torch.testing.assert_close(a['likelihoods'][key], b['likelihoods'][key],
+                                   rtol=1e-3, atol=1e-6)
+    f3, _ = cl.decode(cl.encode(f1, [(128, 192)] * 2))
+    assert f3.is_contiguous() and torch.equal(f3, a['f3'])
+    with pytest.raises(TypeError, match='channels_last'):
+        small_codec(channels_last='yes')
+
+
 def test_sizes_that_are_not_multiples_of_the_stride_are_refused():
     with pytest.raises(ValueError, match='multiple of'):
         small_codec().net(torch.randn(1, 32, 20, 16))
