@@ -36,7 +36,7 @@ means are snapped to a 2**-8 grid before they are cast to float32: float64 noise
 have to land within that distance of a grid midpoint to change a value. Training keeps the
 float32, unsnapped path.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -157,6 +157,8 @@ class DICMCompressionNet(CompressionModel):
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gaussian_conditional = GaussianConditional(None)
         resize_entropy_buffers_on_load(self)
+        #: (weight key, float64 copies of h_s's tensors) for the eval path, see _h_s_float64
+        self._h_s_f64_cache: Tuple[Any, Dict[str, torch.Tensor]] = (None, {})
         self.config = dict(in_channels=in_channels, mid_channels=mid_channels,
                            latent_channels=M, hyper_channels=N, orders=orders,
                            global_local=global_local, mlp_ratios=mlp_ratios,
@@ -183,11 +185,9 @@ class DICMCompressionNet(CompressionModel):
         in-place update (optimizer step, load_state_dict) or replaced tensor."""
         tensors = self.h_s.state_dict(keep_vars=True)
         key = tuple((k, t.data_ptr(), t._version, t.device) for k, t in tensors.items())
-        cache = self.__dict__.get('_h_s_f64_cache')
-        if cache is None or cache[0] != key:
-            cache = (key, {k: t.detach().double() for k, t in tensors.items()})
-            self.__dict__['_h_s_f64_cache'] = cache
-        return cache[1]
+        if self._h_s_f64_cache[0] != key:
+            self._h_s_f64_cache = (key, {k: t.detach().double() for k, t in tensors.items()})
+        return self._h_s_f64_cache[1]
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.config['in_channels']:
