@@ -8,8 +8,9 @@ Usage::
 Forward + backward + optimizer step of each model on the same batch (embedded-dataset images
 with boxes and masks), interleaved, median of ``--steps`` after ``--warmup``; prints both and
 their ratio against the training-integration target (<= 1.5x). It does not fail on a MISS.
-Random weights (nothing pretrained offline). The logic lives in
-:mod:`mmdicm.evaluation.train_step_benchmark`.
+Random weights (nothing pretrained offline), shared by the two models wherever they agree,
+and DICM's RoI head gets the stock model's proposals, so that both heads work on the same
+RoIs (the RoI counts are printed) and the models differ by the codec only. The logic lives in :mod:`mmdicm.evaluation.train_step_benchmark`.
 """
 import argparse
 import json
@@ -40,6 +41,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=None,
                         help="torch.set_num_threads for the run (default: torch's own)")
     parser.add_argument('--seed', type=int, default=0, help='default: %(default)s')
+    parser.add_argument('--independent-weights', action='store_true',
+                        help='keep each model\'s own random weights and RPN (by default the '
+                        'DICM model starts from the stock weights, its RoI head gets the stock '
+                        'proposals and every step starts from the same weights, so the heads '
+                        'do the same work and the models differ by the codec only)')
     parser.add_argument('--json', metavar='OUT', default=None,
                         help='also write every number to this JSON file')
     return parser.parse_args(argv)
@@ -51,7 +57,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         result = run_train_step_benchmark(
             dicm_config=args.dicm_config, stock_config=args.stock_config,
             batch_size=args.batch_size, size=args.size, steps=args.steps, warmup=args.warmup,
-            threads=args.threads, seed=args.seed)
+            threads=args.threads, seed=args.seed,
+            same_head_work=not args.independent_weights)
     except (FileNotFoundError, ValueError) as e:
         print('error: ' + ' '.join(str(e).split()), file=sys.stderr)
         return 2

@@ -8,6 +8,21 @@ optimizer step -- of each model on the *same* batch::
     batch ─► preprocess ─► ResNet head ─► RE ─► codec (likelihoods) ─► ResNet tail ─► heads ─► loss + λ·bpp + aux ─► backward ─► step   DICM
     batch ─► preprocess ─► ResNet head ───────────────────────────────► ResNet tail ─► heads ─► loss ──────────────► backward ─► step   stock
 
+Both models do the same work outside the codec (``same_head_work=True``, the default):
+
+- the DICM model starts from the stock model's weights wherever the two agree (every tensor
+  with the same key and shape: ResNet head and tail, neck, RPN, RoI heads), so only the codec
+  is random and extra;
+- a two-stage DICM detector's RoI head gets the stock model's proposals (:class:`ProposalPin`;
+  its own RPN still runs and trains). With random weights the proposals -- and so the
+  positive RoIs the mask head works on, ~35 ms each at R-50 widths -- follow the features:
+  17 positive RoIs for the stock model, 4 for DICM on the same batch when this was found;
+- every step starts from the same weights (restored before each, untimed) and the same torch
+  seed (the RoI sampler draws from it), so the RoIs are the same step after step and model
+  for model. The RoIs each RoI extractor received are recorded and compared (``same_rois``).
+
+The stock model is untouched: its step is the issue's reference workload.
+
 Steps are interleaved (DICM, stock, stock, DICM, ...) so that a busy machine slows both alike;
 the median of ``steps`` timed steps after ``warmup`` untimed ones is reported, and the ratio
 of the two medians is compared with :data:`TRAIN_STEP_TARGET`. It prints numbers, it does not
@@ -16,10 +31,11 @@ assert them.
 The batch is rendered by the embedded dataset's generator (:func:`render_sample`: photos with
 pasted shapes, exact masks), so it has real boxes and masks at any size. Weights are random
 (nothing pretrained exists offline; ``init_weights`` is never called, so no download is
-tried) and the learning rate is scaled down (``lr_scale``) so that a few steps of random
-weights on one batch cannot diverge and change the work a step does (e.g. NaN proposals).
+tried) and the learning rate is scaled down (``lr_scale``) so that a step of random weights
+cannot diverge (e.g. NaN proposals).
 """
 import copy
+import functools
 import importlib
 import logging
 import os
@@ -34,8 +50,8 @@ import torch
 import torch.nn as nn
 
 __all__ = ['DICM_CONFIG', 'STOCK_CONFIG', 'TRAIN_STEP_TARGET', 'resolve_config',
-           'build_train_model', 'make_detection_batch', 'run_train_step_benchmark',
-           'format_train_step_benchmark']
+           'build_train_model', 'make_detection_batch', 'share_weights', 'ProposalPin',
+           'run_train_step_benchmark', 'format_train_step_benchmark']
 
 #: DICM Mask R-CNN R-50-FPN (``configs/mask-rcnn_dicm.py``, as packaged)
 DICM_CONFIG = 'mmdicm::dicm/mask-rcnn_dicm.py'
@@ -158,6 +174,76 @@ def make_detection_batch(batch_size: int = 2,
     return dict(inputs=inputs, data_samples=samples)
 
 
+def share_weights(dst: nn.Module, src: nn.Module) -> int:
+    """Copy every tensor of ``src``'s state dict into ``dst`` where key and shape agree.
+
+    Returns:
+        int: How many tensors were copied.
+    """
+    theirs = src.state_dict()
+    mine = dst.state_dict()
+    shared = {k: v for k, v in theirs.items() if k in mine and mine[k].shape == v.shape}
+    dst.load_state_dict(shared, strict=False)
+    return len(shared)
+
+
+class ProposalPin:
+    """Give a detector's RoI head another detector's RPN proposals (mmdet two-stage models).
+
+    The source's ``rpn_head.loss_and_predict`` records the proposals it returns; the target's
+    still runs in full (its RPN forward, loss and NMS cost what they cost) but hands the
+    source's latest proposals (a copy) to its RoI head. Call :meth:`remove` to undo.
+
+    Args:
+        target (nn.Module): The model whose RoI head gets the proposals.
+        source (nn.Module): The model whose proposals they are; run it first.
+    """
+
+    def __init__(self, target: nn.Module, source: nn.Module) -> None:
+        self._rpns = [getattr(m, 'rpn_head', None) for m in (target, source)]
+        if not all(callable(getattr(r, 'loss_and_predict', None)) for r in self._rpns):
+            raise ValueError('proposals can only be pinned between two-stage detectors '
+                             '(models with an rpn_head)')
+        self._recorded: List[Any] = []
+        rpn_t, rpn_s = self._rpns
+        own_t, own_s = rpn_t.loss_and_predict, rpn_s.loss_and_predict
+
+        def record(*args: Any, **kwargs: Any) -> Tuple[Any, Any]:
+            losses, results = own_s(*args, **kwargs)
+            self._recorded[:] = [copy.deepcopy(results)]
+            return losses, results
+
+        def replay(*args: Any, **kwargs: Any) -> Tuple[Any, Any]:
+            losses, _ = own_t(*args, **kwargs)
+            if not self._recorded:
+                raise RuntimeError('ProposalPin: run the source model before the target')
+            return losses, copy.deepcopy(self._recorded[0])
+
+        rpn_t.loss_and_predict, rpn_s.loss_and_predict = replay, record
+
+    def remove(self) -> None:
+        for rpn in self._rpns:
+            rpn.__dict__.pop('loss_and_predict', None)
+
+
+class _RoICounter:
+    """RoIs each RoI extractor of a model received (``(extractor, count)`` per call)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.calls: List[Tuple[str, int]] = []
+        self._handles = [
+            m.register_forward_pre_hook(functools.partial(self._pre, name))
+            for name, m in model.named_modules() if name.endswith('roi_extractor')]
+
+    def _pre(self, name: str, module: nn.Module, args: Tuple) -> None:
+        if len(args) > 1 and isinstance(args[1], torch.Tensor):
+            self.calls.append((name, int(args[1].shape[0])))
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+
+
 def _load_average() -> Optional[Tuple[float, ...]]:
     try:
         return tuple(round(v, 2) for v in os.getloadavg())
@@ -203,7 +289,8 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
                              seed: int = 0,
                              lr_scale: float = 0.01,
                              dicm_cfg_options: Optional[Dict[str, Any]] = None,
-                             stock_cfg_options: Optional[Dict[str, Any]] = None
+                             stock_cfg_options: Optional[Dict[str, Any]] = None,
+                             same_head_work: bool = True
                              ) -> Dict[str, Any]:
     """Time training steps of the DICM and the stock detector on one batch, interleaved.
 
@@ -221,14 +308,21 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
             Defaults to 0.01.
         dicm_cfg_options (dict, optional): Overrides of the DICM config.
         stock_cfg_options (dict, optional): Overrides of the stock config.
+        same_head_work (bool): Shared weights, the stock proposals for DICM's RoI head and
+            the same weights and seed at every step (see the module docstring), so that the
+            two models differ by the codec only. False: each model keeps its own random weights and trains on
+            (the work of its heads then follows its random features). Defaults to True.
 
     Returns:
-        dict: ``dicm`` and ``stock`` (each: ``median_s``, ``times_s``, ``params_m``, and for
-        DICM ``codec_forward_median_s``, the codec's own forward time in the median step),
+        dict: ``dicm`` and ``stock`` (each: ``median_s``, ``times_s``, ``params_m``,
+        ``rois``: the ``(extractor, RoIs)`` calls of the median step, and for DICM
+        ``codec_forward_median_s``, the codec's own forward time in the median step),
         ``ratio`` (DICM median / stock median; the target is judged on it), ``mean_ratio``,
         ``paired_ratio`` (median over rounds of DICM step / the stock step next to it, the
         least sensitive to a load that changes during the run), ``target``,
-        ``meets_target``, and the setup
+        ``meets_target``, ``same_rois`` (every timed step of both models saw the same RoIs),
+        ``shared_tensors`` (stock tensors copied into DICM; 0 unless ``same_head_work``),
+        ``pinned_proposals`` (DICM's RoI head got the stock proposals), and the setup
         (``batch_size``, ``size``, ``steps``, ``warmup``, ``threads``, ``cpu``, ``torch``,
         ``load_average`` before and after: other processes on the machine slow both models,
         the ratio less than the times).
@@ -248,6 +342,7 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
     if threads is not None:
         torch.set_num_threads(threads)
     models: Dict[str, Tuple[nn.Module, Any, Dict[str, Any]]] = {}
+    pin: Optional[ProposalPin] = None
     try:
         batch = make_detection_batch(batch_size, tuple(size), seed=seed)
         for name, config, options in (('dicm', dicm_config, dicm_cfg_options),
@@ -258,26 +353,42 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
         if models['dicm'][2]['rate_hook'] is None:
             raise ValueError(f'{dicm_config} has no RateLossHook in custom_hooks: it is not '
                              'a DICM training config')
+        shared, initial = 0, {}
+        if same_head_work:
+            shared = share_weights(models['dicm'][0], models['stock'][0])
+            initial = {name: copy.deepcopy(m.state_dict()) for name, (m, _, _) in models.items()}
+            if hasattr(models['dicm'][0], 'rpn_head') and hasattr(models['stock'][0],
+                                                                  'rpn_head'):
+                pin = ProposalPin(models['dicm'][0], models['stock'][0])
+                models['stock'][0].train_step(copy.deepcopy(batch), models['stock'][1])
         times: Dict[str, List[float]] = {name: [] for name in models}
+        rois: Dict[str, List[List[Tuple[str, int]]]] = {name: [] for name in models}
         codec_times: List[float] = []
         for i in range(warmup + steps):
             order = ('dicm', 'stock') if i % 2 == 0 else ('stock', 'dicm')
             for name in order:
                 model, optim_wrapper, info = models[name]
-                timer = _Timer(info['codec'])
+                if same_head_work:
+                    model.load_state_dict(initial[name])
+                    torch.manual_seed(seed + i)
+                timer, counter = _Timer(info['codec']), _RoICounter(model)
                 data = copy.deepcopy(batch)
                 start = time.perf_counter()
                 losses = model.train_step(data, optim_wrapper)
                 elapsed = time.perf_counter() - start
                 timer.remove()
+                counter.remove()
                 if not all(torch.isfinite(v).all() for v in losses.values()
                            if isinstance(v, torch.Tensor)):
                     raise RuntimeError(f'{name}: non-finite loss at step {i}: {losses}')
                 if i >= warmup:
                     times[name].append(elapsed)
+                    rois[name].append(counter.calls)
                     if name == 'dicm':
                         codec_times.append(timer.seconds)
     finally:
+        if pin is not None:
+            pin.remove()
         torch.set_num_threads(old_threads)
         for _, _, info in models.values():
             if info['rate_hook'] is not None:
@@ -288,7 +399,8 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
         ts = times[name]
         median = sorted(ts)[(len(ts) - 1) // 2]  # lower median: a step that happened
         result[name] = dict(median_s=median, times_s=ts, params_m=models[name][2]['params'],
-                            config=dicm_config if name == 'dicm' else stock_config)
+                            config=dicm_config if name == 'dicm' else stock_config,
+                            rois=rois[name][ts.index(median)])
     median_step = times['dicm'].index(result['dicm']['median_s'])
     result['dicm']['codec_forward_median_s'] = codec_times[median_step]
     ratio = result['dicm']['median_s'] / result['stock']['median_s']
@@ -296,6 +408,8 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
     result.update(ratio=ratio, target=TRAIN_STEP_TARGET, meets_target=ratio <= TRAIN_STEP_TARGET,
                   mean_ratio=statistics.mean(times['dicm']) / statistics.mean(times['stock']),
                   paired_ratio=statistics.median(paired),
+                  same_rois=all(r == rois['dicm'][0] for r in rois['dicm'] + rois['stock']),
+                  shared_tensors=shared, pinned_proposals=pin is not None,
                   batch_size=batch_size, size=tuple(size), steps=steps, warmup=warmup,
                   threads=torch.get_num_threads() if threads is None else threads,
                   cpu=cpu_model(), torch=torch.__version__, python=platform.python_version(),
@@ -318,9 +432,24 @@ def format_train_step_benchmark(result: Dict[str, Any]) -> str:
         steps = ' '.join(f'{t:.2f}' for t in r['times_s'])
         lines.append(f'{name:<8}{r["median_s"]:>10.3f}{r["params_m"]:>10.1f}  {steps}')
     d = result['dicm']
+
+    def rois(calls: List[Tuple[str, int]]) -> str:
+        return ', '.join(f'{n} {c}' for n, c in calls) or 'none'
+
+    if result['shared_tensors']:
+        setup = (f'  same work outside the codec: DICM starts from the stock weights '
+                 f'({result["shared_tensors"]} tensors shared), '
+                 + ('its RoI head gets the stock proposals, ' if result['pinned_proposals']
+                    else '')
+                 + 'same weights and seed at every step')
+    else:
+        setup = '  each model keeps its own random weights (--independent-weights)'
     lines += [
         f'  dicm: {d["config"]}',
         f'  stock: {result["stock"]["config"]}',
+        setup,
+        f'  RoIs per step, dicm: {rois(d["rois"])}; stock: {rois(result["stock"]["rois"])}'
+        + ('' if result['same_rois'] else '  (NOT the same: the heads did different work)'),
         f'  codec forward inside the median DICM step: {d["codec_forward_median_s"]:.3f} s',
         f'ratio DICM / stock (medians): {result["ratio"]:.2f}  (means: '
         f'{result["mean_ratio"]:.2f}, median of adjacent-step ratios: '

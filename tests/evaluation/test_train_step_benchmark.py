@@ -54,6 +54,55 @@ def test_result_has_every_field(result):
     assert len(result['load_average']) == 2
 
 
+def test_both_models_do_the_same_work_outside_the_codec(result):
+    # every stock tensor (the whole detector: the stock side is the DICM config minus its
+    # codec) went into the DICM model, and its RoI head got the stock proposals
+    assert result['shared_tensors'] > 100 and result['pinned_proposals']
+    dicm, stock = result['dicm']['rois'], result['stock']['rois']
+    names = [n for n, _ in dicm]
+    assert 'roi_head.bbox_roi_extractor' in names and 'roi_head.mask_roi_extractor' in names
+    assert dicm == stock and result['same_rois']
+    assert 'same work outside the codec' in format_train_step_benchmark(result)
+
+
+def test_proposal_pin_hands_the_source_proposals_to_the_target():
+    from mmdicm.evaluation.train_step_benchmark import ProposalPin, build_train_model
+    batch = make_detection_batch(1, (64, 64), seed=0)
+    (target, t_optim, _), (source, s_optim, _) = [
+        build_train_model(DEMO, NO_CODEC, rate_hook=False) for _ in range(2)]
+    got = {}
+    for name, model in (('target', target), ('source', source)):
+        own = model.roi_head.loss
+
+        def spy(x, rpn_results, samples, _own=own, _name=name):
+            got[_name] = rpn_results[0].bboxes.clone()
+            return _own(x, rpn_results, samples)
+        model.roi_head.loss = spy
+    target.train_step(batch, t_optim)
+    source.train_step(batch, s_optim)
+    assert not torch.equal(got['target'], got['source'])  # own random RPNs: own proposals
+    pin = ProposalPin(target, source)
+    with pytest.raises(RuntimeError, match='run the source model before the target'):
+        target.train_step(batch, t_optim)
+    source.train_step(batch, s_optim)
+    target.train_step(batch, t_optim)
+    assert torch.equal(got['target'], got['source'])
+    pin.remove()
+    target.train_step(batch, t_optim)
+    assert not torch.equal(got['target'], got['source'])
+    with pytest.raises(ValueError, match='two-stage detectors'):
+        ProposalPin(torch.nn.Linear(2, 2), source)
+
+
+def test_independent_weights_keep_their_own_heads():
+    result = run_train_step_benchmark(DEMO, DEMO, batch_size=1, size=(64, 64), steps=1,
+                                      warmup=0, threads=1, same_head_work=False,
+                                      dicm_cfg_options={'model.backbone.codec': TINY_CODEC},
+                                      stock_cfg_options=NO_CODEC)
+    assert result['shared_tensors'] == 0 and not result['pinned_proposals']
+    assert 'own random weights' in format_train_step_benchmark(result)
+
+
 def test_batch_has_consistent_boxes_and_masks():
     batch = make_detection_batch(3, (80, 64), seed=0)
     assert len(batch['inputs']) == len(batch['data_samples']) == 3
