@@ -13,8 +13,9 @@ Both models do the same work outside the codec (``same_head_work=True``, the def
 - the DICM model starts from the stock model's weights wherever the two agree (every tensor
   with the same key and shape: ResNet head and tail, neck, RPN, RoI heads), so only the codec
   is random and extra;
-- a two-stage DICM detector's RoI head gets the stock model's proposals (:class:`ProposalPin`;
-  its own RPN still runs and trains). With random weights the proposals -- and so the
+- a two-stage DICM detector's RoI head gets the stock model's proposals
+  (:func:`record_proposals`, then :class:`~.pipeline_benchmark.fixed_proposals` as in the
+  pipeline benchmark; its own RPN still runs in full and trains). With random weights the proposals -- and so the
   positive RoIs the mask head works on, ~35 ms each at R-50 widths -- follow the features:
   17 positive RoIs for the stock model, 4 for DICM on the same batch when this was found;
 - every step starts from the same weights (restored before each, untimed) and the same torch
@@ -34,6 +35,7 @@ pasted shapes, exact masks), so it has real boxes and masks at any size. Weights
 tried) and the learning rate is scaled down (``lr_scale``) so that a step of random weights
 cannot diverge (e.g. NaN proposals).
 """
+import contextlib
 import copy
 import functools
 import importlib
@@ -43,14 +45,16 @@ import os.path as osp
 import platform
 import statistics
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from .pipeline_benchmark import _copy_instances, fixed_proposals
+
 __all__ = ['DICM_CONFIG', 'STOCK_CONFIG', 'TRAIN_STEP_TARGET', 'resolve_config',
-           'build_train_model', 'make_detection_batch', 'share_weights', 'ProposalPin',
+           'build_train_model', 'make_detection_batch', 'share_weights', 'record_proposals',
            'run_train_step_benchmark', 'format_train_step_benchmark']
 
 #: DICM Mask R-CNN R-50-FPN (``configs/mask-rcnn_dicm.py``, as packaged)
@@ -187,43 +191,34 @@ def share_weights(dst: nn.Module, src: nn.Module) -> int:
     return len(shared)
 
 
-class ProposalPin:
-    """Give a detector's RoI head another detector's RPN proposals (mmdet two-stage models).
+def record_proposals(detector: nn.Module, run: Callable[[], Any]) -> List[Any]:
+    """The proposals a two-stage detector's RPN hands its RoI head during ``run()``.
 
-    The source's ``rpn_head.loss_and_predict`` records the proposals it returns; the target's
-    still runs in full (its RPN forward, loss and NMS cost what they cost) but hands the
-    source's latest proposals (a copy) to its RoI head. Call :meth:`remove` to undo.
+    Wraps ``rpn_head.predict_by_feat`` (by an instance attribute, removed after) and keeps
+    what its last call returned, for :class:`~.pipeline_benchmark.fixed_proposals`.
 
-    Args:
-        target (nn.Module): The model whose RoI head gets the proposals.
-        source (nn.Module): The model whose proposals they are; run it first.
+    Raises:
+        ValueError: The detector has no ``rpn_head``, or its RPN predicted nothing in ``run``.
     """
+    head = getattr(detector, 'rpn_head', None)
+    if head is None or not callable(getattr(head, 'predict_by_feat', None)):
+        raise ValueError(f'{type(detector).__name__} has no rpn_head (a two-stage detector '
+                         'is expected)')
+    original, seen = head.predict_by_feat, []
 
-    def __init__(self, target: nn.Module, source: nn.Module) -> None:
-        self._rpns = [getattr(m, 'rpn_head', None) for m in (target, source)]
-        if not all(callable(getattr(r, 'loss_and_predict', None)) for r in self._rpns):
-            raise ValueError('proposals can only be pinned between two-stage detectors '
-                             '(models with an rpn_head)')
-        self._recorded: List[Any] = []
-        rpn_t, rpn_s = self._rpns
-        own_t, own_s = rpn_t.loss_and_predict, rpn_s.loss_and_predict
+    def predict_by_feat(*args: Any, **kwargs: Any) -> List[Any]:
+        out = original(*args, **kwargs)
+        seen[:] = [[_copy_instances(p) for p in out]]
+        return out
 
-        def record(*args: Any, **kwargs: Any) -> Tuple[Any, Any]:
-            losses, results = own_s(*args, **kwargs)
-            self._recorded[:] = [copy.deepcopy(results)]
-            return losses, results
-
-        def replay(*args: Any, **kwargs: Any) -> Tuple[Any, Any]:
-            losses, _ = own_t(*args, **kwargs)
-            if not self._recorded:
-                raise RuntimeError('ProposalPin: run the source model before the target')
-            return losses, copy.deepcopy(self._recorded[0])
-
-        rpn_t.loss_and_predict, rpn_s.loss_and_predict = replay, record
-
-    def remove(self) -> None:
-        for rpn in self._rpns:
-            rpn.__dict__.pop('loss_and_predict', None)
+    head.predict_by_feat = predict_by_feat
+    try:
+        run()
+    finally:
+        del head.predict_by_feat
+    if not seen:
+        raise ValueError(f'the RPN of {type(detector).__name__} predicted no proposals')
+    return seen[0]
 
 
 class _RoICounter:
@@ -342,7 +337,7 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
     if threads is not None:
         torch.set_num_threads(threads)
     models: Dict[str, Tuple[nn.Module, Any, Dict[str, Any]]] = {}
-    pin: Optional[ProposalPin] = None
+    proposals: Optional[List[Any]] = None
     try:
         batch = make_detection_batch(batch_size, tuple(size), seed=seed)
         for name, config, options in (('dicm', dicm_config, dicm_cfg_options),
@@ -357,10 +352,11 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
         if same_head_work:
             shared = share_weights(models['dicm'][0], models['stock'][0])
             initial = {name: copy.deepcopy(m.state_dict()) for name, (m, _, _) in models.items()}
-            if hasattr(models['dicm'][0], 'rpn_head') and hasattr(models['stock'][0],
-                                                                  'rpn_head'):
-                pin = ProposalPin(models['dicm'][0], models['stock'][0])
-                models['stock'][0].train_step(copy.deepcopy(batch), models['stock'][1])
+            stock, stock_optim, _ = models['stock']
+            if hasattr(models['dicm'][0], 'rpn_head') and hasattr(stock, 'rpn_head'):
+                torch.manual_seed(seed)
+                proposals = record_proposals(stock, lambda: stock.train_step(
+                    copy.deepcopy(batch), stock_optim))
         times: Dict[str, List[float]] = {name: [] for name in models}
         rois: Dict[str, List[List[Tuple[str, int]]]] = {name: [] for name in models}
         codec_times: List[float] = []
@@ -373,9 +369,12 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
                     torch.manual_seed(seed + i)
                 timer, counter = _Timer(info['codec']), _RoICounter(model)
                 data = copy.deepcopy(batch)
-                start = time.perf_counter()
-                losses = model.train_step(data, optim_wrapper)
-                elapsed = time.perf_counter() - start
+                pinned = (fixed_proposals(model, proposals) if name == 'dicm' and proposals
+                          else contextlib.nullcontext())
+                with pinned:
+                    start = time.perf_counter()
+                    losses = model.train_step(data, optim_wrapper)
+                    elapsed = time.perf_counter() - start
                 timer.remove()
                 counter.remove()
                 if not all(torch.isfinite(v).all() for v in losses.values()
@@ -387,8 +386,6 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
                     if name == 'dicm':
                         codec_times.append(timer.seconds)
     finally:
-        if pin is not None:
-            pin.remove()
         torch.set_num_threads(old_threads)
         for _, _, info in models.values():
             if info['rate_hook'] is not None:
@@ -409,7 +406,7 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
                   mean_ratio=statistics.mean(times['dicm']) / statistics.mean(times['stock']),
                   paired_ratio=statistics.median(paired),
                   same_rois=all(r == rois['dicm'][0] for r in rois['dicm'] + rois['stock']),
-                  shared_tensors=shared, pinned_proposals=pin is not None,
+                  shared_tensors=shared, pinned_proposals=proposals is not None,
                   batch_size=batch_size, size=tuple(size), steps=steps, warmup=warmup,
                   threads=torch.get_num_threads() if threads is None else threads,
                   cpu=cpu_model(), torch=torch.__version__, python=platform.python_version(),

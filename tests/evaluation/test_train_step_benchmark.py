@@ -65,8 +65,9 @@ def test_both_models_do_the_same_work_outside_the_codec(result):
     assert 'same work outside the codec' in format_train_step_benchmark(result)
 
 
-def test_proposal_pin_hands_the_source_proposals_to_the_target():
-    from mmdicm.evaluation.train_step_benchmark import ProposalPin, build_train_model
+def test_recorded_proposals_replace_the_targets_own():
+    from mmdicm.evaluation.pipeline_benchmark import fixed_proposals
+    from mmdicm.evaluation.train_step_benchmark import build_train_model, record_proposals
     batch = make_detection_batch(1, (64, 64), seed=0)
     (target, t_optim, _), (source, s_optim, _) = [
         build_train_model(DEMO, NO_CODEC, rate_hook=False) for _ in range(2)]
@@ -79,19 +80,18 @@ def test_proposal_pin_hands_the_source_proposals_to_the_target():
             return _own(x, rpn_results, samples)
         model.roi_head.loss = spy
     target.train_step(batch, t_optim)
-    source.train_step(batch, s_optim)
+    proposals = record_proposals(source, lambda: source.train_step(batch, s_optim))
+    assert torch.equal(proposals[0].bboxes, got['source'])
     assert not torch.equal(got['target'], got['source'])  # own random RPNs: own proposals
-    pin = ProposalPin(target, source)
-    with pytest.raises(RuntimeError, match='run the source model before the target'):
+    with fixed_proposals(target, proposals):
         target.train_step(batch, t_optim)
-    source.train_step(batch, s_optim)
-    target.train_step(batch, t_optim)
     assert torch.equal(got['target'], got['source'])
-    pin.remove()
-    target.train_step(batch, t_optim)
+    target.train_step(batch, t_optim)  # unpinned again
     assert not torch.equal(got['target'], got['source'])
-    with pytest.raises(ValueError, match='two-stage detectors'):
-        ProposalPin(torch.nn.Linear(2, 2), source)
+    with pytest.raises(ValueError, match='has no rpn_head'):
+        record_proposals(torch.nn.Linear(2, 2), lambda: None)
+    with pytest.raises(ValueError, match='predicted no proposals'):
+        record_proposals(source, lambda: None)
 
 
 def test_independent_weights_keep_their_own_heads():
