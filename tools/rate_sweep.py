@@ -11,6 +11,7 @@ Examples:
     python tools/rate_sweep.py --task classification --work-dir work_dirs/sweep_cls
     python tools/rate_sweep.py --lambdas 0.1 1 --codecs jpeg hevc --quality jpeg=5,10,20,40
     python tools/rate_sweep.py --warm-start-epochs 10            # codecs fine-tuned from one
+    python tools/rate_sweep.py --task classification --rate payload   # no header bytes
 """
 import argparse
 import sys
@@ -44,6 +45,10 @@ def main(argv=None) -> int:
                         help='first train one codec at the smallest λ for this many epochs; '
                         'every λ then fine-tunes it for --codec-epochs (default: no warm start)')
     parser.add_argument('--val-images', type=int, help='evaluate on the first N test images')
+    parser.add_argument('--rate', choices=['file', 'payload'], default='file',
+                        help='what the curves and BD table count: whole coded files '
+                        '(default) or the entropy-coded payload alone (no headers, tables or '
+                        'containers; results in <work-dir>/payload/)')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -56,7 +61,7 @@ def main(argv=None) -> int:
             codecs=args.codecs or tuple(DEFAULT_QUALITIES), qualities=dict(args.quality),
             task_iters=args.task_iters, codec_epochs=args.codec_epochs,
             warm_start_epochs=args.warm_start_epochs,
-            val_images=args.val_images, seed=args.seed)
+            val_images=args.val_images, seed=args.seed, rate=args.rate)
     except (SweepError, FileNotFoundError) as e:
         print('error: ' + ' '.join(str(e).split()), file=sys.stderr)
         return 2

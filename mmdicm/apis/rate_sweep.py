@@ -19,7 +19,11 @@ evaluates every point, so only the codec differs between curves (the protocol of
            ─► curves.csv, bd.json, rate_accuracy.png, results.md
 
 bpp is bits per model-input pixel for every curve (after the test pipeline's resize; DICM:
-whole container files, pixel codecs: whole coded files). Points are cached in
+whole container files, pixel codecs: whole coded files). Every point also records its
+``payload_bpp`` (entropy-coded bytes alone: no headers, tables, parameter sets or container,
+see :mod:`~mmdicm.evaluation.payload`); ``rate='payload'`` draws the curves and BD table over
+it instead, into ``<work_dir>/payload/`` -- a diagnostic for small images, where each format's
+fixed bytes decide a whole-file comparison. Points are cached in
 ``<work_dir>/sweep.json`` as they are measured: a stopped sweep resumes where it stopped, and
 a sweep with other settings in the same folder is refused (nothing is overwritten).
 
@@ -53,7 +57,7 @@ from ..engine.ssl_pipeline import CONFIG_ROOT, last_checkpoint
 from ..evaluation.bd_metrics import BDOverlapWarning, Curve, compare, write_results
 from ..evaluation.pixel_codecs import PIXEL_CODECS, get_pixel_codec
 
-__all__ = ['DEFAULT_LAMBDAS', 'DEFAULT_QUALITIES', 'SWEEP_TASKS', 'SweepError', 'SweepResult',
+__all__ = ['DEFAULT_LAMBDAS', 'DEFAULT_QUALITIES', 'RATES', 'SWEEP_TASKS', 'SweepError', 'SweepResult',
            'SweepTask', 'format_sweep_markdown', 'format_sweep_summary',
            'merge_codec_checkpoint', 'run_rate_sweep', 'with_pixel_codec']
 
@@ -154,7 +158,7 @@ def with_pixel_codec(cfg: Config, codec: str, quality: int,
     """A copy of a task config whose test pass evaluates a pixel codec at one quality.
 
     Inserts ``PixelCodecRoundtrip`` before the test pipeline's Pack transform, adds
-    ``codec_bits`` to that transform's ``meta_keys``, and replaces any ``DICMBppMetric`` of the
+    ``codec_bits`` and ``codec_payload_bits`` to that transform's ``meta_keys``, and replaces any ``DICMBppMetric`` of the
     test evaluator by ``PixelCodecBppMetric`` (appended if there was none).
 
     Args:
@@ -175,7 +179,8 @@ def with_pixel_codec(cfg: Config, codec: str, quality: int,
     index, pack = _pack_transform(pipeline, cfg.filename or 'config')
     pack = copy.deepcopy(pack)
     meta_keys = tuple(pack.get('meta_keys') or _default_meta_keys(pack, cfg.get('default_scope')))
-    pack['meta_keys'] = meta_keys + tuple(k for k in ('codec_bits', ) if k not in meta_keys)
+    pack['meta_keys'] = meta_keys + tuple(k for k in ('codec_bits', 'codec_payload_bits')
+                                          if k not in meta_keys)
     step = dict(type='PixelCodecRoundtrip', codec=codec, quality=int(quality))
     if codec_kwargs:
         step['codec_kwargs'] = dict(codec_kwargs)
@@ -388,9 +393,11 @@ class SweepResult:
         curves (list[Curve]): One per codec, DICM last.
         table (list[dict]): BD rows, DICM against each baseline (see ``compare``).
         points (dict): Every measured point, by name (``jpeg@5``, ``dicm@lambda2``, ...).
-        files (dict): Paths of the written files (csv, json, png, md).
+            files (dict): Paths of the written files (csv, json, png, md).
         seconds (float): Wall time of this call.
         skipped (list[str]): Pixel codecs left out because they are unavailable here.
+        rate (str): What the curves' rates count: ``'file'`` (bpp of whole files) or
+            ``'payload'`` (payload bpp).
     """
     task: str
     metric_name: str
@@ -401,6 +408,12 @@ class SweepResult:
     files: Dict[str, str]
     seconds: float = 0.
     skipped: List[str] = field(default_factory=list)
+    rate: str = 'file'
+
+
+#: ``rate`` of :func:`run_rate_sweep` -> (point key, label)
+RATES = {'file': ('bpp', 'bpp (whole files)'),
+         'payload': ('payload_bpp', 'payload bpp (entropy-coded bytes only)')}
 
 
 def run_rate_sweep(task: str = 'detection',
@@ -419,6 +432,7 @@ def run_rate_sweep(task: str = 'detection',
                    seed: int = 0,
                    tasks: Optional[Dict[str, SweepTask]] = None,
                    cfg_options: Optional[Dict[str, Dict[str, Any]]] = None,
+                   rate: str = 'file',
                    log: Optional[Callable[[str], None]] = None) -> SweepResult:
     """Train the task model, measure every baseline and DICM point, write the BD results.
 
@@ -449,6 +463,10 @@ def run_rate_sweep(task: str = 'detection',
         cfg_options (dict, optional): ``--cfg-options``-style overrides per config:
             ``{'task': {...}, 'codec': {...}, 'dicm': {...}}`` (e.g. batch sizes, workers).
             Recorded in the sweep's settings. Defaults to None.
+        rate (str): ``'file'`` (default): curves and BD over whole-file bpp, results in
+            ``work_dir``; ``'payload'``: over payload bpp, results in ``work_dir/payload``.
+            Points keep both, so switching measures nothing again (points cached before
+            payload bytes were recorded are tested again; DICM's from its checkpoint).
         log (callable, optional): Progress messages. Defaults to flushed ``print``.
 
     Returns:
@@ -461,6 +479,8 @@ def run_rate_sweep(task: str = 'detection',
     if task not in tasks:
         raise SweepError(f'unknown task {task!r}; known: {sorted(tasks)}')
     spec = tasks[task]
+    if rate not in RATES:
+        raise SweepError(f'rate must be one of {sorted(RATES)}, got {rate!r}')
     lambdas = _check_lambdas(lambdas)
     plan = _check_codecs(codecs, qualities)
     for name, value in (('task_iters', task_iters), ('codec_epochs', codec_epochs),
@@ -550,7 +570,7 @@ def run_rate_sweep(task: str = 'detection',
         for quality in codec_qualities:
             step += 1
             name = f'{codec}@{quality}'
-            if name in points:
+            if name in points and points[name].get('payload_bpp') is not None:
                 continue
             t0 = time.perf_counter()
             cfg = with_pixel_codec(task_cfg, codec, quality)
@@ -558,6 +578,7 @@ def run_rate_sweep(task: str = 'detection',
             cfg.load_from = task_ckpt
             metrics = _test(cfg, val_images)
             record(name, dict(method=codec, quality=quality, bpp=metrics['codec/bpp'],
+                              payload_bpp=metrics['codec/payload_bpp'],
                               metric=metrics[spec.metric_key], metrics=metrics,
                               seconds=time.perf_counter() - t0))
             log(f'[sweep] {step}/{total} {codec} {get_pixel_codec(codec).quality_name} '
@@ -583,40 +604,54 @@ def run_rate_sweep(task: str = 'detection',
     for lam in lambdas:
         step += 1
         name = f'dicm@{_lambda_tag(lam)}'
-        if name in points:
-            if points[name].get('config_digest') == dicm_digest:
-                continue
-            log(f'[sweep] the codec or DICM test config changed since λ={lam:g} was measured: '
-                'measuring it again')
-        t0 = time.perf_counter()
         lam_dir = osp.join(work_dir, _lambda_tag(lam))
-        cfg = _codec_config(codec_base, spec, lam, osp.join(lam_dir, 'codec'))
-        cfg.load_from = codec_init
-        log(f'[sweep] {step}/{total} DICM λ={lam:g}: training the codec under the frozen task '
-            'model' + (' from the warm start' if warm_cfg is not None else ''))
-        codec_ckpt = _train(cfg)
-        merged = merge_codec_checkpoint(task_ckpt, codec_ckpt, osp.join(lam_dir, 'dicm.pth'))
+        old = points.get(name)
+        merged = None
+        if old is not None:
+            if old.get('config_digest') == dicm_digest:
+                if old.get('payload_bpp') is not None:
+                    continue
+                if osp.isfile(old.get('checkpoint') or ''):
+                    log(f'[sweep] {step}/{total} DICM λ={lam:g} was measured before payload '
+                        'bytes were recorded: testing its checkpoint again (no training)')
+                    merged = old['checkpoint']
+            else:
+                log(f'[sweep] the codec or DICM test config changed since λ={lam:g} was '
+                    'measured: measuring it again')
+        t0 = time.perf_counter()
+        if merged is None:
+            cfg = _codec_config(codec_base, spec, lam, osp.join(lam_dir, 'codec'))
+            cfg.load_from = codec_init
+            log(f'[sweep] {step}/{total} DICM λ={lam:g}: training the codec under the frozen '
+                'task model' + (' from the warm start' if warm_cfg is not None else ''))
+            codec_ckpt = _train(cfg)
+            merged = merge_codec_checkpoint(task_ckpt, codec_ckpt,
+                                            osp.join(lam_dir, 'dicm.pth'))
         test_cfg = copy.deepcopy(dicm_base)
         test_cfg.work_dir, test_cfg.load_from = osp.join(lam_dir, 'test'), merged
         metrics = _test(test_cfg, val_images, merged=True)
+        seconds = time.perf_counter() - t0 + (old['seconds'] if old and
+                                              old.get('checkpoint') == merged else 0.)
         record(name, dict(method='dicm', lambda_rate=lam, bpp=metrics['dicm/bpp'],
+                          payload_bpp=metrics['dicm/payload_bpp'],
                           metric=metrics[spec.metric_key], metrics=metrics, checkpoint=merged,
-                          config_digest=dicm_digest, seconds=time.perf_counter() - t0))
+                          config_digest=dicm_digest, seconds=seconds))
         log(f'[sweep] {step}/{total} DICM λ={lam:g}: {spec.metric_name} '
             f'{points[name]["metric"]:.3f} at {points[name]["bpp"]:.3f} bpp (real bytes, '
             f'{points[name]["seconds"]:.0f} s)')
 
     # 4. curves, BD table, files
+    out_dir = work_dir if rate == 'file' else osp.join(work_dir, 'payload')
     curves, table = _curves_and_table(spec, points, [c for c, _ in plan if c not in skipped],
-                                      lambdas, plan, log)
-    files = write_results(curves, table, work_dir, reference=('uncompressed', reference))
+                                      lambdas, plan, log, RATES[rate][0])
+    files = write_results(curves, table, out_dir, reference=('uncompressed', reference))
     wanted = ['uncompressed'] + [f'{c}@{q}' for c, qs in plan if c not in skipped for q in qs] \
         + [f'dicm@{_lambda_tag(lam)}' for lam in lambdas]
     result = SweepResult(task=task, metric_name=spec.metric_name, reference=reference,
                          curves=curves, table=table,
                          points={k: points[k] for k in wanted}, files=files,
-                         seconds=time.perf_counter() - t_start, skipped=skipped)
-    md = osp.join(work_dir, 'results.md')
+                         seconds=time.perf_counter() - t_start, skipped=skipped, rate=rate)
+    md = osp.join(out_dir, 'results.md')
     with open(md, 'w', encoding='utf-8') as f:
         f.write(format_sweep_markdown(result) + '\n')
     files['md'] = md
@@ -662,15 +697,16 @@ def _check_codecs(codecs: Any, qualities: Optional[Dict[str, Sequence[int]]]
 
 def _curves_and_table(spec: SweepTask, points: Dict[str, Dict[str, Any]], codecs: List[str],
                       lambdas: Sequence[float], plan: Sequence[Tuple[str, Tuple[int, ...]]],
-                      log: Callable[[str], None]) -> Tuple[List[Curve], List[Dict[str, Any]]]:
+                      log: Callable[[str], None], rate_key: str = 'bpp'
+                      ) -> Tuple[List[Curve], List[Dict[str, Any]]]:
     qualities = dict(plan)
     curves = []
     for codec in codecs:
         pts = [points[f'{codec}@{q}'] for q in qualities[codec]]
-        curves.append(Curve(codec, rates=[p['bpp'] for p in pts],
+        curves.append(Curve(codec, rates=[p[rate_key] for p in pts],
                             metrics=[p['metric'] for p in pts], metric_name=spec.metric_name))
     dicm_pts = [points[f'dicm@{_lambda_tag(lam)}'] for lam in lambdas]
-    dicm = Curve('dicm', rates=[p['bpp'] for p in dicm_pts],
+    dicm = Curve('dicm', rates=[p[rate_key] for p in dicm_pts],
                  metrics=[p['metric'] for p in dicm_pts], metric_name=spec.metric_name)
     table: List[Dict[str, Any]] = []
     for anchor in curves:
@@ -693,21 +729,22 @@ def _fmt(value: Optional[float], spec: str) -> str:
 def format_sweep_markdown(result: SweepResult) -> str:
     """The results as Markdown: the BD table, then every point (what the README shows)."""
     lines = [f'Task: {result.task}; metric: {result.metric_name}; uncompressed: '
-             f'{result.reference:.3f}.', '',
+             f'{result.reference:.3f}; rates: {RATES[result.rate][1]}.', '',
              '| anchor | BD-rate of DICM (%) | BD-' + result.metric_name + ' of DICM | '
              'note |', '| --- | ---: | ---: | --- |']
     for row in result.table:
         note = '; '.join(n for n in (row.get('warning'), row.get('error')) if n)
         lines.append(f"| {row['anchor']} | {_fmt(row['bd_rate_pct'], '+.1f')} | "
                      f"{_fmt(row['bd_metric'], '+.3f')} | {' '.join(note.split())} |")
-    lines += ['', '| codec | setting | bpp | ' + result.metric_name + ' |',
-              '| --- | --- | ---: | ---: |']
+    lines += ['', '| codec | setting | bpp | payload bpp | ' + result.metric_name + ' |',
+              '| --- | --- | ---: | ---: | ---: |']
     for name, p in result.points.items():
         if name == 'uncompressed':
             continue
         setting = (f"λ={p['lambda_rate']:g}" if p['method'] == 'dicm'
                    else f"{get_pixel_codec(p['method']).quality_name} {p['quality']}")
-        lines.append(f"| {p['method']} | {setting} | {p['bpp']:.3f} | {p['metric']:.3f} |")
+        lines.append(f"| {p['method']} | {setting} | {p['bpp']:.3f} | "
+                     f"{_fmt(p.get('payload_bpp'), '.3f')} | {p['metric']:.3f} |")
     return '\n'.join(lines)
 
 

@@ -81,6 +81,8 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
+from ..codec.bitstream import unpack
+
 __all__ = ['AUX_PARAM_KEY', 'BitstreamRecordHook', 'EntropyUpdateHook', 'RateLossHook',
            'find_codec_modules', 'likelihood_bpp', 'unwrap_model']
 
@@ -300,7 +302,8 @@ class BitstreamRecordHook(Hook):
     registers a torch forward hook on the model; after every ``mode='predict'`` forward it
     writes into each returned data sample's metainfo::
 
-        dicm_bits    8 x the container bytes of that image (summed over codec modules)
+        dicm_bits          8 x the container bytes of that image (summed over codec modules)
+        dicm_payload_bits  8 x the entropy-coded bytes alone (no container header / CRC)
 
     which :class:`~mmdicm.evaluation.DICMBppMetric` turns into measured bpp next to the task
     metrics of the same pass. With ``out_dir`` the containers are also written, one
@@ -368,7 +371,7 @@ class BitstreamRecordHook(Hook):
                        output: Any) -> None:
         if _forward_mode(model, args, kwargs) != 'predict' or not isinstance(output, list):
             return
-        bits = [0] * len(output)
+        bits, payload = [0] * len(output), [0] * len(output)
         for name, m in self._modules:
             streams = m.last_bitstreams
             if streams is self._seen.get(id(m)) or len(streams) != len(output):
@@ -377,11 +380,12 @@ class BitstreamRecordHook(Hook):
                     f'{len(streams)} bitstreams for {len(output)} predictions in this forward')
             for i, data in enumerate(streams):
                 bits[i] += 8 * len(data)
+                payload[i] += 8 * unpack(data).payload_size
             if self._write_to is not None:
                 for sample, data in zip(output, streams):
                     self._write(sample, data, name, len(self._modules) > 1)
-        for sample, b in zip(output, bits):
-            sample.set_metainfo(dict(dicm_bits=b))
+        for sample, b, p in zip(output, bits, payload):
+            sample.set_metainfo(dict(dicm_bits=b, dicm_payload_bits=p))
 
     def _write(self, sample: Any, data: bytes, module_name: str, tag_module: bool) -> None:
         path = sample.metainfo.get('img_path') or f"{sample.metainfo.get('img_id', 'image')}"

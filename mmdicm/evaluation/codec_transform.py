@@ -6,10 +6,11 @@ metric evaluate every baseline::
 
     LoadImageFromFile ─► Resize ─► PixelCodecRoundtrip(codec, quality) ─► Pack*Inputs ─► model
                                    │ img := decode(encode(img))
-                                   └ codec_bits := 8 * len(bytes)  ─► PixelCodecBppMetric
+                                   ├ codec_bits := 8 * len(bytes)  ─► PixelCodecBppMetric
+                                   └ codec_payload_bits := 8 * payload bytes (no headers)
 
 Put it after the geometric transforms and before the Pack transform, and add ``'codec_bits'``
-to the Pack transform's ``meta_keys`` (``mmdicm.apis.rate_sweep.with_pixel_codec`` does both
+and ``'codec_payload_bits'`` to the Pack transform's ``meta_keys`` (``mmdicm.apis.rate_sweep.with_pixel_codec`` does both
 for a config). The image is coded at the size the model sees (after the resize), as DICM codes
 the model input, so both rates are bits per model-input pixel. The pipeline's images are BGR
 (mmcv's loading convention); the codec is given RGB (see
@@ -41,7 +42,9 @@ class PixelCodecRoundtrip(BaseTransform):
             Defaults to None.
 
     Required keys: ``img`` ((H, W, 3) uint8, BGR). Modified keys: ``img``. Added keys:
-    ``codec_bits`` (int), ``codec`` (str), ``codec_quality`` (int).
+    ``codec_bits`` (int: the whole coded file), ``codec_payload_bits`` (int: its
+    entropy-coded payload, :meth:`~mmdicm.evaluation.PixelCodec.payload_bytes`), ``codec``
+    (str), ``codec_quality`` (int).
 
     Raises:
         ValueError: Unknown codec, or a quality outside the codec's range (at construction).
@@ -63,9 +66,11 @@ class PixelCodecRoundtrip(BaseTransform):
             raise ValueError(f"PixelCodecRoundtrip needs results['img'] as an (H, W, 3) uint8 "
                              f"BGR image (put it after LoadImageFromFile and Resize), got {got}")
         rgb = np.ascontiguousarray(img[..., ::-1])
-        decoded, num_bytes = self.codec.roundtrip(rgb, self.quality)
+        data = self.codec.encode(rgb, self.quality)
+        decoded = self.codec.decode(data, size=rgb.shape[:2])
         results['img'] = np.ascontiguousarray(decoded[..., ::-1])
-        results['codec_bits'] = 8 * int(num_bytes)
+        results['codec_bits'] = 8 * len(data)
+        results['codec_payload_bits'] = 8 * self.codec.payload_bytes(data)
         results['codec'] = self.codec.name
         results['codec_quality'] = self.quality
         return results

@@ -11,6 +11,9 @@ list next to mmdet's ``CocoMetric`` or mmpretrain's ``Accuracy``::
 
 and the results read ``coco/bbox_mAP ... dicm/bpp dicm/bytes_per_image``. The byte counts are
 whole containers (header, CRC and both entropy-coded sections: what a file on disk holds).
+When every prediction also carries its payload bits (``dicm_payload_bits`` /
+``codec_payload_bits``: the entropy-coded part alone, see :mod:`~mmdicm.evaluation.payload`),
+``payload_bpp`` is reported beside ``bpp``.
 
 :class:`PixelCodecBppMetric` is the same count for the pixel-codec baselines: the
 :class:`~mmdicm.evaluation.PixelCodecRoundtrip` transform codes each test image (after the
@@ -28,6 +31,7 @@ class _BppMetric(BaseMetric):
     """Sum ``bits_key`` over the predictions, divide by their ``img_shape`` pixels."""
 
     bits_key: str = ''
+    payload_key: str = ''
     missing_hint: str = ''
 
     def process(self, data_batch: Any, data_samples: Sequence[Dict[str, Any]]) -> None:
@@ -40,13 +44,18 @@ class _BppMetric(BaseMetric):
             if shape is None:
                 raise RuntimeError(f"{type(self).__name__}: a prediction has no 'img_shape' in "
                                    'its metainfo (the pixels bpp is counted over)')
-            self.results.append((int(bits), int(shape[0]) * int(shape[1])))
+            payload = sample.get(self.payload_key)
+            self.results.append((int(bits), int(shape[0]) * int(shape[1]),
+                                 None if payload is None else int(payload)))
 
     def compute_metrics(self, results: List[tuple]) -> Dict[str, float]:
-        bits = sum(b for b, _ in results)
-        pixels = sum(p for _, p in results)
-        return dict(bpp=bits / pixels, bytes_per_image=bits / 8 / len(results),
-                    num_images=len(results))
+        bits = sum(r[0] for r in results)
+        pixels = sum(r[1] for r in results)
+        metrics = dict(bpp=bits / pixels, bytes_per_image=bits / 8 / len(results),
+                       num_images=len(results))
+        if results and all(r[2] is not None for r in results):
+            metrics['payload_bpp'] = sum(r[2] for r in results) / pixels
+        return metrics
 
 
 @METRICS.register_module()
@@ -58,11 +67,13 @@ class DICMBppMetric(_BppMetric):
         prefix (str): Metric name prefix. Defaults to ``'dicm'``.
 
     Reports ``bpp`` (total bits / total pixels of the evaluated images), ``bytes_per_image``
-    (mean container size) and ``num_images``.
+    (mean container size), ``num_images`` and ``payload_bpp`` (entropy-coded strings only,
+    when :class:`~mmdicm.engine.BitstreamRecordHook` tagged them).
     """
 
     default_prefix: Optional[str] = 'dicm'
     bits_key = 'dicm_bits'
+    payload_key = 'dicm_payload_bits'
     missing_hint = ('Measured bpp needs real coding at evaluation: set '
                     "model.backbone.real_coding=True and add dict(type='BitstreamRecordHook') "
                     "to custom_hooks (mmdicm's configs do both)")
@@ -76,11 +87,13 @@ class PixelCodecBppMetric(_BppMetric):
         collect_device (str): ``'cpu'`` or ``'gpu'``, where ranks gather results.
         prefix (str): Metric name prefix. Defaults to ``'codec'``.
 
-    Reports ``bpp``, ``bytes_per_image`` and ``num_images``, like :class:`DICMBppMetric`.
+    Reports ``bpp``, ``bytes_per_image``, ``num_images`` and ``payload_bpp`` (when the
+    transform's ``codec_payload_bits`` reached the predictions), like :class:`DICMBppMetric`.
     """
 
     default_prefix: Optional[str] = 'codec'
     bits_key = 'codec_bits'
+    payload_key = 'codec_payload_bits'
     missing_hint = ("Add dict(type='PixelCodecRoundtrip', codec=..., quality=...) to the test "
                     "pipeline before the Pack transform, and 'codec_bits' to its meta_keys "
                     '(mmdicm.apis.rate_sweep.with_pixel_codec does both)')

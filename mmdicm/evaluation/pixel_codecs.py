@@ -53,6 +53,9 @@ measured about 370 bytes for hevc and 270 bytes for avif on a 128x128 image, i.e
 0.01 bpp on a 640x480 image -- noticeable at the lowest rates. JPEG's headers and tables
 (a few hundred bytes) are included too. VVC is counted as its raw Annex-B bitstream
 (access-unit delimiter, SPS, PPS and slice NAL units with start codes), with no container.
+:meth:`PixelCodec.payload_bytes` gives the entropy-coded part alone (measured overheads at
+64x64 and 256x256: jpeg 290-370 bytes, webp 30, avif 275, hevc 377, vvc 190-206), for
+comparisons on small images where the fixed part decides.
 
 Sizes: every codec accepts any size from 1x1. hevc relies on libheif (even-sized coded
 picture, cropped by the HEIF ``clap`` box). vvc cannot signal an odd size at 4:2:0, and
@@ -89,10 +92,12 @@ from typing import Any, Callable, ClassVar, Optional, Union
 
 import numpy as np
 
+from .payload import PayloadError, payload_size
+
 __all__ = [
     'CodecError', 'CodecUnavailableError', 'PixelCodec', 'JPEGCodec', 'WebPCodec', 'AVIFCodec',
     'HEVCCodec', 'VVCCodec', 'PIXEL_CODECS', 'get_pixel_codec', 'pixel_codec_availability',
-    'bpp', 'SweepPoint', 'sweep'
+    'bpp', 'SweepPoint', 'sweep', 'PayloadError'
 ]
 
 logger = logging.getLogger(__name__)
@@ -294,6 +299,17 @@ class PixelCodec:
         size = _check_size(size)
         self._require()
         return _crop(self._decode(data), size, self.name)
+
+    def payload_bytes(self, data: bytes) -> int:
+        """Entropy-coded payload of ``data`` (bytes written by :meth:`encode`): the file
+        without headers, tables, parameter sets and container boxes (see
+        :mod:`~mmdicm.evaluation.payload` for what each format leaves out). A diagnostic for
+        small images; rates are whole files.
+
+        Raises:
+            PayloadError: ``data`` is not a well-formed file of this codec's format.
+        """
+        return payload_size(self.name, _check_data(data, self.name))
 
     def roundtrip(self, img: np.ndarray, quality: int) -> tuple[np.ndarray, int]:
         """Encode then decode one image.

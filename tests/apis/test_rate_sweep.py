@@ -31,6 +31,8 @@ def test_roundtrip_transform_codes_the_rgb_image_and_counts_its_bytes():
     codec = get_pixel_codec('jpeg')
     expected, num_bytes = codec.roundtrip(rgb, 30)
     assert out['codec_bits'] == 8 * num_bytes == 8 * len(codec.encode(rgb, 30))
+    payload = codec.payload_bytes(codec.encode(rgb, 30))
+    assert out['codec_payload_bits'] == 8 * payload and 0 < payload < num_bytes
     np.testing.assert_array_equal(out['img'], expected[..., ::-1])  # back to BGR
     assert out['img'].dtype == np.uint8 and out['img'].shape == (64, 64, 3)
     assert not np.array_equal(out['img'], results['img'])  # lossy at q30: it did code
@@ -53,7 +55,12 @@ def test_bpp_metric_counts_bits_over_input_pixels_and_names_what_is_missing():
     metric.process({}, [dict(codec_bits=800, img_shape=(10, 20)),
                         dict(codec_bits=400, img_shape=(10, 10))])
     out = metric.compute_metrics(metric.results)
-    assert out == dict(bpp=1200 / 300, bytes_per_image=75.0, num_images=2)
+    assert out == dict(bpp=1200 / 300, bytes_per_image=75.0, num_images=2)  # no payload
+    metric = PixelCodecBppMetric()
+    metric.process({}, [dict(codec_bits=800, codec_payload_bits=500, img_shape=(10, 20)),
+                        dict(codec_bits=400, codec_payload_bits=100, img_shape=(10, 10))])
+    out = metric.compute_metrics(metric.results)
+    assert out['payload_bpp'] == 600 / 300 and out['bpp'] == 1200 / 300
     with pytest.raises(RuntimeError, match='PixelCodecRoundtrip'):
         metric.process({}, [dict(img_shape=(4, 4))])
 
@@ -69,7 +76,7 @@ def test_with_pixel_codec_inserts_the_codec_before_pack_and_swaps_the_bpp_metric
     assert pipeline[-2] == dict(type='PixelCodecRoundtrip', codec='hevc', quality=37)
     assert pipeline[-1]['type'] == before[-1]['type']
     keys = pipeline[-1]['meta_keys']
-    assert 'codec_bits' in keys and 'img_shape' in keys
+    assert 'codec_bits' in keys and 'codec_payload_bits' in keys and 'img_shape' in keys
     types = [m['type'] for m in out.test_evaluator]
     assert types[-1] == 'PixelCodecBppMetric' and 'DICMBppMetric' not in types
     assert cfg.test_dataloader.dataset.pipeline == before  # the input config is untouched
@@ -82,7 +89,7 @@ def test_with_pixel_codec_keeps_the_pack_transforms_default_meta_keys():
     cfg = Config.fromfile(CLS.task_config)
     out = rs.with_pixel_codec(cfg, 'jpeg', 50)
     assert tuple(out.test_dataloader.dataset.pipeline[-1]['meta_keys']) == \
-        tuple(PackInputs.DEFAULT_META_KEYS) + ('codec_bits', )
+        tuple(PackInputs.DEFAULT_META_KEYS) + ('codec_bits', 'codec_payload_bits')
 
 
 # ----------------------------------------------------------------------- checkpoints
@@ -190,7 +197,11 @@ def test_tiny_sweep_writes_curves_bd_and_plot_and_resumes_from_its_cache(tmp_pat
     assert doc['reference']['name'] == 'uncompressed'
     assert [c['name'] for c in doc['curves']] == ['jpeg', 'dicm']
     md = open(result.files['md']).read()
-    assert '| jpeg | quality 5 |' in md and 'λ=8' in md
+    assert '| jpeg | quality 5 |' in md and 'λ=8' in md and 'rates: bpp (whole files)' in md
+    # every point also has the bits of its entropy-coded payload alone
+    for name, p in result.points.items():
+        if name != 'uncompressed':
+            assert 0 < p['payload_bpp'] < p['bpp'], name
 
     # the same call again: every point comes from sweep.json, nothing is trained or tested
     before = sorted(os.listdir(work))
@@ -233,6 +244,37 @@ def test_tiny_sweep_writes_curves_bd_and_plot_and_resumes_from_its_cache(tmp_pat
     loads.clear()
     rs.run_rate_sweep(log=logs3.append, **dict(kwargs, warm_start_epochs=1))
     assert loads == []
+
+    # curves over payload bpp: from the cache, into work/payload/
+    tests = []
+    test = rs._test
+    monkeypatch.setattr(rs, '_test', lambda cfg, *a, **k: tests.append(cfg.work_dir) or
+                        test(cfg, *a, **k))
+    kwargs = dict(kwargs, warm_start_epochs=1)
+    pay = rs.run_rate_sweep(log=logs3.append, rate='payload', **kwargs)
+    assert loads == [] and tests == [] and pay.rate == 'payload'
+    assert osp.dirname(pay.files['csv']) == osp.join(work, 'payload')
+    assert list(pay.curves[0].rates) == [pay.points[f'jpeg@{q}']['payload_bpp']
+                                         for q in (5, 20, 50, 90)]
+    assert 'payload bpp (entropy-coded bytes only)' in open(pay.files['md']).read()
+    with pytest.raises(rs.SweepError, match='rate must be one of'):
+        rs.run_rate_sweep(rate='bytes', **kwargs)
+
+    # a cache from before payload bytes were recorded: every point is tested again, DICM's
+    # from its checkpoint (no training), and gets the same bpp and metric
+    state = json.load(open(osp.join(work, 'sweep.json')))
+    for name, p in state['points'].items():
+        p.pop('payload_bpp', None)
+    json.dump(state, open(osp.join(work, 'sweep.json'), 'w'))
+    logs4 = []
+    old = rs.run_rate_sweep(log=logs4.append, **kwargs)
+    assert loads == [] and len(tests) == 4 + 2
+    assert any('before payload bytes were recorded' in line for line in logs4), logs4
+    for name, p in old.points.items():
+        if name != 'uncompressed':
+            assert p['payload_bpp'] == pay.points[name]['payload_bpp'], name
+            assert (p['bpp'], p['metric']) == (pay.points[name]['bpp'],
+                                               pay.points[name]['metric']), name
 
 
 def test_the_tool_says_what_is_wrong_in_one_line(tmp_path, capsys):

@@ -401,8 +401,14 @@ def test_measured_bpp_next_to_accuracy_in_one_test_pass(tmp_path, one_thread):
     assert metrics['dicm/bytes_per_image'] == pytest.approx(total_bits / 8 / len(files))
     backbone = runner.model.backbone
     fingerprint = backbone.codec.fingerprint()
+    payload = 0
     for f in files:  # each file is a whole, valid container of this model
-        assert read_bitstream(str(f), expected_fingerprint=fingerprint).image_size == (64, 64)
+        stream = read_bitstream(str(f), expected_fingerprint=fingerprint)
+        assert stream.image_size == (64, 64)
+        payload += stream.payload_size
+    # payload bpp: the entropy-coded strings alone, without each container's header and CRC
+    assert metrics['dicm/payload_bpp'] == pytest.approx(8 * payload / (len(files) * 64 * 64))
+    assert 0 < metrics['dicm/payload_bpp'] < metrics['dicm/bpp']
 
 
 def test_bpp_metric_without_real_coding_says_how_to_enable_it(tmp_path, one_thread):
