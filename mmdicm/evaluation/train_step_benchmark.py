@@ -54,7 +54,7 @@ import torch.nn as nn
 from .pipeline_benchmark import _copy_instances, fixed_proposals
 
 __all__ = ['DICM_CONFIG', 'STOCK_CONFIG', 'TRAIN_STEP_TARGET', 'resolve_config',
-           'build_train_model', 'make_detection_batch', 'share_weights', 'record_proposals',
+           'build_train_model', 'make_detection_batch', 'share_weights', 'record_proposals', 'profile_codec_step',
            'run_train_step_benchmark', 'format_train_step_benchmark']
 
 #: DICM Mask R-CNN R-50-FPN (``configs/mask-rcnn_dicm.py``, as packaged)
@@ -221,6 +221,56 @@ def record_proposals(detector: nn.Module, run: Callable[[], Any]) -> List[Any]:
     return seen[0]
 
 
+#: op names (besides every ``*conv*`` op) counted as dense compute by :func:`profile_codec_step`
+_MATMUL_OPS = ('aten::mm', 'aten::addmm', 'aten::bmm', 'aten::baddbmm')
+
+
+def _is_depthwise_weight(shape: Any) -> bool:
+    return (isinstance(shape, (list, tuple)) and len(shape) == 4 and shape[1] == 1
+            and 1 <= shape[2] <= 15 and shape[2] == shape[3] and shape[0] > 1)
+
+
+def profile_codec_step(codec: nn.Module, f1: torch.Tensor) -> Dict[str, float]:
+    """Where a codec's training forward + backward spends its time, by kind of op.
+
+    Runs ``codec(f1)`` and a backward through every output a training loss uses (``f3`` and
+    the likelihoods) under ``torch.profiler`` and sums the ops' own CPU time into:
+
+    - ``dense_s``: convolutions (not depthwise) and matrix products, forward and backward --
+      the arithmetic the architecture asks for, at near the core's peak here;
+    - ``depthwise_s``: depthwise convolutions (memory-bound; their weight gradient is slow);
+    - ``other_s``: everything else (element-wise ops, norms, copies, entropy models).
+
+    ``total_s`` is their sum (profiled time, a little above the unprofiled one). The codec's
+    gradients are cleared afterwards.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        out = codec(f1)
+        loss = out['f3'].float().mean()
+        for likelihood in out['likelihoods'].values():
+            loss = loss - torch.log(likelihood).mean()
+        loss.backward()
+    codec.zero_grad(set_to_none=True)
+    parts = dict(dense_s=0., depthwise_s=0., other_s=0.)
+    for event in prof.key_averages(group_by_input_shape=True):
+        seconds = event.self_cpu_time_total / 1e6
+        name = event.key
+        weights = [sh for sh in (event.input_shapes or [])[1:3]
+                   if isinstance(sh, (list, tuple)) and len(sh) == 4]
+        if 'conv' in name.lower() and weights:  # (dispatch wrappers and autograd nodes
+            # without recorded shapes are bookkeeping: 'other')
+            depthwise = any(_is_depthwise_weight(sh) for sh in weights)
+            parts['depthwise_s' if depthwise else 'dense_s'] += seconds
+        elif name in _MATMUL_OPS or 'scaled_dot_product' in name:
+            parts['dense_s'] += seconds
+        else:
+            parts['other_s'] += seconds
+    parts['total_s'] = sum(parts.values())
+    return parts
+
+
 class _RoICounter:
     """RoIs each RoI extractor of a model received (``(extractor, count)`` per call)."""
 
@@ -285,7 +335,8 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
                              lr_scale: float = 0.01,
                              dicm_cfg_options: Optional[Dict[str, Any]] = None,
                              stock_cfg_options: Optional[Dict[str, Any]] = None,
-                             same_head_work: bool = True
+                             same_head_work: bool = True,
+                             profile_codec: bool = True
                              ) -> Dict[str, Any]:
     """Time training steps of the DICM and the stock detector on one batch, interleaved.
 
@@ -307,6 +358,9 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
             the same weights and seed at every step (see the module docstring), so that the
             two models differ by the codec only. False: each model keeps its own random weights and trains on
             (the work of its heads then follows its random features). Defaults to True.
+        profile_codec (bool): After the timed steps, profile the codec's forward + backward
+            on the f1 of the last DICM step (:func:`profile_codec_step`) and report the
+            ratio the dense part alone would give (``dense_floor_ratio``). Defaults to True.
 
     Returns:
         dict: ``dicm`` and ``stock`` (each: ``median_s``, ``times_s``, ``params_m``,
@@ -317,7 +371,10 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
         least sensitive to a load that changes during the run), ``target``,
         ``meets_target``, ``same_rois`` (every timed step of both models saw the same RoIs),
         ``shared_tensors`` (stock tensors copied into DICM; 0 unless ``same_head_work``),
-        ``pinned_proposals`` (DICM's RoI head got the stock proposals), and the setup
+        ``pinned_proposals`` (DICM's RoI head got the stock proposals), ``codec_profile``
+        and ``dense_floor_ratio`` (with ``profile_codec``: 1 + the codec's dense seconds /
+        the stock median, the ratio if nothing but its convolutions and matrix products
+        cost time), and the setup
         (``batch_size``, ``size``, ``steps``, ``warmup``, ``threads``, ``cpu``, ``torch``,
         ``load_average`` before and after: other processes on the machine slow both models,
         the ratio less than the times).
@@ -360,6 +417,10 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
         times: Dict[str, List[float]] = {name: [] for name in models}
         rois: Dict[str, List[List[Tuple[str, int]]]] = {name: [] for name in models}
         codec_times: List[float] = []
+        f1: List[torch.Tensor] = []
+        codec = models['dicm'][2]['codec']
+        grab = codec.register_forward_pre_hook(
+            lambda m, args: f1.__setitem__(slice(None), [args[0].detach()]))
         for i in range(warmup + steps):
             order = ('dicm', 'stock') if i % 2 == 0 else ('stock', 'dicm')
             for name in order:
@@ -385,6 +446,8 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
                     rois[name].append(counter.calls)
                     if name == 'dicm':
                         codec_times.append(timer.seconds)
+        grab.remove()
+        profile = profile_codec_step(codec, f1[0]) if profile_codec else None
     finally:
         torch.set_num_threads(old_threads)
         for _, _, info in models.values():
@@ -407,6 +470,9 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
                   paired_ratio=statistics.median(paired),
                   same_rois=all(r == rois['dicm'][0] for r in rois['dicm'] + rois['stock']),
                   shared_tensors=shared, pinned_proposals=proposals is not None,
+                  codec_profile=profile,
+                  dense_floor_ratio=(None if profile is None else
+                                     1 + profile['dense_s'] / result['stock']['median_s']),
                   batch_size=batch_size, size=tuple(size), steps=steps, warmup=warmup,
                   threads=torch.get_num_threads() if threads is None else threads,
                   cpu=cpu_model(), torch=torch.__version__, python=platform.python_version(),
@@ -448,6 +514,15 @@ def format_train_step_benchmark(result: Dict[str, Any]) -> str:
         f'  RoIs per step, dicm: {rois(d["rois"])}; stock: {rois(result["stock"]["rois"])}'
         + ('' if result['same_rois'] else '  (NOT the same: the heads did different work)'),
         f'  codec forward inside the median DICM step: {d["codec_forward_median_s"]:.3f} s',
+    ]
+    prof = result.get('codec_profile')
+    if prof:
+        lines.append(
+            f'  codec forward + backward, profiled: {prof["total_s"]:.3f} s = convolutions and '
+            f'matrix products {prof["dense_s"]:.3f} + depthwise convolutions '
+            f'{prof["depthwise_s"]:.3f} + other ops {prof["other_s"]:.3f}; the dense part '
+            f'alone would make the ratio {result["dense_floor_ratio"]:.2f}')
+    lines += [
         f'ratio DICM / stock (medians): {result["ratio"]:.2f}  (means: '
         f'{result["mean_ratio"]:.2f}, median of adjacent-step ratios: '
         f'{result["paired_ratio"]:.2f})  target <= {result["target"]:.1f}: '

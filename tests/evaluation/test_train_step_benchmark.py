@@ -52,6 +52,13 @@ def test_result_has_every_field(result):
     text = format_train_step_benchmark(result)
     assert 'ratio DICM / stock' in text and ('PASS' in text or 'MISS' in text)
     assert len(result['load_average']) == 2
+    prof = result['codec_profile']
+    assert prof['dense_s'] > 0 and prof['depthwise_s'] > 0 and prof['other_s'] > 0
+    assert prof['total_s'] == pytest.approx(prof['dense_s'] + prof['depthwise_s'] +
+                                            prof['other_s'])
+    assert result['dense_floor_ratio'] == pytest.approx(
+        1 + prof['dense_s'] / result['stock']['median_s'])
+    assert 'the dense part alone would make the ratio' in text
 
 
 def test_both_models_do_the_same_work_outside_the_codec(result):
@@ -92,6 +99,29 @@ def test_recorded_proposals_replace_the_targets_own():
         record_proposals(torch.nn.Linear(2, 2), lambda: None)
     with pytest.raises(ValueError, match='predicted no proposals'):
         record_proposals(source, lambda: None)
+
+
+def test_codec_profile_sorts_ops_into_dense_depthwise_and_other():
+    from mmdicm.evaluation.train_step_benchmark import profile_codec_step
+
+    class Codec(torch.nn.Module):
+        def __init__(self, dense: int, depthwise: int):
+            super().__init__()
+            self.pw = torch.nn.Sequential(*[torch.nn.Conv2d(32, 32, 1) for _ in range(dense)])
+            self.dw = torch.nn.Sequential(*[torch.nn.Conv2d(32, 32, 7, padding=3, groups=32)
+                                            for _ in range(depthwise)])
+
+        def forward(self, x):
+            y = self.dw(self.pw(x))
+            return dict(f3=y, likelihoods=dict(y=torch.sigmoid(y) * 0.5 + 0.25))
+
+    x = torch.randn(1, 32, 24, 24)
+    dense, depthwise = Codec(2, 0), Codec(0, 2)
+    only_dense, only_depthwise = profile_codec_step(dense, x), profile_codec_step(depthwise, x)
+    assert only_dense['dense_s'] > 0 and only_dense['depthwise_s'] == 0
+    assert only_depthwise['depthwise_s'] > 0 and only_depthwise['dense_s'] == 0
+    assert only_dense['other_s'] > 0  # sigmoid, log, mean and their backward
+    assert all(p.grad is None for p in dense.parameters())  # gradients cleared
 
 
 def test_independent_weights_keep_their_own_heads():
