@@ -6,6 +6,8 @@
 - :mod:`~mmdicm.layers.convmod`: Conv2Former's ConvMod block (the released code's RE block).
 - :mod:`~mmdicm.layers.vit`: Transformer block on NCHW maps (the hyperprior's block).
 - :mod:`~mmdicm.layers.builder`: RE block choice by name.
+- :mod:`~mmdicm.layers.depthwise`: ``nn.Conv2d`` for depthwise convolutions with a faster CPU
+  backward (same forward and parameters), used by every block above.
 
 Every block maps (B, C, H, W) to the same shape for any H, W >= 1. Down/up-scaling layers
 are CompressAI's (``compressai.models.utils.conv/deconv``,
@@ -13,11 +15,13 @@ are CompressAI's (``compressai.models.utils.conv/deconv``,
 """
 from .builder import RE_BLOCKS, build_re_block
 from .convmod import ConvMod, ConvModBlock, ConvModMlp
+from .depthwise import DepthwiseConv2d, depthwise_conv2d
 from .gnconv import GlobalLocalFilter, GnConv, HorBlock
 from .metaformer import ConvFormerBlock
 from .vit import ViTBlock
 
 __all__ = [
     'GlobalLocalFilter', 'GnConv', 'HorBlock', 'ConvFormerBlock', 'ConvMod', 'ConvModMlp',
-    'ConvModBlock', 'ViTBlock', 'RE_BLOCKS', 'build_re_block'
+    'ConvModBlock', 'ViTBlock', 'RE_BLOCKS', 'build_re_block', 'DepthwiseConv2d',
+    'depthwise_conv2d'
 ]

@@ -19,6 +19,7 @@ from timm.layers import DropPath, LayerNorm2d
 
 from ..utils import check_drop_path, check_layer_scale
 from ._layer_scale import layer_scale
+from .depthwise import DepthwiseConv2d
 
 __all__ = ['ConvMod', 'ConvModMlp', 'ConvModBlock']
 
@@ -58,7 +59,8 @@ class ConvMod(nn.Module):
         self.a = nn.Sequential(
             nn.Conv2d(dim, dim, kernel_size=1),
             nn.GELU(),
-            nn.Conv2d(dim, dim, kernel_size=kernel_size, padding=kernel_size // 2, groups=dim),
+            DepthwiseConv2d(dim, dim, kernel_size=kernel_size, padding=kernel_size // 2,
+                            groups=dim),
         )
         self.v = nn.Conv2d(dim, dim, kernel_size=1)
         self.proj = nn.Conv2d(dim, dim, kernel_size=1)
@@ -90,7 +92,7 @@ class ConvModMlp(nn.Module):
                              f'mlp_ratio={mlp_ratio} with dim={dim}')
         self.norm = LayerNorm2d(dim, eps=1e-6)
         self.fc1 = nn.Conv2d(dim, hidden, kernel_size=1)
-        self.pos = nn.Conv2d(hidden, hidden, kernel_size=3, padding=1, groups=hidden)
+        self.pos = DepthwiseConv2d(hidden, hidden, kernel_size=3, padding=1, groups=hidden)
         self.fc2 = nn.Conv2d(hidden, dim, kernel_size=1)
         self.act = nn.GELU()
 

@@ -21,6 +21,7 @@ from timm.layers import DropPath, LayerNorm2d
 
 from ..utils import check_drop_path, check_int, check_layer_scale
 from ._layer_scale import layer_scale
+from .depthwise import DepthwiseConv2d
 
 __all__ = ['GlobalLocalFilter', 'GnConv', 'HorBlock']
 
@@ -63,7 +64,7 @@ class GlobalLocalFilter(nn.Module):
         check_int('h', h)
         check_int('w', w)
         half = dim // 2
-        self.dw = nn.Conv2d(half, half, kernel_size=3, padding=1, bias=False, groups=half)
+        self.dw = DepthwiseConv2d(half, half, kernel_size=3, padding=1, bias=False, groups=half)
         # Real and imaginary parts stacked last, as torch.view_as_complex expects.
         self.complex_weight = nn.Parameter(torch.empty(half, h, w, 2, dtype=torch.float32))
         nn.init.trunc_normal_(self.complex_weight, std=0.02)
@@ -163,8 +164,8 @@ class GnConv(nn.Module):
                 raise ValueError(f'gl_size must be (h, w), got {gl_size!r}')
             self.dwconv = GlobalLocalFilter(q_channels, h=gl_size[0], w=gl_size[1])
         else:
-            self.dwconv = nn.Conv2d(q_channels, q_channels, kernel_size=kernel_size,
-                                    padding=kernel_size // 2, groups=q_channels)
+            self.dwconv = DepthwiseConv2d(q_channels, q_channels, kernel_size=kernel_size,
+                                          padding=kernel_size // 2, groups=q_channels)
         self.pws = nn.ModuleList(
             nn.Conv2d(self.dims[i], self.dims[i + 1], kernel_size=1) for i in range(order - 1))
         self.proj_out = nn.Conv2d(dim, dim, kernel_size=1)

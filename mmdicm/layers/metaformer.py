@@ -17,6 +17,7 @@ from timm.layers import Mlp
 from timm.models.metaformer import LayerNorm2dNoBias, MetaFormerBlock, SepConv, StarReLU
 
 from ..utils import check_drop_path
+from .depthwise import DepthwiseConv2d
 
 __all__ = ['ConvFormerBlock']
 
@@ -89,6 +90,10 @@ class ConvFormerBlock(MetaFormerBlock):
             padding=kernel_size // 2,
             expansion_ratio=expansion_ratio,
         )
+        # timm's SepConv builds its depthwise conv as a plain nn.Conv2d: give it the faster
+        # CPU backward of DepthwiseConv2d, a subclass with no state of its own (same
+        # parameters, same init and RNG draws, same forward)
+        self.token_mixer.dwconv.__class__ = DepthwiseConv2d
         if mlp_ratio != _TIMM_MLP_RATIO:
             self.mlp = Mlp(dim, int(mlp_ratio * dim), act_layer=StarReLU, bias=False,
                            use_conv=True)
