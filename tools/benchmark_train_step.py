@@ -10,7 +10,9 @@ with boxes and masks), interleaved, median of ``--steps`` after ``--warmup``; pr
 their ratio against the training-integration target (<= 1.5x). It does not fail on a MISS.
 Random weights (nothing pretrained offline), shared by the two models wherever they agree,
 and DICM's RoI head gets the stock model's proposals, so that both heads work on the same
-RoIs (the RoI counts are printed) and the models differ by the codec only. The logic lives in :mod:`mmdicm.evaluation.train_step_benchmark`.
+RoIs (the RoI counts are printed) and the models differ by the codec only; the codec's own
+forward + backward is then profiled by kind of op. The logic lives in
+:mod:`mmdicm.evaluation.train_step_benchmark`.
 """
 import argparse
 import json

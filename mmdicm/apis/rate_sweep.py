@@ -57,8 +57,8 @@ from ..engine.ssl_pipeline import CONFIG_ROOT, last_checkpoint
 from ..evaluation.bd_metrics import BDOverlapWarning, Curve, compare, write_results
 from ..evaluation.pixel_codecs import PIXEL_CODECS, get_pixel_codec
 
-__all__ = ['DEFAULT_LAMBDAS', 'DEFAULT_QUALITIES', 'RATES', 'SWEEP_TASKS', 'SweepError', 'SweepResult',
-           'SweepTask', 'format_sweep_markdown', 'format_sweep_summary',
+__all__ = ['DEFAULT_LAMBDAS', 'DEFAULT_QUALITIES', 'RATES', 'SWEEP_TASKS', 'SweepError',
+           'SweepResult', 'SweepTask', 'format_sweep_markdown', 'format_sweep_summary',
            'merge_codec_checkpoint', 'run_rate_sweep', 'with_pixel_codec']
 
 #: λ of the DICM points (weight of bpp in the codec's loss), lowest rate last
@@ -158,8 +158,9 @@ def with_pixel_codec(cfg: Config, codec: str, quality: int,
     """A copy of a task config whose test pass evaluates a pixel codec at one quality.
 
     Inserts ``PixelCodecRoundtrip`` before the test pipeline's Pack transform, adds
-    ``codec_bits`` and ``codec_payload_bits`` to that transform's ``meta_keys``, and replaces any ``DICMBppMetric`` of the
-    test evaluator by ``PixelCodecBppMetric`` (appended if there was none).
+    ``codec_bits`` and ``codec_payload_bits`` to that transform's ``meta_keys``, and replaces
+    any ``DICMBppMetric`` of the test evaluator by ``PixelCodecBppMetric`` (appended if there
+    was none).
 
     Args:
         cfg (Config): A task config (mmdet or mmpretrain).
@@ -393,7 +394,7 @@ class SweepResult:
         curves (list[Curve]): One per codec, DICM last.
         table (list[dict]): BD rows, DICM against each baseline (see ``compare``).
         points (dict): Every measured point, by name (``jpeg@5``, ``dicm@lambda2``, ...).
-            files (dict): Paths of the written files (csv, json, png, md).
+        files (dict): Paths of the written files (csv, json, png, md).
         seconds (float): Wall time of this call.
         skipped (list[str]): Pixel codecs left out because they are unavailable here.
         rate (str): What the curves' rates count: ``'file'`` (bpp of whole files) or

@@ -10,9 +10,10 @@ metric evaluate every baseline::
                                    └ codec_payload_bits := 8 * payload bytes (no headers)
 
 Put it after the geometric transforms and before the Pack transform, and add ``'codec_bits'``
-and ``'codec_payload_bits'`` to the Pack transform's ``meta_keys`` (``mmdicm.apis.rate_sweep.with_pixel_codec`` does both
-for a config). The image is coded at the size the model sees (after the resize), as DICM codes
-the model input, so both rates are bits per model-input pixel. The pipeline's images are BGR
+and ``'codec_payload_bits'`` to the Pack transform's ``meta_keys``
+(``mmdicm.apis.rate_sweep.with_pixel_codec`` does both for a config). The image is coded at
+the size the model sees (after the resize), as DICM codes the model input, so both rates are
+bits per model-input pixel. The pipeline's images are BGR
 (mmcv's loading convention); the codec is given RGB (see
 :mod:`~mmdicm.evaluation.pixel_codecs` for each codec's colour format).
 

@@ -15,9 +15,10 @@ Both models do the same work outside the codec (``same_head_work=True``, the def
   is random and extra;
 - a two-stage DICM detector's RoI head gets the stock model's proposals
   (:func:`record_proposals`, then :class:`~.pipeline_benchmark.fixed_proposals` as in the
-  pipeline benchmark; its own RPN still runs in full and trains). With random weights the proposals -- and so the
-  positive RoIs the mask head works on, ~35 ms each at R-50 widths -- follow the features:
-  17 positive RoIs for the stock model, 4 for DICM on the same batch when this was found;
+  pipeline benchmark; its own RPN still runs in full and trains). With random weights the
+  proposals -- and so the positive RoIs the mask head works on, ~35 ms each at R-50
+  widths -- follow the features: 17 positive RoIs for the stock model, 4 for DICM on the
+  same batch when this was found;
 - every step starts from the same weights (restored before each, untimed) and the same torch
   seed (the RoI sampler draws from it), so the RoIs are the same step after step and model
   for model. The RoIs each RoI extractor received are recorded and compared (``same_rois``).
@@ -54,8 +55,8 @@ import torch.nn as nn
 from .pipeline_benchmark import _copy_instances, fixed_proposals
 
 __all__ = ['DICM_CONFIG', 'STOCK_CONFIG', 'TRAIN_STEP_TARGET', 'resolve_config',
-           'build_train_model', 'make_detection_batch', 'share_weights', 'record_proposals', 'profile_codec_step',
-           'run_train_step_benchmark', 'format_train_step_benchmark']
+           'build_train_model', 'make_detection_batch', 'share_weights', 'record_proposals',
+           'profile_codec_step', 'run_train_step_benchmark', 'format_train_step_benchmark']
 
 #: DICM Mask R-CNN R-50-FPN (``configs/mask-rcnn_dicm.py``, as packaged)
 DICM_CONFIG = 'mmdicm::dicm/mask-rcnn_dicm.py'
@@ -356,8 +357,9 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
         stock_cfg_options (dict, optional): Overrides of the stock config.
         same_head_work (bool): Shared weights, the stock proposals for DICM's RoI head and
             the same weights and seed at every step (see the module docstring), so that the
-            two models differ by the codec only. False: each model keeps its own random weights and trains on
-            (the work of its heads then follows its random features). Defaults to True.
+            two models differ by the codec only. False: each model keeps its own random
+            weights and trains on (the work of its heads then follows its random features).
+            Defaults to True.
         profile_codec (bool): After the timed steps, profile the codec's forward + backward
             on the f1 of the last DICM step (:func:`profile_codec_step`) and report the
             ratio the dense part alone would give (``dense_floor_ratio``). Defaults to True.
@@ -395,6 +397,7 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
         torch.set_num_threads(threads)
     models: Dict[str, Tuple[nn.Module, Any, Dict[str, Any]]] = {}
     proposals: Optional[List[Any]] = None
+    grab = None
     try:
         batch = make_detection_batch(batch_size, tuple(size), seed=seed)
         for name, config, options in (('dicm', dicm_config, dicm_cfg_options),
@@ -449,6 +452,8 @@ def run_train_step_benchmark(dicm_config: str = DICM_CONFIG,
         grab.remove()
         profile = profile_codec_step(codec, f1[0]) if profile_codec else None
     finally:
+        if grab is not None:
+            grab.remove()
         torch.set_num_threads(old_threads)
         for _, _, info in models.values():
             if info['rate_hook'] is not None:
