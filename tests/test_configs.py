@@ -33,8 +33,8 @@ print(json.dumps(dict(
 
 def test_configs_are_shipped():
     names = {osp.basename(p) for p in CONFIGS}
-    assert {'mask-rcnn_dicm.py', 'faster-rcnn_dicm_voc0712.py', 'retinanet_dicm.py',
-            'resnet50_dicm_in1k.py', 'mask-rcnn_dicm_r18_embedded.py',
+    assert {'mask-rcnn_dicm.py', 'mask-rcnn_dicm_from-stage4.py', 'faster-rcnn_dicm_voc0712.py',
+            'retinanet_dicm.py', 'resnet50_dicm_in1k.py', 'mask-rcnn_dicm_r18_embedded.py',
             'resnet18_embedded_cls.py', 'codec_r18_embedded_cls.py',
             'mask-rcnn_r18_embedded.py', 'codec_r18_embedded_det.py'} <= names
 

@@ -177,6 +177,41 @@ def _check_data_preprocessor(cfg: Config) -> None:
                              f'pads to its own codec stride internally), got {value!r}')
 
 
+def _init_checkpoints(node: Any, key: str) -> Iterator[Tuple[str, str]]:
+    """``(config key, path)`` of every ``init_cfg`` checkpoint in a model config (mmengine's
+    ``Pretrained`` and :class:`~mmdicm.engine.DICMPretrainedInit`), at any depth."""
+    if isinstance(node, dict):
+        for name, value in node.items():
+            sub = f'{key}.{name}'
+            if name == 'init_cfg':
+                inits = value if isinstance(value, (list, tuple)) else [value]
+                for i, init in enumerate(inits):
+                    at = f'{sub}.{i}' if isinstance(value, (list, tuple)) else sub
+                    if (isinstance(init, dict) and str(init.get('type', '')).endswith(
+                            'Pretrained') and isinstance(init.get('checkpoint'), str)):
+                        yield f'{at}.checkpoint', init['checkpoint']
+            else:
+                yield from _init_checkpoints(value, sub)
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _init_checkpoints(value, f'{key}.{i}')
+
+
+def _check_checkpoints(cfg: Config, mode: str) -> None:
+    """Training reads ``load_from`` and the ``init_cfg`` checkpoints only after building the
+    model and the data (mmengine's error then comes from deep inside ``load_checkpoint``).
+    Test mode reads ``load_from`` only (:func:`prepare_config` checks ``--checkpoint``)."""
+    paths = []
+    load_from = cfg.get('load_from')
+    if isinstance(load_from, str) and load_from:
+        paths.append(('load_from', load_from))
+    if mode == 'train':
+        paths += list(_init_checkpoints(cfg.get('model'), 'model'))
+    for key, path in paths:
+        if _is_local(path, None) and not osp.isfile(path):
+            raise FileNotFoundError(f'{key}: checkpoint not found: {path}')
+
+
 _REGISTRY_PREFIX = re.compile(r'^class `\w+` in [^:]+: ')
 
 
@@ -209,7 +244,10 @@ def check_config(cfg: Config, mode: str = 'train') -> None:
     - the data preprocessor's ``pad_size_divisor`` is an int >= 1 (``ValueError``; any such
       value works with DICM, whose backbone pads to the codec's stride itself);
     - every ``custom_hooks`` entry builds, e.g. ``RateLossHook`` rejects ``lambda_rate < 0``
-      (``ValueError``).
+      (``ValueError``);
+    - the local checkpoints the run loads exist: ``load_from``, and for training every
+      ``init_cfg`` of type ``Pretrained``/``DICMPretrained`` (``FileNotFoundError``; URLs
+      such as ``torchvision://resnet50`` are not checked).
 
     Remote paths (``s3://...`` or a non-local ``backend_args``) are not checked.
 
@@ -226,6 +264,7 @@ def check_config(cfg: Config, mode: str = 'train') -> None:
     _check_data_preprocessor(cfg)
     _check_custom_hooks(cfg)
     _check_paths(cfg, mode)
+    _check_checkpoints(cfg, mode)
 
 
 def build_runner(cfg: Config) -> Runner:

@@ -117,7 +117,8 @@ def test_stage4_clips_the_main_gradient_only(configs):
         assert wrapper.clip_grad == dict(max_norm=1.0)
 
 
-@pytest.mark.parametrize('task', ['mask-rcnn_dicm.py', 'faster-rcnn_dicm_voc0712.py',
+@pytest.mark.parametrize('task', ['mask-rcnn_dicm.py', 'mask-rcnn_dicm_from-stage4.py',
+                                  'faster-rcnn_dicm_voc0712.py',
                                   'retinanet_dicm.py', 'resnet50_dicm_in1k.py',
                                   'demo/mask-rcnn_dicm_r18_embedded.py'])
 def test_stage4_backbone_is_the_task_configs_backbone(configs, task):
@@ -129,3 +130,41 @@ def test_stage4_backbone_is_the_task_configs_backbone(configs, task):
     assert ours.get('split_stage', 0) == theirs.get('split_stage', 0)
     assert ours.codec.get('re', {}) == theirs.codec.get('re', {})
     assert ours.codec.get('net', {}) == theirs.codec.get('net', {})
+
+
+def test_the_stage4_fine_tuning_config_starts_from_stage4_with_re_frozen(configs):
+    """configs/mask-rcnn_dicm_from-stage4.py reads the file stage 4 writes (its last epoch,
+    backbone.* keys) and trains everything of the base config but RE: RE's parameters get no
+    gradient and it stays in eval mode (the rounded latent the edge sends), while the
+    compression network, tail and heads train."""
+    import torch
+    from mmengine.registry import MODELS, init_default_scope
+
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'mask-rcnn_dicm_from-stage4.py'))
+    base = Config.fromfile(osp.join(ROOT, 'configs', 'mask-rcnn_dicm.py'))
+    stage4 = configs['full'][3]
+    stem = osp.splitext(FULL[3])[0]
+    assert cfg.model.backbone.init_cfg == dict(
+        type='DICMPretrained', prefix='backbone.',
+        checkpoint=f'work_dirs/{stem}/epoch_{stage4.train_cfg.max_epochs}.pth')
+    assert tuple(cfg.model.backbone.frozen_parts) == ('re', )
+    # nothing else differs from the end-to-end config
+    for key in ('init_cfg', 'frozen_parts'):
+        cfg.model.backbone.pop(key)
+        base.model.backbone.pop(key, None)
+    assert cfg.to_dict() == base.to_dict()
+
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'mask-rcnn_dicm_from-stage4.py'))
+    init_default_scope(cfg.default_scope)
+    backbone = MODELS.build(cfg.model).backbone.train()
+    re, net = backbone.codec.re, backbone.codec.net
+    assert not any(p.requires_grad for p in re.parameters())
+    assert not any(m.training for m in re.modules())
+    assert all(p.requires_grad for p in net.parameters())
+    assert net.training and backbone.layer2.training
+    # the gradient stops at the compression network's input: the frozen edge side (stem,
+    # layer1, RE) runs no backward at all
+    backbone.keep_features = True
+    outs = backbone(torch.rand(1, 3, 64, 64))
+    assert not backbone.last_features['f2'].requires_grad
+    assert backbone.last_features['f3'].requires_grad and outs[0].requires_grad

@@ -151,6 +151,34 @@ def test_dataset_wrappers_are_followed_and_keys_named(tmp_path, monkeypatch):
         check_config(cfg, 'train')
 
 
+def test_missing_checkpoints_are_named_before_anything_is_built(data_root, tmp_path):
+    """The stage-4 fine-tuning config names its init checkpoint; load_from likewise. URLs
+    (the model zoo's torchvision://resnet50) are left to mmengine."""
+    cfg = prepare_config(osp.join(ROOT, 'configs', 'mask-rcnn_dicm_from-stage4.py'))
+    for split in ('train', 'val', 'test'):  # no COCO here: leave the data checks out
+        cfg[f'{split}_dataloader'] = None
+    wanted = cfg.model.backbone.init_cfg.checkpoint
+    with pytest.raises(FileNotFoundError, match=r'^model\.backbone\.init_cfg\.checkpoint: '
+                       f'checkpoint not found: {wanted}$'):
+        check_config(cfg, 'train')
+    check_config(cfg, 'test')  # testing loads its own checkpoint, not the init one
+    ckpt = tmp_path / 'stage4.pth'
+    ckpt.write_bytes(b'')
+    cfg.model.backbone.init_cfg.checkpoint = str(ckpt)
+    check_config(cfg, 'train')
+    # a list of init_cfg entries, nested in the model; remote ones pass unchecked
+    cfg.model.neck.init_cfg = [dict(type='Xavier', layer='Conv2d'),
+                               dict(type='Pretrained', checkpoint='https://x.org/neck.pth'),
+                               dict(type='Pretrained', checkpoint=str(tmp_path / 'neck.pth'))]
+    with pytest.raises(FileNotFoundError, match=r'^model\.neck\.init_cfg\.2\.checkpoint: '):
+        check_config(cfg, 'train')
+    cfg = _cfg('mask-rcnn', data_root, load_from=str(tmp_path / 'missing.pth'))
+    for mode in ('train', 'test'):
+        with pytest.raises(FileNotFoundError,
+                           match=r'^load_from: checkpoint not found: .*missing\.pth$'):
+            check_config(cfg, mode)
+
+
 # ---------------------------------------------------------------------- the tools
 @pytest.mark.parametrize('tool, options, expected', [
     ('train', ['custom_hooks.0.lambda_rate=-0.5'],
