@@ -231,7 +231,7 @@ def _is_depthwise_weight(shape: Any) -> bool:
             and 1 <= shape[2] <= 15 and shape[2] == shape[3] and shape[0] > 1)
 
 
-def profile_codec_step(codec: nn.Module, f1: torch.Tensor) -> Dict[str, float]:
+def profile_codec_step(codec: nn.Module, f1: torch.Tensor, warmup: int = 1) -> Dict[str, float]:
     """Where a codec's training forward + backward spends its time, by kind of op.
 
     Runs ``codec(f1)`` and a backward through every output a training loss uses (``f3`` and
@@ -242,18 +242,22 @@ def profile_codec_step(codec: nn.Module, f1: torch.Tensor) -> Dict[str, float]:
     - ``depthwise_s``: depthwise convolutions (memory-bound; their weight gradient is slow);
     - ``other_s``: everything else (element-wise ops, norms, copies, entropy models).
 
-    ``total_s`` is their sum (profiled time, a little above the unprofiled one). The codec's
-    gradients are cleared afterwards.
+    ``total_s`` is their sum (profiled time, a little above the unprofiled one). The first
+    ``warmup`` profiled passes are discarded: the first profiler session of a process ran
+    0.3-0.7 s longer in "other" (R-50 f1 of 2x256x80x80, measured), so one pass alone would
+    not say where the time goes. The codec's gradients are cleared afterwards.
     """
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-        out = codec(f1)
-        loss = out['f3'].float().mean()
-        for likelihood in out['likelihoods'].values():
-            loss = loss - torch.log(likelihood).mean()
-        loss.backward()
-    codec.zero_grad(set_to_none=True)
+    _check_positive_int('warmup', warmup, 0)
+    for _ in range(warmup + 1):
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            out = codec(f1)
+            loss = out['f3'].float().mean()
+            for likelihood in out['likelihoods'].values():
+                loss = loss - torch.log(likelihood).mean()
+            loss.backward()
+        codec.zero_grad(set_to_none=True)
     parts = dict(dense_s=0., depthwise_s=0., other_s=0.)
     for event in prof.key_averages(group_by_input_shape=True):
         seconds = event.self_cpu_time_total / 1e6

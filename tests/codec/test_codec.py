@@ -374,3 +374,60 @@ def test_optional_full_resolution_synthesis_block():
     assert n_blocks == [2, 3]
     assert isinstance(full.g_s[-1], HorBlock) and full.g_s[-1].norm1.normalized_shape == (32, )
     assert full(torch.randn(1, 32, 16, 16))['x_hat'].shape == (1, 32, 16, 16)
+
+
+def test_build_indexes_equals_compressais_loop():
+    """One bucketize gives CompressAI's scale-table indexes exactly: random scales, every
+    table entry and its float neighbours, the lower bound, inf and NaN, any memory format;
+    an unsorted custom table and an empty one take CompressAI's own loop."""
+    from compressai.entropy_models import GaussianConditional as Stock
+
+    from mmdicm.codec.entropy import GaussianConditional
+
+    from compressai.models.google import get_scale_table
+
+    ours, stock = GaussianConditional(None), Stock(None)
+    table = get_scale_table()  # what update() of a CompressAI model installs
+    for model in (ours, stock):
+        model.update_scale_table(table)
+    g = torch.Generator().manual_seed(0)
+    entries = ours.scale_table
+    special = torch.cat([entries, torch.nextafter(entries, entries + 1),
+                         torch.nextafter(entries, entries - 1),
+                         torch.tensor([0., -1., 1e-12, 0.11, 1e6, float('inf'), float('nan')])])
+    scales = torch.cat([torch.rand(2, 192, 16, 16, generator=g).mul(40).flatten(),
+                        torch.rand(4096, generator=g).mul(0.2), special])
+    scales = scales[:2 * 192 * 4 * 4 * 8].reshape(2, 192, 16, 8)
+    scales.view(-1)[:special.numel()] = special
+    expected = stock.build_indexes(scales)
+    got = ours.build_indexes(scales)
+    assert got.dtype == expected.dtype == torch.int32 and got.shape == expected.shape
+    assert torch.equal(got, expected)
+    assert set(got.unique().tolist()) == set(range(len(table)))  # every bucket was hit
+    cl = scales.contiguous(memory_format=torch.channels_last)
+    assert torch.equal(ours.build_indexes(cl), expected)
+    # the DICM network codes with it
+    net = DICMCompressionNet(in_channels=32, mid_channels=16, latent_channels=16,
+                             hyper_channels=16, hyper_dim=32, hyper_heads=2)
+    assert isinstance(net.gaussian_conditional, GaussianConditional)
+    # fallbacks: CompressAI's loop
+    calls = []
+    original = Stock.build_indexes
+
+    def spy(self, s):
+        calls.append(1)
+        return original(self, s)
+
+    # (the constructor refuses an unsorted table; update_scale_table and state dicts do not)
+    unsorted = [0.5, 0.2, 1.0, 3.0]
+    shuffled, reference = GaussianConditional(None), Stock(None)
+    for model in (shuffled, reference):
+        model.update_scale_table(unsorted)
+    try:
+        Stock.build_indexes = spy
+        assert torch.equal(shuffled.build_indexes(scales[:1, :4]),
+                           original(reference, scales[:1, :4]))
+        GaussianConditional(None).build_indexes(scales[:1, :4])
+    finally:
+        Stock.build_indexes = original
+    assert len(calls) == 2
