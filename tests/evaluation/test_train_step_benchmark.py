@@ -59,6 +59,7 @@ def test_result_has_every_field(result):
     assert result['dense_floor_ratio'] == pytest.approx(
         1 + prof['dense_s'] / result['stock']['median_s'])
     assert 'the dense part alone would make the ratio' in text
+    assert f'codec forward + backward: {prof["unprofiled_s"]:.3f} s; profiled' in text
 
 
 def test_both_models_do_the_same_work_outside_the_codec(result):
@@ -121,6 +122,7 @@ def test_codec_profile_sorts_ops_into_dense_depthwise_and_other():
     assert only_dense['dense_s'] > 0 and only_dense['depthwise_s'] == 0
     assert only_depthwise['depthwise_s'] > 0 and only_depthwise['dense_s'] == 0
     assert only_dense['other_s'] > 0  # sigmoid, log, mean and their backward
+    assert only_dense['unprofiled_s'] > 0 and only_depthwise['unprofiled_s'] > 0
     assert all(p.grad is None for p in dense.parameters())  # gradients cleared
 
 
