@@ -16,3 +16,5 @@ model = dict(
         # mmdicm: RE keeps its semantic pre-training; frozen it runs in eval mode, i.e. the
         # rounded RE latent the edge sends, and it needs no backward (neither does the head)
         frozen_parts=('re', )))
+# Everything else is the base's: the compression network keeps its lr / 10 (now fine-tuning a
+# trained codec), the rate loss counts RE's bits too (fixed here), val/test code real bytes.
