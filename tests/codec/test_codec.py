@@ -395,10 +395,10 @@ def test_build_indexes_equals_compressais_loop():
     special = torch.cat([entries, torch.nextafter(entries, entries + 1),
                          torch.nextafter(entries, entries - 1),
                          torch.tensor([0., -1., 1e-12, 0.11, 1e6, float('inf'), float('nan')])])
-    scales = torch.cat([torch.rand(2, 192, 16, 16, generator=g).mul(40).flatten(),
-                        torch.rand(4096, generator=g).mul(0.2), special])
-    scales = scales[:2 * 192 * 4 * 4 * 8].reshape(2, 192, 16, 8)
-    scales.view(-1)[:special.numel()] = special
+    scales = torch.rand(2, 192, 16, 8, generator=g).mul(40)  # the table spans 0.11 .. 256
+    flat = scales.view(-1)
+    flat[:special.numel()] = special
+    flat[special.numel():special.numel() + 4096] = torch.rand(4096, generator=g).mul(0.2)
     expected = stock.build_indexes(scales)
     got = ours.build_indexes(scales)
     assert got.dtype == expected.dtype == torch.int32 and got.shape == expected.shape
