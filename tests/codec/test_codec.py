@@ -381,10 +381,9 @@ def test_build_indexes_equals_compressais_loop():
     table entry and its float neighbours, the lower bound, inf and NaN, any memory format;
     an unsorted custom table and an empty one take CompressAI's own loop."""
     from compressai.entropy_models import GaussianConditional as Stock
+    from compressai.models.google import get_scale_table
 
     from mmdicm.codec.entropy import GaussianConditional
-
-    from compressai.models.google import get_scale_table
 
     ours, stock = GaussianConditional(None), Stock(None)
     table = get_scale_table()  # what update() of a CompressAI model installs
