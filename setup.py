@@ -6,7 +6,7 @@ Runtime pins live in ``requirements/*.txt`` (one source of truth for this file, 
 import os.path as osp
 import re
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))
 
@@ -46,6 +46,9 @@ setup(
     # checkout .mim/configs/dicm is a link to configs/, a wheel holds copies.
     package_data={'mmdicm': ['.mim/model-index.yml', '.mim/configs/dicm/*.py',
                              '.mim/configs/dicm/*/*.py', '.mim/configs/dicm/*/*/*.py']},
+    # The bounds-checked rANS decoder (mmdicm/codec/rans.py): plain C, Python's C API only.
+    ext_modules=[Extension('mmdicm.codec._rans', ['mmdicm/codec/_rans.c'],
+                           extra_compile_args=['-O2', '-std=c99'])],
     install_requires=parse_requirements('torch', 'mmcv', 'runtime'),
     extras_require={'tests': parse_requirements('tests'), 'codecs': parse_requirements('codecs')},
     zip_safe=False,

@@ -3,12 +3,15 @@
 - :class:`REModule`: redundancy elimination autoencoder (rate-costed latent, not transmitted);
 - :class:`DICMCompressionNet`: hyperprior compression network (a CompressAI model);
 - :class:`DICMFeatureCodec`: both together, with real bitstreams;
-- :mod:`~mmdicm.codec.bitstream`: the self-describing container and :class:`BitstreamError`.
+- :mod:`~mmdicm.codec.bitstream`: the self-describing container and :class:`BitstreamError`;
+- :mod:`~mmdicm.codec.rans`: the bounds-checked decoder of CompressAI's rANS strings.
 """
 from .bitstream import BitstreamError, DICMBitstream, container_overhead, pack, read, unpack, write
 from .compression_net import DICMCompressionNet
-from .feature_codec import DICMFeatureCodec
+from . import rans
+from .feature_codec import DEFAULT_MAX_PIXELS, DICMFeatureCodec
 from .re_module import REModule
 
 __all__ = ['BitstreamError', 'DICMBitstream', 'container_overhead', 'pack', 'unpack', 'read',
-           'write', 'DICMCompressionNet', 'DICMFeatureCodec', 'REModule']
+           'write', 'DEFAULT_MAX_PIXELS', 'DICMCompressionNet', 'DICMFeatureCodec', 'REModule',
+           'rans']

@@ -40,7 +40,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from compressai.entropy_models import EntropyBottleneck
 from compressai.layers import subpel_conv3x3
 from compressai.models import CompressionModel
 from compressai.models.utils import conv, deconv
@@ -48,7 +47,7 @@ from torch.func import functional_call
 
 from ..layers import HorBlock, ViTBlock
 from ..utils import check_int
-from .entropy import GaussianConditional, resize_entropy_buffers_on_load
+from .entropy import EntropyBottleneck, GaussianConditional, resize_entropy_buffers_on_load
 
 __all__ = ['DICMCompressionNet']
 

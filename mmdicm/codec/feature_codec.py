@@ -12,11 +12,18 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 
-from .bitstream import BitstreamError, DICMBitstream, model_fingerprint, pack, unpack
+from .bitstream import (BitstreamError, DICMBitstream, _is_bytes_like, model_fingerprint, pack,
+                        unpack)
+from ..utils import check_int
 from .compression_net import DICMCompressionNet
 from .re_module import REModule
 
-__all__ = ['DICMFeatureCodec']
+__all__ = ['DICMFeatureCodec', 'DEFAULT_MAX_PIXELS']
+
+#: Largest padded image (height x width) a container may declare for :meth:`decode`:
+#: 4096 x 4096. Decoding memory grows with it (see ``docs/bitstream.md``); raise it per codec
+#: with ``max_pixels=`` (or the attribute) for larger images.
+DEFAULT_MAX_PIXELS = 4096 * 4096
 
 
 class DICMFeatureCodec(nn.Module):
@@ -30,6 +37,10 @@ class DICMFeatureCodec(nn.Module):
         in_channels (int): Channels of f1; passed to both parts. Defaults to 256.
         input_stride (int): Stride of f1 relative to the image (4 after ResNet's layer1); used
             to store image sizes in containers and to check latent shapes. Defaults to 4.
+        max_pixels (int): Largest padded image area (height x width) a container may declare;
+            larger ones are refused by :meth:`parse` before anything is allocated, so a crafted
+            header cannot make the receiver allocate without limit. Defaults to
+            :data:`DEFAULT_MAX_PIXELS` (4096 x 4096).
         channels_last (bool): Run the RE module and the compression network on channels-last
             (NHWC) tensors; outputs are contiguous NCHW either way, and values, gradients and
             bitstreams are the same up to float rounding. On CPU this is measured faster:
@@ -57,8 +68,10 @@ class DICMFeatureCodec(nn.Module):
                  net: Optional[Dict[str, Any]] = {},  # noqa: B006
                  in_channels: int = 256,
                  input_stride: int = 4,
-                 channels_last: bool = True) -> None:
+                 channels_last: bool = True,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         super().__init__()
+        check_int('max_pixels', max_pixels)
         if not isinstance(channels_last, bool):
             raise TypeError(f'channels_last must be True or False, got {channels_last!r}')
         if re is not None and not isinstance(re, dict):
@@ -73,6 +86,7 @@ class DICMFeatureCodec(nn.Module):
         self.in_channels = in_channels
         self.input_stride = input_stride
         self.channels_last = channels_last
+        self.max_pixels = max_pixels
         self.re = None if re is None else REModule(**{**re, 'in_channels': in_channels})
         self.net = None if net is None else DICMCompressionNet(
             **{**net, 'in_channels': in_channels})
@@ -134,12 +148,14 @@ class DICMFeatureCodec(nn.Module):
 
     def fingerprint(self) -> bytes:
         """16-byte digest of what decoding depends on: the architecture, ``h_s`` weights and
-        the entropy tables. A container from another model or λ carries another value."""
+        every parameter and buffer of the entropy models (CDF tables, and z's quantiles,
+        whose medians dequantise z). A container from another model or λ carries another
+        value."""
         net = self._require_net()
         tensors = dict(net.h_s.state_dict())
         for prefix, module in (('eb', net.entropy_bottleneck), ('gc', net.gaussian_conditional)):
-            for name, buf in module.named_buffers():
-                tensors[f'{prefix}.{name}'] = buf
+            for name, tensor in module.state_dict(keep_vars=True).items():
+                tensors[f'{prefix}.{name}'] = tensor
         # tensor._version changes with every in-place update (optimizer step, load, update()).
         key = tuple((k, t.data_ptr(), t._version, tuple(t.shape)) for k, t in tensors.items())
         if self._fingerprint_cache[0] != key:
@@ -172,6 +188,10 @@ class DICMFeatureCodec(nn.Module):
         net = self._require_net()
         if len(image_sizes) != f1.shape[0]:
             raise ValueError(f'got {len(image_sizes)} image sizes for a batch of {f1.shape[0]}')
+        bad = ~torch.isfinite(f1)
+        if bool(bad.any()):
+            raise ValueError(f'f1 has {int(bad.sum())} non-finite values (NaN/Inf): the input '
+                             'image or the backbone head is broken; refusing to encode it')
         out = net.compress(self._edge_features(f1))
         padded = (f1.shape[-2] * self.input_stride, f1.shape[-1] * self.input_stride)
         fp = self.fingerprint()
@@ -197,6 +217,9 @@ class DICMFeatureCodec(nn.Module):
             raise BitstreamError(f'expected one 2-D z shape, got {stream.latent_shapes}')
         total = self.input_stride * self._require_net().stride
         ph, pw = stream.padded_size
+        if ph * pw > self.max_pixels:
+            raise BitstreamError(f'padded size {ph}x{pw} exceeds this receiver\'s limit of '
+                                 f'{self.max_pixels} pixels (raise it with max_pixels=)')
         if ph % total or pw % total or stream.latent_shapes[0] != (ph // total, pw // total):
             raise BitstreamError(f'z shape {stream.latent_shapes[0]} does not match padded size '
                                  f'{stream.padded_size} at total stride {total}')
@@ -216,7 +239,7 @@ class DICMFeatureCodec(nn.Module):
             the parsed containers (image sizes for cropping predictions back).
         """
         net = self._require_net()
-        items = [data] if isinstance(data, (bytes, bytearray, memoryview)) else list(data)
+        items = [data] if _is_bytes_like(data) else list(data)
         if not items:
             raise ValueError('decode() needs at least one container')
         streams = [self.parse(d) for d in items]

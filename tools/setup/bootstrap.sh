@@ -35,9 +35,10 @@ vpip() {
 cd "$ROOT"
 
 # Everything that decides what gets installed; a change to any of it invalidates the stamp.
+# mmdicm's own C extension (the bounds-checked rANS decoder) is rebuilt when its source changes.
 fingerprint="$(cat requirements/*.txt setup.py tools/setup/bootstrap.sh tools/setup/cxx20 \
-    | sha256sum | cut -c1-16)"
-SMOKE='import mmdicm; from mmcv.ops import nms, RoIAlign'
+    mmdicm/codec/_rans.c | sha256sum | cut -c1-16)"
+SMOKE='import mmdicm; from mmcv.ops import nms, RoIAlign; from mmdicm.codec import _rans'
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$fingerprint" ] && "$VPY" -c "$SMOKE" 2>/dev/null; then
     say "environment is up to date ($VENV)"
@@ -105,7 +106,7 @@ vpip install --no-build-isolation --find-links "$WHEELS" --only-binary mmcv \
 
 # --- 5. check --------------------------------------------------------------------------------
 if ! "$VPY" -c "$SMOKE"; then
-    die "mmcv is installed but its compiled ops do not import; remove $WHEELS and run again"
+    die "the smoke test failed ($SMOKE): mmcv's compiled ops (remove $WHEELS and run again) or mmdicm's rANS extension (a C compiler is needed) do not import"
 fi
 echo "$fingerprint" > "$STAMP"
 say "ready: $VPY ($("$VPY" -c 'import mmdicm, mmcv, torch; print(f"mmdicm {mmdicm.__version__}, mmcv {mmcv.__version__}, torch {torch.__version__}")'))"

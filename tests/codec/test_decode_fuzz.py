@@ -1,0 +1,74 @@
+"""Containers with valid CRCs -- what a buggy or hostile encoder sends -- never crash, hang or
+bloat the receiver: each outcome is a BitstreamError or a deterministic decode."""
+import hashlib
+import json
+import os
+import os.path as osp
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+from fuzz_decode_cases import build_codec, crafted_containers, valid_containers  # tests/codec
+
+HERE = osp.dirname(osp.abspath(__file__))
+#: peak RSS of a receiver process through every case (decoding a declared 4096 x 4096 image
+#: included); the child's import of torch + mmdicm alone is ~0.5 GiB
+MAX_RSS_MB = 1536
+
+
+def run_child(tmp_path, cases, widths, timeout):
+    path = tmp_path / f'cases-{widths}.pkl'
+    with open(path, 'wb') as f:
+        pickle.dump([data for _, data in cases], f)
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.run([sys.executable, osp.join(HERE, 'fuzz_decode_child.py'), str(path),
+                           widths], capture_output=True, text=True, timeout=timeout, env=env)
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{')]
+    results = [r for r in lines if 'i' in r]
+    started = [r['start'] for r in lines if 'start' in r]
+    if proc.returncode != 0 or len(results) != len(cases):
+        last = started[-1] if started else None
+        label = cases[last][0] if last is not None else '?'
+        pytest.fail(f'receiver died (exit {proc.returncode}) on case {last} ({label}):\n'
+                    f'{proc.stderr[-2000:]}')
+    return results
+
+
+def check_fuzz(tmp_path, widths, n, timeout):
+    codec = build_codec(widths)
+    valid = valid_containers(codec)
+    cases = crafted_containers(codec, valid, n, seed=n)
+    first = run_child(tmp_path, cases, widths, timeout)
+    second = run_child(tmp_path, cases, widths, timeout)
+    assert first == [{**r, 'rss_mb': s['rss_mb']} for r, s in zip(second, first)], \
+        'decoding is not deterministic across runs'
+    peak = max(r['rss_mb'] for r in first)
+    assert peak < MAX_RSS_MB, f'peak RSS {peak} MB'
+    for (label, _), r in zip(cases, first):
+        if label == 'valid':
+            assert r['ok'], r
+    # the valid containers decode to exactly the in-memory result
+    expected = [codec.decode(v)[0] for v in valid]
+    for e, r in zip(expected, first):
+        assert r['out'] == hashlib.sha256(e.numpy().tobytes()).hexdigest()
+    refused = sum(not r['ok'] for r in first)
+    assert refused >= 0.9 * (len(cases) - len(valid)), 'most crafted cases must be refused'
+    return cases, first
+
+
+def test_crafted_containers_small_widths(tmp_path):
+    cases, results = check_fuzz(tmp_path, 'small', 300, timeout=240)
+    messages = {r['out'].split(':')[0] for r in results if not r['ok']}
+    assert {'y string', 'z string'} <= messages
+
+
+@pytest.mark.slow
+def test_crafted_containers_small_widths_thousands(tmp_path):
+    check_fuzz(tmp_path, 'small', 3000, timeout=1800)
+
+
+@pytest.mark.slow
+def test_crafted_containers_released_widths(tmp_path):
+    check_fuzz(tmp_path, 'released', 400, timeout=1800)
