@@ -939,7 +939,10 @@ def _analyze_one(deploy: DeployModel, path: str, entry: Optional[Dict[str, Any]]
             image_id = ann_ids_by_name[key]
             sample.set_metainfo(dict(img_id=image_id))
     with torch.no_grad():
-        feats = backbone.decompress([stream])
+        try:
+            feats = backbone.decompress([stream])
+        except BitstreamError as e:  # strings that are not what an encoder writes
+            raise _FileFailure(f'invalid bitstream: {e}') from None
         h, w = stream.image_size
         placeholder = feats[0].new_zeros(1, 3, 1, 1).expand(1, 3, h, w)  # no pixel memory
         with inject_backbone_features(backbone, feats):

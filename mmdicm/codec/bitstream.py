@@ -1,64 +1,10 @@
-"""Self-describing bitstream container for one DICM-compressed image.
+"""Self-describing container for one DICM-compressed image (standard library only).
 
-A DICM bitstream carries the entropy-coded latents of the compression network (the
-``strings`` of a CompressAI ``compress()`` call, e.g. ``[y_string]`` and ``[z_string]``) for
-ONE image, together with what a receiver needs to decode them safely: which model wrote it
-(a fingerprint), the image size, the latent shapes and the length of every string. The module
-is framework-free (Python standard library only), so tools can inspect, validate and route
-files without importing torch.
-
-Any corrupted, truncated, extended or foreign input makes :func:`unpack` raise
-:class:`BitstreamError` with a message saying what is wrong -- never another exception, a
-hang, a huge allocation or silently wrong data.
-
-Byte layout, format version 1 (all integers unsigned little-endian, packed with ``struct``):
-
-======== ======== ====== ===========================================================
-offset   size     type   field
-======== ======== ====== ===========================================================
-0        4        bytes  magic ``b'DICM'``
-4        2        u16    format version (``FORMAT_VERSION`` = 1)
-6        4        u32    header size ``HS``: bytes from offset 0 up to the payload
-10       4        u32    payload size ``PS``: sum of all string lengths
-14       16       bytes  model fingerprint (:func:`model_fingerprint`)
-30       4        u32    image height (original, before padding)
-34       4        u32    image width
-38       4        u32    padded height (the input size the codec saw)
-42       4        u32    padded width
-46       2        u16    number of latent shapes ``S``
-48       ...      ...    ``S`` times: u8 ``ndim``, then ``ndim`` x u32 dims
-...      2        u16    number of sections ``N``
-...      ...      ...    ``N`` times: u16 number of strings ``k``, then ``k`` x u32 lengths
-HS       PS       bytes  payload: every string, section by section, in order
-HS + PS  4        u32    CRC-32 (``zlib.crc32``) of bytes ``[0, HS + PS)``
-======== ======== ====== ===========================================================
-
-Container overhead (every byte that is not payload, CRC included), see
-:func:`container_overhead`::
-
-    overhead = 54 + sum(1 + 4 * ndim for each latent shape)
-                  + sum(2 + 4 * k for each section of k strings)
-
-54 = 46 fixed header bytes + 2 (shape count) + 2 (section count) + 4 (CRC). A standard DICM
-file (one z shape ``(h, w)``; sections ``[[y_string], [z_string]]``) has 54 + 9 + 12 =
-**75 bytes** of overhead.
-
-Decoding checks, in this order: input is bytes-like (else ``TypeError``), not empty, magic,
-format version, the 14-byte fixed prefix is complete, declared sizes are within limits, the
-input length equals ``HS + PS + 4`` exactly (shorter: "truncated", longer: "trailing
-garbage"), CRC, then every header field (limits below, the header is consumed exactly, the
-string lengths add up to ``PS``), and last the fingerprint if one is expected.
-
-Sanity limits (checked when packing and when unpacking; a declared length is only ever
-compared with the bytes actually present, so nothing is allocated from a declared size):
-
-- image and padded sides: 1 .. ``MAX_IMAGE_SIDE`` (65536, the JPEG limit + 1);
-- latent shapes: at most ``MAX_LATENT_SHAPES`` (16), each of at most ``MAX_SHAPE_NDIM`` (8)
-  dims, each dim 0 .. ``MAX_LATENT_DIM`` (65536);
-- sections: at most ``MAX_SECTIONS`` (64), each of at most ``MAX_STRINGS_PER_SECTION``
-  (1024) strings; strings may be empty, sections may hold no strings, a file may hold no
-  sections;
-- payload: at most ``MAX_PAYLOAD_SIZE`` bytes (1 GiB).
+It carries the entropy-coded strings of one image with what a receiver needs to decode them
+safely: the writing model's fingerprint, image and padded sizes, latent shapes and string
+lengths, and a CRC. Malformed input makes :func:`unpack` raise :class:`BitstreamError`, never
+another exception, a hang, a huge allocation or silently wrong data. The byte layout, the
+checks and their limits: ``docs/bitstream.md``.
 
 Example:
     >>> fp = model_fingerprint(b'architecture config + quantised CDF tables')

@@ -15,6 +15,7 @@ import torch
 from mmdicm.apis.deploy import (MANIFEST_CSV, MANIFEST_JSON, DeployError, analyze_bitstreams,
                                 bit_allocation, compress_images, find_images,
                                 inject_backbone_features, load_deploy_model)
+from mmdicm.codec import pack, unpack
 from mmdicm.engine import likelihood_bpp
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -239,23 +240,29 @@ def test_analyze_reports_corrupted_truncated_and_foreign_files(compressed, work,
     foreign = tmp_path / 'foreign'
     compress_images(other, find_images(work['images']), str(foreign), progress=False)
     shutil.copy(foreign / 'coffee.dicm', folder / 'coffee.dicm')
+    # a valid CRC around a y string cut short (what crashed CompressAI's decoder)
+    s = unpack((folder / 'rocket.dicm').read_bytes())
+    (folder / 'short.dicm').write_bytes(pack(s.fingerprint, s.image_size, s.latent_shapes,
+                                             [[s.sections[0][0][:8]], s.sections[1]],
+                                             s.padded_size))
 
     out = tmp_path / 'mixed.json'
     code = ANALYZE([DEMO, work['ckpt'], str(folder), str(out), '--no-progress'] + CLI_OPTIONS)
     assert code == 1
     text = capsys.readouterr().out
-    assert '1/4 file(s) analysed' in text and '3 file(s) FAILED' in text
+    assert '1/5 file(s) analysed' in text and '4 file(s) FAILED' in text
     lines = {ln.split(':')[0].strip(): ln for ln in text.splitlines() if '.dicm:' in ln}
     assert 'CRC mismatch' in lines['astronaut.dicm']
     assert 'truncated' in lines['chelsea.dicm']
     assert 'fingerprint mismatch' in lines['coffee.dicm']
+    assert 'invalid bitstream: y string: string ends' in lines['short.dicm']
     assert 'Traceback' not in text
     # the intact file was still analysed
     records = json.load(open(out))
     assert records and {r['image_id'] for r in records} == {3}  # rocket
     summary = json.load(open(str(out)[:-5] + '.summary.json'))
     assert [f['file'] for f in summary['failures']] == ['astronaut.dicm', 'chelsea.dicm',
-                                                         'coffee.dicm']
+                                                         'coffee.dicm', 'short.dicm']
     assert summary['rate']['bytes'] == osp.getsize(folder / 'rocket.dicm')
 
 
