@@ -36,7 +36,7 @@ means are snapped to a 2**-8 grid before they are cast to float32: float64 noise
 have to land within that distance of a grid midpoint to change a value. Training keeps the
 float32, unsnapped path.
 """
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn as nn

@@ -14,6 +14,7 @@ from mmengine.config import Config
 from skimage import data as skdata
 
 from mmdicm.apis import rate_sweep as rs
+from mmdicm.apis.rate_sweep import runs
 from mmdicm.evaluation import PixelCodecBppMetric, PixelCodecRoundtrip, get_pixel_codec
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'engine'))
@@ -125,10 +126,10 @@ def test_a_checkpoint_that_misses_weights_of_the_tested_model_is_refused(tmp_pat
         model = torch.nn.Module()
     Runner.model.backbone = torch.nn.Linear(2, 2)
     ok = _save(tmp_path / 'ok.pth', dict(Runner.model.state_dict()))
-    rs._check_covered(Runner, ok)
+    runs.check_covered(Runner, ok)
     partial = _save(tmp_path / 'partial.pth', {'backbone.weight': torch.zeros(2, 2)})
     with pytest.raises(rs.SweepError, match=r"lacks 1 weights.*backbone.bias"):
-        rs._check_covered(Runner, partial)
+        runs.check_covered(Runner, partial)
 
 
 # ----------------------------------------------------------------------- argument checks
@@ -218,13 +219,13 @@ def test_tiny_sweep_writes_curves_bd_and_plot_and_resumes_from_its_cache(tmp_pat
     # a warm start changes only the DICM points: one codec trained at the smallest λ, every
     # λ's codec starts from it; the task model and the baselines come from the cache
     loads = []
-    train = rs._train
+    train = runs.train
 
     def recording_train(cfg):
         loads.append((cfg.work_dir, cfg.load_from))
         return train(cfg)
 
-    monkeypatch.setattr(rs, '_train', recording_train)
+    monkeypatch.setattr(runs, 'train', recording_train)
     logs3 = []
     warm = rs.run_rate_sweep(log=logs3.append, **dict(kwargs, warm_start_epochs=1))
     assert [osp.relpath(w, work) for w, _ in loads] == [
@@ -247,8 +248,8 @@ def test_tiny_sweep_writes_curves_bd_and_plot_and_resumes_from_its_cache(tmp_pat
 
     # curves over payload bpp: from the cache, into work/payload/
     tests = []
-    test = rs._test
-    monkeypatch.setattr(rs, '_test', lambda cfg, *a, **k: tests.append(cfg.work_dir) or
+    test = runs.test
+    monkeypatch.setattr(runs, 'test', lambda cfg, *a, **k: tests.append(cfg.work_dir) or
                         test(cfg, *a, **k))
     kwargs = dict(kwargs, warm_start_epochs=1)
     pay = rs.run_rate_sweep(log=logs3.append, rate='payload', **kwargs)

@@ -1,0 +1,110 @@
+"""What a sweep returns and writes: curves, the BD table and their Markdown."""
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ...evaluation.bd_metrics import BDOverlapWarning, Curve, compare
+from ...evaluation.pixel_codecs import get_pixel_codec
+from .state import lambda_tag
+from .tasks import SweepTask
+
+__all__ = ['RATES', 'SweepResult', 'curves_and_table', 'format_sweep_markdown',
+           'format_sweep_summary']
+
+
+@dataclass
+class SweepResult:
+    """What :func:`~mmdicm.apis.rate_sweep.run_rate_sweep` measured and wrote.
+
+    Attributes:
+        task (str): Task name.
+        metric_name (str): The plotted metric.
+        reference (float): The task model's metric on uncompressed images.
+        curves (list[Curve]): One per codec, DICM last.
+        table (list[dict]): BD rows, DICM against each baseline (see ``compare``).
+        points (dict): Every measured point, by name (``jpeg@5``, ``dicm@lambda2``, ...).
+        files (dict): Paths of the written files (csv, json, png, md).
+        seconds (float): Wall time of this call.
+        skipped (list[str]): Pixel codecs left out because they are unavailable here.
+        rate (str): What the curves' rates count: ``'file'`` (bpp of whole files) or
+            ``'payload'`` (payload bpp).
+    """
+    task: str
+    metric_name: str
+    reference: float
+    curves: List[Curve]
+    table: List[Dict[str, Any]]
+    points: Dict[str, Dict[str, Any]]
+    files: Dict[str, str]
+    seconds: float = 0.
+    skipped: List[str] = field(default_factory=list)
+    rate: str = 'file'
+
+
+#: ``rate`` of :func:`~mmdicm.apis.rate_sweep.run_rate_sweep` -> (point key, label)
+RATES = {'file': ('bpp', 'bpp (whole files)'),
+         'payload': ('payload_bpp', 'payload bpp (entropy-coded bytes only)')}
+
+
+def curves_and_table(spec: SweepTask, points: Dict[str, Dict[str, Any]], codecs: List[str],
+                      lambdas: Sequence[float], plan: Sequence[Tuple[str, Tuple[int, ...]]],
+                      log: Callable[[str], None], rate_key: str = 'bpp'
+                      ) -> Tuple[List[Curve], List[Dict[str, Any]]]:
+    qualities = dict(plan)
+    curves = []
+    for codec in codecs:
+        pts = [points[f'{codec}@{q}'] for q in qualities[codec]]
+        curves.append(Curve(codec, rates=[p[rate_key] for p in pts],
+                            metrics=[p['metric'] for p in pts], metric_name=spec.metric_name))
+    dicm_pts = [points[f'dicm@{lambda_tag(lam)}'] for lam in lambdas]
+    dicm = Curve('dicm', rates=[p[rate_key] for p in dicm_pts],
+                 metrics=[p['metric'] for p in dicm_pts], metric_name=spec.metric_name)
+    table: List[Dict[str, Any]] = []
+    for anchor in curves:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always', BDOverlapWarning)
+            rows = compare(anchor, [dicm], non_monotonic='pareto', on_error='record')
+        for w in caught:
+            log(f'[sweep] warning: {w.message}')
+        if caught:
+            rows[0]['warning'] = '; '.join(str(w.message) for w in caught)
+        table.extend(rows)
+    return curves + [dicm], table
+
+
+# ---------------------------------------------------------------------------- summaries
+def _fmt(value: Optional[float], spec: str) -> str:
+    return 'n/a' if value is None else format(value, spec)
+
+
+def format_sweep_markdown(result: SweepResult) -> str:
+    """The results as Markdown: the BD table, then every point (what the README shows)."""
+    lines = [f'Task: {result.task}; metric: {result.metric_name}; uncompressed: '
+             f'{result.reference:.3f}; rates: {RATES[result.rate][1]}.', '',
+             '| anchor | BD-rate of DICM (%) | BD-' + result.metric_name + ' of DICM | '
+             'note |', '| --- | ---: | ---: | --- |']
+    for row in result.table:
+        note = '; '.join(n for n in (row.get('warning'), row.get('error')) if n)
+        lines.append(f"| {row['anchor']} | {_fmt(row['bd_rate_pct'], '+.1f')} | "
+                     f"{_fmt(row['bd_metric'], '+.3f')} | {' '.join(note.split())} |")
+    lines += ['', '| codec | setting | bpp | payload bpp | ' + result.metric_name + ' |',
+              '| --- | --- | ---: | ---: | ---: |']
+    for name, p in result.points.items():
+        if name == 'uncompressed':
+            continue
+        setting = (f"λ={p['lambda_rate']:g}" if p['method'] == 'dicm'
+                   else f"{get_pixel_codec(p['method']).quality_name} {p['quality']}")
+        lines.append(f"| {p['method']} | {setting} | {p['bpp']:.3f} | "
+                     f"{_fmt(p.get('payload_bpp'), '.3f')} | {p['metric']:.3f} |")
+    return '\n'.join(lines)
+
+
+def format_sweep_summary(result: SweepResult) -> str:
+    """What ``tools/rate_sweep.py`` prints at the end."""
+    lines = [f'Rate sweep ({result.task}): {len(result.points) - 1} points, '
+             f'{result.seconds / 60:.1f} min in this call.', '',
+             format_sweep_markdown(result), '']
+    if result.skipped:
+        lines.append(f'skipped (unavailable here): {", ".join(result.skipped)}')
+    lines += [f'{k:<5} {v}' for k, v in result.files.items()]
+    return '\n'.join(lines)

@@ -1,0 +1,97 @@
+"""Running the sweep's trainings and tests, and merging a codec into its task checkpoint."""
+import gc
+import os
+import os.path as osp
+from typing import Any, Dict, Optional
+
+import torch
+from mmengine.config import Config
+
+from ...engine.checkpoint import load_trusted_checkpoint
+from ...engine.launch import build_runner, check_config
+from ...engine.ssl_pipeline import last_checkpoint
+from .tasks import SweepError
+
+__all__ = ['check_covered', 'merge_codec_checkpoint', 'test', 'train']
+
+
+def merge_codec_checkpoint(task_checkpoint: str, codec_checkpoint: str, out: str,
+                           prefix: str = 'backbone.') -> str:
+    """The task model's checkpoint with the codec of a codec-training run, as one file.
+
+    The codec run trained ``<prefix>codec.*`` under the task model's frozen head and tail;
+    the merged file is what ``dicm_config`` tests (and what ``tools/compress.py`` /
+    ``tools/analyze.py`` deploy). The head and tail of both files must be equal bit for bit
+    (the codec was trained under *this* task model); otherwise :class:`SweepError`.
+
+    Args:
+        task_checkpoint (str): Checkpoint of the task model (no codec keys needed).
+        codec_checkpoint (str): Checkpoint of the codec run (a ``DICMMoCoV2`` or any model
+            whose backbone is ``<prefix>``).
+        out (str): Path of the merged checkpoint (its folder is created).
+        prefix (str): Backbone key prefix in both. Defaults to ``'backbone.'``.
+
+    Returns:
+        str: ``out``.
+    """
+    task = load_trusted_checkpoint(task_checkpoint)
+    codec = load_trusted_checkpoint(codec_checkpoint)
+    task_sd, codec_sd = task.get('state_dict', task), codec.get('state_dict', codec)
+    codec_prefix = prefix + 'codec.'
+    codec_keys = {k: v for k, v in codec_sd.items() if k.startswith(codec_prefix)}
+    if not codec_keys:
+        raise SweepError(f'{codec_checkpoint} has no {codec_prefix}* keys: not a codec run')
+    shared = [k for k in task_sd if k.startswith(prefix) and not k.startswith(codec_prefix)]
+    missing = [k for k in shared if k not in codec_sd]
+    differ = [k for k in shared if k in codec_sd and not torch.equal(task_sd[k], codec_sd[k])]
+    if missing or differ:
+        bad = (missing + differ)[:3]
+        raise SweepError(f'{codec_checkpoint} was not trained under the task model '
+                         f'{task_checkpoint}: backbone keys {"missing" if missing else "differ"}'
+                         f' (e.g. {bad})')
+    merged = {k: v for k, v in task_sd.items() if not k.startswith(codec_prefix)}
+    merged.update(codec_keys)
+    meta = dict(task.get('meta') or {})
+    meta.update(task_checkpoint=osp.abspath(task_checkpoint),
+                codec_checkpoint=osp.abspath(codec_checkpoint))
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    torch.save(dict(state_dict=merged, meta=meta), out)
+    return out
+
+
+def check_covered(runner: Any, checkpoint: str) -> None:
+    """Every weight of the model is in ``checkpoint`` (mmengine loads non-strictly, so a
+    missing part would be tested at its random init, silently)."""
+    sd = load_trusted_checkpoint(checkpoint)
+    sd = sd.get('state_dict', sd)
+    missing = [k for k in runner.model.state_dict() if k not in sd
+               and not k.startswith('data_preprocessor.')]
+    if missing:
+        raise SweepError(f'{checkpoint} lacks {len(missing)} weights of the model it is tested '
+                         f'with (e.g. {missing[:3]}): the test and codec configs disagree')
+
+
+def test(cfg: Config, val_images: Optional[int], merged: bool = False) -> Dict[str, float]:
+    """Test ``cfg.load_from``; a ``merged`` checkpoint must cover the whole model."""
+    if val_images is not None:
+        cfg.test_dataloader.dataset.indices = val_images
+    check_config(cfg, 'test')
+    runner = build_runner(cfg)
+    try:
+        if merged:  # the task checkpoint tests its own config: nothing to check there
+            check_covered(runner, cfg.load_from)
+        return {k: float(v) for k, v in runner.test().items()}
+    finally:
+        del runner
+        gc.collect()
+
+
+def train(cfg: Config) -> str:
+    check_config(cfg, 'train')
+    runner = build_runner(cfg)
+    try:
+        runner.train()
+    finally:
+        del runner
+        gc.collect()
+    return last_checkpoint(cfg.work_dir)

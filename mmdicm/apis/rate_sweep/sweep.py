@@ -1,0 +1,346 @@
+"""``run_rate_sweep``: the task model, every pixel-codec point, every DICM point, the results.
+
+Each phase is one function below; the points are cached in ``sweep.json`` as they are
+measured (:mod:`.state`), so a stopped sweep resumes where it stopped.
+"""
+import copy
+import functools
+import json
+import os
+import os.path as osp
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from mmengine.config import Config
+
+from ...datasets import generate_embedded_dataset
+from ...evaluation.bd_metrics import write_results
+from ...evaluation.pixel_codecs import get_pixel_codec
+from . import runs
+from .configs import (check_preprocessors, codec_config, config_digest, no_val, prepare,
+                      set_epochs, with_pixel_codec)
+from .report import RATES, SweepResult, curves_and_table, format_sweep_markdown
+from .state import STATE_FILE, lambda_tag, load_state, save_state
+from .tasks import (DEFAULT_LAMBDAS, DEFAULT_QUALITIES, SWEEP_TASKS, SweepError, SweepTask,
+                    check_codecs, check_lambdas, check_optional_counts)
+
+__all__ = ['run_rate_sweep']
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class _Plan:
+    """The checked settings and prepared configs of one sweep."""
+    spec: SweepTask
+    work_dir: str
+    lambdas: Tuple[float, ...]
+    codecs: List[Tuple[str, Tuple[int, ...]]]
+    task_cfg: Config
+    codec_base: Config
+    warm_cfg: Optional[Config]
+    dicm_base: Config
+    dicm_digest: str
+    warm_digest: str
+    settings: Dict[str, Any]
+    val_images: Optional[int]
+    warm_start_epochs: Optional[int]
+
+
+class _Sweep:
+    """The sweep's cache (``sweep.json``) and its progress counter."""
+
+    def __init__(self, plan: _Plan, log: Log) -> None:
+        self.plan, self.log = plan, log
+        self.path = osp.join(plan.work_dir, STATE_FILE)
+        self.state = load_state(self.path, plan.settings)
+        self.points: Dict[str, Dict[str, Any]] = self.state['points']
+        self.total = (1 + sum(len(q) for _, q in plan.codecs) + len(plan.lambdas) +
+                      (plan.warm_cfg is not None))
+        self.step = 0
+
+    def record(self, name: str, point: Dict[str, Any]) -> None:
+        self.points[name] = point
+        self.save()
+
+    def save(self) -> None:
+        save_state(self.path, self.state)
+
+    def next(self, steps: int = 1) -> str:
+        self.step += steps
+        return f'{self.step}/{self.total}'
+
+
+def _plan(spec: SweepTask, work_dir: str, data_root: str, lambdas: Sequence[float],
+          codecs: Sequence[str], qualities: Optional[Dict[str, Sequence[int]]],
+          task_iters: Optional[int], codec_epochs: Optional[int],
+          warm_start_epochs: Optional[int], val_images: Optional[int], seed: int,
+          cfg_options: Optional[Dict[str, Dict[str, Any]]],
+          dataset: Dict[str, int]) -> _Plan:
+    """Check every setting and prepare every config, before any work."""
+    lambdas = check_lambdas(lambdas)
+    plan = check_codecs(codecs, qualities)
+    check_optional_counts(task_iters=task_iters, codec_epochs=codec_epochs,
+                          warm_start_epochs=warm_start_epochs, val_images=val_images)
+    cfg_options = {k: dict(v) for k, v in (cfg_options or {}).items()}
+    unknown = sorted(set(cfg_options) - {'task', 'codec', 'dicm'})
+    if unknown:
+        raise SweepError(f"cfg_options keys must be 'task', 'codec' or 'dicm', got {unknown}")
+    for path in (spec.task_config, spec.dicm_config, spec.codec_config):
+        if not osp.isfile(path):
+            raise SweepError(f'config of task {spec.name!r} not found: {path}')
+
+    common = {'randomness': dict(seed=seed)}
+    task_cfg = prepare(spec, spec.task_config, data_root, osp.join(work_dir, 'task'),
+                       dict(common, **cfg_options.get('task', {})))
+    if task_iters is not None:
+        task_cfg.train_cfg.max_iters = task_iters
+        task_cfg.default_hooks.checkpoint.interval = task_iters
+    codec_base = prepare(spec, spec.codec_config, data_root, work_dir,
+                         dict(common, **cfg_options.get('codec', {})))
+    check_preprocessors(task_cfg, codec_base)
+    if codec_epochs is not None:
+        set_epochs(codec_base, codec_epochs)
+    warm_cfg = None
+    if warm_start_epochs is not None:
+        warm_cfg = codec_config(codec_base, spec, min(lambdas), osp.join(work_dir, 'warm_start'))
+        set_epochs(warm_cfg, warm_start_epochs)
+    # the DICM points depend on the codec and test configs and the warm start (not on the
+    # task model's or the baselines' settings): only they are recomputed when those change
+    dicm_base = prepare(spec, spec.dicm_config, data_root, work_dir,
+                        dict(common, **spec.dicm_options, **cfg_options.get('dicm', {})))
+    warm_digest = config_digest(warm_cfg) if warm_cfg is not None else ''
+    settings = dict(task=spec.name, task_config=osp.basename(spec.task_config),
+                    task_config_digest=config_digest(task_cfg), task_iters=task_iters,
+                    val_images=val_images, **dataset, seed=seed,
+                    data_root=osp.abspath(data_root),
+                    cfg_options=json.loads(json.dumps(cfg_options, default=repr)))
+    return _Plan(spec, work_dir, lambdas, plan, task_cfg, codec_base, warm_cfg, dicm_base,
+                 config_digest(codec_base) + config_digest(dicm_base) + warm_digest,
+                 warm_digest, settings, val_images, warm_start_epochs)
+
+
+def _task_model(sweep: _Sweep) -> Tuple[str, float]:
+    """Phase 1: the task model, trained once on uncompressed images; its checkpoint and
+    metric."""
+    plan, points = sweep.plan, sweep.points
+    step = sweep.next()
+    if 'uncompressed' not in points:
+        sweep.log(f'[sweep] {step} training the task model '
+                  f'({osp.basename(plan.spec.task_config)})')
+        t0 = time.perf_counter()
+        no_val(plan.task_cfg)
+        task_ckpt = runs.train(copy.deepcopy(plan.task_cfg))
+        test_cfg = copy.deepcopy(plan.task_cfg)
+        test_cfg.load_from = task_ckpt
+        metrics = runs.test(test_cfg, plan.val_images)
+        sweep.record('uncompressed', dict(method='uncompressed', checkpoint=task_ckpt,
+                                          metric=metrics[plan.spec.metric_key],
+                                          metrics=metrics, seconds=time.perf_counter() - t0))
+    task_ckpt = points['uncompressed']['checkpoint']
+    if not osp.isfile(task_ckpt):
+        raise SweepError(f'the task checkpoint {task_ckpt} of {sweep.path} is gone; use '
+                         'another --work-dir')
+    reference = points['uncompressed']['metric']
+    sweep.log(f'[sweep] task model: {plan.spec.metric_name} {reference:.3f} uncompressed '
+              f'({task_ckpt})')
+    return task_ckpt, reference
+
+
+def _pixel_codecs(sweep: _Sweep, task_ckpt: str) -> List[str]:
+    """Phase 2: every pixel codec and quality, the same task model on decoded images;
+    returns the codecs skipped because they are unavailable here."""
+    plan, points = sweep.plan, sweep.points
+    skipped = []
+    for codec, codec_qualities in plan.codecs:
+        ok, reason = get_pixel_codec(codec).available()
+        if not ok:
+            sweep.log(f'[sweep] skipping {codec}: {reason}')
+            skipped.append(codec)
+            sweep.next(len(codec_qualities))
+            continue
+        for quality in codec_qualities:
+            step = sweep.next()
+            name = f'{codec}@{quality}'
+            if name in points and points[name].get('payload_bpp') is not None:
+                continue
+            t0 = time.perf_counter()
+            cfg = with_pixel_codec(plan.task_cfg, codec, quality)
+            cfg.work_dir = osp.join(plan.work_dir, 'baselines', f'{codec}_{quality}')
+            cfg.load_from = task_ckpt
+            metrics = runs.test(cfg, plan.val_images)
+            sweep.record(name, dict(method=codec, quality=quality, bpp=metrics['codec/bpp'],
+                                    payload_bpp=metrics['codec/payload_bpp'],
+                                    metric=metrics[plan.spec.metric_key], metrics=metrics,
+                                    seconds=time.perf_counter() - t0))
+            sweep.log(f'[sweep] {step} {codec} {get_pixel_codec(codec).quality_name} '
+                      f'{quality}: {plan.spec.metric_name} {points[name]["metric"]:.3f} at '
+                      f'{points[name]["bpp"]:.3f} bpp ({points[name]["seconds"]:.0f} s)')
+    return skipped
+
+
+def _warm_start(sweep: _Sweep, task_ckpt: str) -> str:
+    """Phase 3a: the checkpoint every λ's codec starts from (the warm start's, if any)."""
+    plan, state = sweep.plan, sweep.state
+    if plan.warm_cfg is None:
+        return task_ckpt
+    step = sweep.next()
+    warm = state.get('warm_start') or {}
+    if warm.get('config_digest') != plan.warm_digest or \
+            not osp.isfile(warm.get('checkpoint', '')):
+        sweep.log(f'[sweep] {step} DICM warm start: training the codec at λ='
+                  f'{min(plan.lambdas):g} for {plan.warm_start_epochs} epochs (every λ starts '
+                  'from it)')
+        t0 = time.perf_counter()
+        plan.warm_cfg.load_from = task_ckpt
+        state['warm_start'] = dict(checkpoint=runs.train(copy.deepcopy(plan.warm_cfg)),
+                                   lambda_rate=min(plan.lambdas),
+                                   epochs=plan.warm_start_epochs,
+                                   config_digest=plan.warm_digest,
+                                   seconds=time.perf_counter() - t0)
+        sweep.save()
+    return state['warm_start']['checkpoint']
+
+
+def _dicm_point(sweep: _Sweep, lam: float, task_ckpt: str, codec_init: str) -> None:
+    """Phase 3b, one λ: the codec trained under the frozen task model, then real coding."""
+    plan, points = sweep.plan, sweep.points
+    step = sweep.next()
+    name = f'dicm@{lambda_tag(lam)}'
+    lam_dir = osp.join(plan.work_dir, lambda_tag(lam))
+    old = points.get(name)
+    merged = None
+    if old is not None:
+        if old.get('config_digest') == plan.dicm_digest:
+            if old.get('payload_bpp') is not None:
+                return
+            if osp.isfile(old.get('checkpoint') or ''):
+                sweep.log(f'[sweep] {step} DICM λ={lam:g} was measured before payload '
+                          'bytes were recorded: testing its checkpoint again (no training)')
+                merged = old['checkpoint']
+        else:
+            sweep.log(f'[sweep] the codec or DICM test config changed since λ={lam:g} was '
+                      'measured: measuring it again')
+    t0 = time.perf_counter()
+    if merged is None:
+        cfg = codec_config(plan.codec_base, plan.spec, lam, osp.join(lam_dir, 'codec'))
+        cfg.load_from = codec_init
+        sweep.log(f'[sweep] {step} DICM λ={lam:g}: training the codec under the frozen '
+                  'task model' + (' from the warm start' if plan.warm_cfg is not None else ''))
+        codec_ckpt = runs.train(cfg)
+        merged = runs.merge_codec_checkpoint(task_ckpt, codec_ckpt,
+                                             osp.join(lam_dir, 'dicm.pth'))
+    test_cfg = copy.deepcopy(plan.dicm_base)
+    test_cfg.work_dir, test_cfg.load_from = osp.join(lam_dir, 'test'), merged
+    metrics = runs.test(test_cfg, plan.val_images, merged=True)
+    seconds = time.perf_counter() - t0 + (old['seconds'] if old and
+                                          old.get('checkpoint') == merged else 0.)
+    sweep.record(name, dict(method='dicm', lambda_rate=lam, bpp=metrics['dicm/bpp'],
+                            payload_bpp=metrics['dicm/payload_bpp'],
+                            metric=metrics[plan.spec.metric_key], metrics=metrics,
+                            checkpoint=merged, config_digest=plan.dicm_digest, seconds=seconds))
+    sweep.log(f'[sweep] {step} DICM λ={lam:g}: {plan.spec.metric_name} '
+              f'{points[name]["metric"]:.3f} at {points[name]["bpp"]:.3f} bpp (real bytes, '
+              f'{points[name]["seconds"]:.0f} s)')
+
+
+def _results(sweep: _Sweep, reference: float, skipped: List[str], rate: str,
+             seconds: float) -> SweepResult:
+    """Phase 4: curves, BD table and the files (csv, json, png, md)."""
+    plan = sweep.plan
+    out_dir = plan.work_dir if rate == 'file' else osp.join(plan.work_dir, 'payload')
+    codecs = [c for c, _ in plan.codecs if c not in skipped]
+    curves, table = curves_and_table(plan.spec, sweep.points, codecs, plan.lambdas,
+                                     plan.codecs, sweep.log, RATES[rate][0])
+    files = write_results(curves, table, out_dir, reference=('uncompressed', reference))
+    wanted = ['uncompressed'] + [f'{c}@{q}' for c, qs in plan.codecs if c not in skipped
+                                 for q in qs] + [f'dicm@{lambda_tag(lam)}'
+                                                 for lam in plan.lambdas]
+    result = SweepResult(task=plan.spec.name, metric_name=plan.spec.metric_name,
+                         reference=reference, curves=curves, table=table,
+                         points={k: sweep.points[k] for k in wanted}, files=files,
+                         seconds=seconds, skipped=skipped, rate=rate)
+    md = osp.join(out_dir, 'results.md')
+    with open(md, 'w', encoding='utf-8') as f:
+        f.write(format_sweep_markdown(result) + '\n')
+    files['md'] = md
+    return result
+
+
+def run_rate_sweep(task: str = 'detection',
+                   work_dir: str = 'work_dirs/rate_sweep',
+                   data_root: str = 'data/embedded',
+                   lambdas: Sequence[float] = DEFAULT_LAMBDAS,
+                   codecs: Sequence[str] = tuple(DEFAULT_QUALITIES),
+                   qualities: Optional[Dict[str, Sequence[int]]] = None,
+                   task_iters: Optional[int] = None,
+                   codec_epochs: Optional[int] = None,
+                   warm_start_epochs: Optional[int] = None,
+                   val_images: Optional[int] = None,
+                   num_train: int = 400,
+                   num_val: int = 100,
+                   image_size: int = 256,
+                   seed: int = 0,
+                   tasks: Optional[Dict[str, SweepTask]] = None,
+                   cfg_options: Optional[Dict[str, Dict[str, Any]]] = None,
+                   rate: str = 'file',
+                   log: Optional[Log] = None) -> SweepResult:
+    """Train the task model, measure every baseline and DICM point, write the BD results.
+
+    Args:
+        task (str): A key of ``tasks``: ``'detection'`` (default; the demo Mask R-CNN) or
+            ``'classification'`` (64-px object crops: cheaper per point, but whole-file bpp
+            at that size is dominated by each format's fixed overhead; see the README).
+        work_dir (str): Everything goes here (``task/``, ``lambda<λ>/``, ``baselines/``, the
+            results files); ``sweep.json`` records the points as they are measured.
+        data_root (str): The embedded dataset (generated if missing).
+        lambdas (Sequence[float]): λ of the DICM points (> 0). Defaults to
+            :data:`DEFAULT_LAMBDAS`.
+        codecs (Sequence[str]): Pixel codecs to compare with; unavailable ones are skipped
+            with a message. Defaults to all five.
+        qualities (dict, optional): ``{codec: [quality, ...]}``; missing codecs use
+            :data:`DEFAULT_QUALITIES`.
+        task_iters (int, optional): Training iterations of the task model (config default).
+        codec_epochs (int, optional): Training epochs of each codec (config default).
+        warm_start_epochs (int, optional): First train one codec at the highest rate (the
+            smallest λ) for this many epochs, then start every λ's codec from it and train it
+            ``codec_epochs`` more (the usual way to train a family of learned codecs: the
+            expensive part, learning to reconstruct, is shared). None (default): every codec
+            starts from scratch.
+        val_images (int, optional): Evaluate on the first N test images only (all by default).
+        num_train, num_val, image_size (int): Embedded dataset size (as ``make demo``).
+        seed (int): Seed of every run. Defaults to 0.
+        tasks (dict, optional): Task table. Defaults to :data:`SWEEP_TASKS`.
+        cfg_options (dict, optional): ``--cfg-options``-style overrides per config:
+            ``{'task': {...}, 'codec': {...}, 'dicm': {...}}`` (e.g. batch sizes, workers).
+            Recorded in the sweep's settings. Defaults to None.
+        rate (str): ``'file'`` (default): curves and BD over whole-file bpp, results in
+            ``work_dir``; ``'payload'``: over payload bpp, results in ``work_dir/payload``.
+            Points keep both, so switching measures nothing again (points cached before
+            payload bytes were recorded are tested again; DICM's from its checkpoint).
+        log (callable, optional): Progress messages. Defaults to flushed ``print``.
+
+    Returns:
+        SweepResult: curves, BD table, points and file paths.
+    """
+    t_start = time.perf_counter()
+    log = functools.partial(print, flush=True) if log is None else log
+    tasks = SWEEP_TASKS if tasks is None else tasks
+    if task not in tasks:
+        raise SweepError(f'unknown task {task!r}; known: {sorted(tasks)}')
+    if rate not in RATES:
+        raise SweepError(f'rate must be one of {sorted(RATES)}, got {rate!r}')
+    plan = _plan(tasks[task], work_dir, data_root, lambdas, codecs, qualities, task_iters,
+                 codec_epochs, warm_start_epochs, val_images, seed, cfg_options,
+                 dict(num_train=num_train, num_val=num_val, image_size=image_size))
+    os.makedirs(work_dir, exist_ok=True)
+    sweep = _Sweep(plan, log)
+    generate_embedded_dataset(data_root, num_train=num_train, num_val=num_val,
+                              image_size=image_size, seed=0)
+    task_ckpt, reference = _task_model(sweep)
+    skipped = _pixel_codecs(sweep, task_ckpt)
+    codec_init = _warm_start(sweep, task_ckpt)
+    for lam in plan.lambdas:
+        _dicm_point(sweep, lam, task_ckpt, codec_init)
+    return _results(sweep, reference, skipped, rate, time.perf_counter() - t_start)

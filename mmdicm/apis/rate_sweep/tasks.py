@@ -1,0 +1,128 @@
+"""What a sweep measures: its tasks (three configs each), λ and pixel-codec qualities."""
+import math
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ...engine.ssl_pipeline import CONFIG_ROOT
+from ...evaluation.pixel_codecs import PIXEL_CODECS, get_pixel_codec
+
+__all__ = ['DEFAULT_LAMBDAS', 'DEFAULT_QUALITIES', 'SWEEP_TASKS', 'SweepError', 'SweepTask',
+           'check_codecs', 'check_lambdas', 'check_optional_counts']
+
+#: λ of the DICM points (weight of bpp in the codec's loss), lowest rate last
+DEFAULT_LAMBDAS = (0.1, 0.3, 1.0, 3.0)
+#: Qualities of the pixel-codec points at CPU scale, low to high rate. They reach far lower
+#: than a codec's usual sweep: on the embedded data's large, high-contrast shapes the detector
+#: loses nothing measurable above ~0.1 bpp with any of them (measured), and BD needs the part
+#: of each curve where accuracy moves.
+DEFAULT_QUALITIES = {'jpeg': (1, 2, 3, 5, 10, 20, 40, 75),
+                     'webp': (0, 1, 2, 5, 15, 35, 60, 85),
+                     'avif': (0, 3, 6, 10, 25, 40, 60, 80),
+                     'hevc': (51, 49, 47, 42, 37, 32, 27),
+                     'vvc': (60, 55, 51, 47, 42, 37, 32, 27)}
+
+
+class SweepError(ValueError):
+    """A sweep cannot start or continue (bad settings, another sweep's folder, bad files)."""
+
+
+def _config(rel: str) -> str:
+    return osp.join(CONFIG_ROOT, rel)
+
+
+#: The sweep's codec: DICM's compression network on f1, no RE (see the codec configs)
+_NO_RE = {'model.backbone.codec.re': None}
+
+
+@dataclass(frozen=True)
+class SweepTask:
+    """One task of the sweep: its three configs and the metric its curves plot.
+
+    Attributes:
+        name (str): e.g. 'classification'.
+        task_config (str): The task model without a codec (trained once).
+        dicm_config (str): The same model with DICM's codec and real coding at test time
+            (``DICMBppMetric`` in its test evaluator).
+        codec_config (str): The per-λ codec training run (``RateDistortionLossHook`` first in
+            ``custom_hooks``; loads the task checkpoint with ``load_from``).
+        metric_key (str): The test-result key plotted, e.g. ``'accuracy/top1'``.
+        metric_name (str): Its axis label, e.g. ``'top-1 (%)'``.
+        data (str): Sub-folder of the embedded dataset the task reads
+            (``'classification/'`` or ``''``).
+        coco_evaluator (bool): Whether test evaluator 0 is mmdet's ``CocoMetric`` (its
+            ``ann_file`` follows the data root).
+        dicm_options (dict): Overrides of ``dicm_config`` that make its codec the one
+            ``codec_config`` trains (e.g. ``{'model.backbone.codec.re': None}``).
+    """
+    name: str
+    task_config: str
+    dicm_config: str
+    codec_config: str
+    metric_key: str
+    metric_name: str
+    data: str = ''
+    coco_evaluator: bool = False
+    dicm_options: Dict[str, Any] = field(default_factory=dict)
+
+
+#: The CPU-scale tasks on the embedded data
+SWEEP_TASKS: Dict[str, SweepTask] = {
+    'classification': SweepTask(
+        'classification', _config('sweep/resnet18_embedded_cls.py'),
+        _config('sweep/resnet18_dicm_embedded_cls.py'), _config('sweep/codec_r18_embedded_cls.py'),
+        metric_key='accuracy/top1', metric_name='top-1 (%)', data='classification/',
+        dicm_options=_NO_RE),
+    'detection': SweepTask(
+        'detection', _config('sweep/mask-rcnn_r18_embedded.py'),
+        _config('demo/mask-rcnn_dicm_r18_embedded.py'), _config('sweep/codec_r18_embedded_det.py'),
+        metric_key='coco/bbox_mAP', metric_name='bbox mAP', coco_evaluator=True,
+        dicm_options=_NO_RE),
+}
+
+
+def check_lambdas(lambdas: Any) -> Tuple[float, ...]:
+    """``lambdas`` as a tuple of distinct finite floats > 0, else :class:`SweepError`."""
+    if isinstance(lambdas, (str, bytes)) or not isinstance(lambdas, Sequence) or not lambdas:
+        raise SweepError(f'lambdas must be a non-empty list of numbers > 0, got {lambdas!r}')
+    out = []
+    for lam in lambdas:
+        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or \
+                not math.isfinite(lam) or lam <= 0:
+            raise SweepError(f'every λ must be a finite number > 0, got {lam!r}')
+        out.append(float(lam))
+    if len(set(out)) != len(out):
+        raise SweepError(f'lambdas must be distinct, got {out}')
+    return tuple(out)
+
+
+def check_codecs(codecs: Any, qualities: Optional[Dict[str, Sequence[int]]]
+                 ) -> List[Tuple[str, Tuple[int, ...]]]:
+    """``[(codec, qualities), ...]`` to sweep, checked against the codecs' own ranges."""
+    if isinstance(codecs, str) or not isinstance(codecs, Sequence):
+        raise SweepError(f'codecs must be a list of names, got {codecs!r}')
+    unknown = [c for c in codecs if c not in PIXEL_CODECS]
+    if unknown:
+        raise SweepError(f'unknown pixel codecs {unknown}; known: {sorted(PIXEL_CODECS)}')
+    qualities = dict(qualities or {})
+    extra = sorted(set(qualities) - set(codecs))
+    if extra:
+        raise SweepError(f'qualities given for codecs that are not swept: {extra}')
+    plan = []
+    for name in codecs:
+        chosen = tuple(qualities.get(name, DEFAULT_QUALITIES.get(name, PIXEL_CODECS[name]
+                                                                 .qualities)))
+        codec = get_pixel_codec(name)
+        try:
+            plan.append((name, tuple(codec.check_quality(q) for q in chosen)))
+        except (TypeError, ValueError) as e:
+            raise SweepError(str(e)) from None
+    return plan
+
+
+def check_optional_counts(**counts: Optional[int]) -> None:
+    """Each value None or an int >= 1 (iterations, epochs, images), else :class:`SweepError`."""
+    for name, value in counts.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise SweepError(f'{name} must be an int >= 1 or None, got {value!r}')
