@@ -16,7 +16,7 @@ from .spec import (CROP_CONTEXT, DEFAULT_CATEGORIES, GENERATOR_VERSION, JPEG_QUA
 
 
 def _crop_box(bbox: Sequence[float], image_size: int) -> Tuple[int, int, int]:
-    """``(x0, y0, side)`` of the classification crop of an object box (docs/embedded_data.md, "Classification view")."""
+    """``(x0, y0, side)`` of an object box's classification crop (docs/embedded_data.md)."""
     x, y, w, h = bbox
     side = int(min(image_size, max(8, round(CROP_CONTEXT * max(w, h)))))
     cx, cy = x + w / 2, y + h / 2
