@@ -1,40 +1,10 @@
-"""DICM's compression network: a hyperprior VAE on ResNet features.
+"""DICM's compression network: a hyperprior VAE on ResNet features (a CompressAI model).
 
 Tang, Yi, Wang, "Towards Learned Image Compression for Multiple Semantic Analysis Tasks",
-IEEE Transactions on Broadcasting, 2025. The analysis/synthesis transforms are built from
-HorNet blocks (recursive gated convolution, "RGC"), the hyper-transforms from Transformer
-blocks; entropy coding is CompressAI's (factorized prior for z, mean-scale Gaussian
-conditional for y, rANS).
-
-.. code-block:: none
-
-              ┌───┐    y     ┌───┐  z  ┌───┐ z_hat      z_hat ┌───┐
-      f2 ──►──┤g_a├──►─┬──►──┤h_a├──►──┤ Q ├───►───·⋯⋯·───►───┤h_s├─┐
-              └───┘    │     └───┘     └───┘        EB        └───┘ │
-                     ┌─┴─┐                                          │
-                     │ Q │              scales_hat, means_hat       │
-                     └─┬─┘                                          │
-                 y_hat ·  GC : ◄──────────────────◄─────────────────┘
-              ┌───┐    │
-      f3 ──◄──┤g_s├────┘          f2, f3: (256, H/4)   y: (192, H/16)   z: (192, H/64)
-              └───┘
-
-    g_a: HorBlock(256, o2) ─ conv5 s2 ─ LReLU ─ HorBlock(128, o3) ─ conv3 ─ HorBlock(192, o4, GF)
-         ─ conv5 s2
-    g_s: deconv5 s2 ─ HorBlock(192, o4, GF) ─ conv3 ─ HorBlock(128, o3) ─ deconv5 s2
-         [─ LReLU ─ HorBlock(256, o2), with synthesis_full_res_block=True]
-    h_a: conv3 s2 ─ ViT ─ conv3 s2 ─ ViT ─ 1x1          (Transformer width 384, 6 heads)
-    h_s: 1x1 ─ ViT ─ 3x3 + PixelShuffle x2 ─ ViT ─ 1x1 + PixelShuffle x2 -> (scales, means)
-
-    (o = gnConv order, GF = HorNet's global-local filter)
-
-Cross-platform decoding. Real coding needs the encoder and the decoder to derive *identical*
-Gaussian parameters from z_hat, or the rANS tables disagree and decoding turns to garbage (the
-known CompressAI desync when thread counts or CPUs differ). Here, whenever the model is not
-training (real coding and eval-mode forward alike), ``h_s`` runs in float64 and its scales and
-means are snapped to a 2**-8 grid before they are cast to float32: float64 noise (~1e-16) would
-have to land within that distance of a grid midpoint to change a value. Training keeps the
-float32, unsnapped path.
+IEEE Transactions on Broadcasting, 2025: HorNet (recursive gated convolution) analysis and
+synthesis transforms, Transformer hyper-transforms, CompressAI's entropy coding. Outside
+training ``h_s`` runs in float64 and snaps its outputs to a 2**-8 grid, so encoder and decoder
+agree on every CPU and thread count (``docs/codec.md``).
 """
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -64,6 +34,13 @@ def _triple(name: str, value, cast) -> Tuple:
 
 class DICMCompressionNet(CompressionModel):
     """Hyperprior compression network of DICM, a :class:`compressai.models.CompressionModel`.
+
+    .. code-block:: none
+
+        f2 ─ g_a ─► y ─ h_a ─► z ─ Q, EntropyBottleneck ─► z_hat ─ h_s ─► (scales, means)
+                    └─ Q, GaussianConditional(scales, means) ─► y_hat ─ g_s ─► f3
+
+    Widths and blocks of each transform: ``docs/codec.md``.
 
     Args:
         in_channels (int): Channels of the feature to compress (f2) and of the output (f3).

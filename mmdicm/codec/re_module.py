@@ -1,23 +1,11 @@
-"""Redundancy-elimination (RE) module of DICM.
+"""Redundancy-elimination (RE) module of DICM (Tang, Yi, Wang, IEEE T-BC 2025).
 
-Tang, Yi, Wang, "Towards Learned Image Compression for Multiple Semantic Analysis Tasks",
-IEEE Transactions on Broadcasting, 2025. The RE module sits between the backbone head (stem +
-layer1) and the compression network. It is an autoencoder whose latent is quantised and
-rate-costed: during self-supervised pre-training its rate acts as a bitrate constraint that
-squeezes redundancy out of the features. Both halves run on the edge; its latent is *not*
-part of the bitstream (only the compression network's y and z are), so its rate is a training
-term kept apart from the transmitted bpp.
-
-Layout (defaults from the authors' released hyper-parameters)::
-
-    f1 (256, H/4) ─ 1x1 ─► 128 ─ [blocks x1 ─ conv s2] ─ [blocks x1 ─ conv s2]
-                                  ─ [blocks x2 ─ conv s2 ─► 192] = latent (192, H/32)
-    latent ─ Q / EntropyBottleneck (likelihoods -> RE rate)
-    latent_hat ─ [deconv s2 ─► 128 ─ blocks x2] ─ [deconv s2 ─ blocks x1]
-               ─ [deconv s2 ─ blocks x1] ─ 1x1 ─► f2 (256, H/4)
-
-Blocks are the paper's ConvFormer (default) or the released code's Conv2Former ConvMod
-(``block_type='convmod'``).
+An autoencoder between the backbone head (stem + layer1) and the compression network whose
+latent is quantised and rate-costed: in self-supervised pre-training its rate is a bitrate
+constraint that squeezes redundancy out of the features. Both halves run on the edge; its
+latent is *not* in the bitstream, so its rate is a training term kept apart from the sent bpp.
+Blocks are the paper's ConvFormer (default) or the release's Conv2Former ConvMod
+(``block_type='convmod'``); the layout: ``docs/codec.md``.
 """
 from typing import Any, Dict, Optional, Sequence
 

@@ -1,24 +1,10 @@
 """Depthwise convolution with a faster CPU backward: the same forward, the same parameters.
 
-torch's CPU kernel for the *weight* gradient of a depthwise convolution is slow: for the
-7x7 depthwise convolutions of the RE and codec blocks at f1 resolution (2 x 256 x 80 x 80,
-channels-last) it takes ~60 ms where the forward takes ~9 ms (384 channels: ~100 vs ~12). Both gradients are
-convolutions themselves and run through the fast forward kernels instead:
-
-    grad_input  = depthwise_conv(grad_out, flip(weight))                (same padding)
-    grad_weight = sum over the batch of conv(pad(input)[n, c], grad_out[n, c])
-                  (one grouped convolution with N*C groups and an H x W kernel)
-
-Measured (one thread, fp32, forward + backward, channels-last, batch 2): 384 ch at 80x80
-133 -> 98 ms, 256 ch at 80x80 83 -> 44 ms; gradients agree with torch's to ~3e-6 relative
-(summation order).
-
-:class:`DepthwiseConv2d` is an ``nn.Conv2d`` (same arguments, parameter names and
-``state_dict``) whose forward is ``F.conv2d`` exactly as ``nn.Conv2d``'s -- bit-identical
-outputs, in every grad mode -- and only its backward differs. The fast backward is used on
-CPU for stride 1, dilation 1, zero ``'same'`` padding of an odd square kernel; anything else
-(GPU tensors included: cuDNN's kernels are fine) is plain ``nn.Conv2d``. Double backward
-is not supported on the fast path.
+:class:`DepthwiseConv2d` is an ``nn.Conv2d`` (same arguments, parameter names, ``state_dict``
+and bit-identical ``F.conv2d`` forward in every grad mode) whose CPU backward for stride 1,
+dilation 1 and zero ``'same'`` padding of an odd square kernel is made of forward convolutions
+(torch's depthwise weight-gradient kernel is 7-9x its forward); anything else, GPU included,
+is plain ``nn.Conv2d``. No double backward on the fast path. Why and measured: ``docs/codec.md``.
 """
 from typing import Optional, Tuple
 

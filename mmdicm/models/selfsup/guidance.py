@@ -8,16 +8,9 @@ Learning", CVPR 2022). The box of each training image comes from the backbone it
     heatmap (N, H, W) ─ > threshold ─ bounding box of that region ─► (x1, y1, x2, y2) pixels
     pixels / (W, H) ─► normalised box in [0, 1], stored per sample (image-size free)
 
-Box convention (all functions here): ``(x1, y1, x2, y2)`` with ``x1, y1`` inclusive and
-``x2, y2`` exclusive, so the whole ``H x W`` image is ``(0, 0, W, H)`` in pixels and
-``(0, 0, 1, 1)`` normalised, and ``x2 - x1`` is the box width. Normalised boxes are what the
-data pipeline stores: the heatmap is computed on a plain full-image resize of every training
-image, so a normalised box means the same region of the original image, whatever its size
-(:func:`denormalize_boxes` maps it to pixels of any size).
-
-Degenerate maps never fail: a flat map (every activation equal, e.g. all ReLU outputs zero)
-and a map whose region above the threshold is empty (NaNs included) give the whole image, as
-does a map entirely above the threshold. Pure torch; no OpenMMLab import.
+Boxes are ``(x1, y1, x2, y2)``, ``x2, y2`` exclusive (the whole image is ``(0, 0, W, H)``,
+normalised ``(0, 0, 1, 1)``); degenerate maps (flat, empty, NaN) give the whole image. Pure
+torch. The box convention and why normalised boxes are stored: ``docs/ssl.md``.
 """
 from typing import Optional, Sequence, Tuple, Union
 

@@ -1,80 +1,10 @@
 """``DICMMoCoV2``: mmpretrain's MoCo v2 whose encoders carry DICM's feature codec.
 
-Tang, Yi, Wang, "Towards Learned Image Compression for Multiple Semantic Analysis Tasks",
-IEEE T-BC 2025: the backbone is pre-trained by semantic-guided MoCo v2 (positive crops inside
-a heatmap box, :class:`~mmdicm.datasets.transforms.SemanticGuidedCrop`) under a bitrate
-constraint, in four stages that chain by checkpoint::
-
-    view q ─ DICMResNet (head ─►f1─ RE ─►f2─ codec ─►f3─ tail) ─ neck ─ q ┐
-    view k ─ momentum copy (EMA, no grad) ─────────────────────── neck ─ k ┴─ InfoNCE(q, k, queue)
-                           │            │
-                    bpp_re, l1(f2, f1)  bpp, l2(f3, f2), l2(tail(f3), tail(f2))
-                    └────────── RateDistortionLossHook (mmdicm.engine) ──────────┘
-
-The queue, the momentum encoder, the temperature and the InfoNCE loss are mmpretrain's
-:class:`~mmpretrain.models.selfsup.MoCo` (MoCo v2 = MoCo + ``MoCoV2Neck`` + v2 augmentations).
-What this class adds:
-
-- ``contrastive_weight``: the loss is ``loss_contrastive = weight * InfoNCE`` (named apart
-  from mmengine's total ``loss``, so the logged total includes the hook's terms). With weight 0
-  (stages 2 and 4, codec parts trained alone) no key is encoded and no queue is touched: only
-  the first view goes through the backbone, for the hook's rate and distortion terms; the
-  neck, unused, is frozen; and the momentum encoder is kept an exact copy of the online
-  encoder, so that a later contrastive stage (3) starts from a key encoder that has the
-  freshly trained parts (e.g. the RE module of stage 2) instead of their random init.
-- Buffers whose size changes with ``update()`` (CompressAI's CDF tables) are resized in the
-  momentum encoder before mmengine's EMA copies buffers into it (``copy_`` would fail).
-
-The rate and distortion terms are not in this class: they come from
-:class:`~mmdicm.engine.RateDistortionLossHook`, the one mechanism that also trains the codec
-under stock detectors and classifiers. The checkpoint keys are MoCo's: ``backbone.*`` (a
-:class:`~mmdicm.models.DICMResNet` with mmdet ResNet names, what detectors and classifiers
-load), ``neck.*``, ``encoder_k.module.{0,1}.*``, ``encoder_k.steps``, ``queue``, ``queue_ptr``.
-
-The four stages (``configs/ssl/``; CPU variants in ``configs/ssl/demo/``, all four plus a
-detector fine-tune in one command: ``tools/ssl_pipeline.py``)::
-
-    stage  trains                 loss (RateDistortionLossHook adds all but InfoNCE)
-    1      backbone (no codec)    InfoNCE                                    SGD 0.03, 800 ep
-    2      RE                     bpp_re + 128 l1(f2, f1)                    Adam 1e-4, 20 ep
-    3      backbone + RE          InfoNCE + 0.1 bpp_re + 0.1 l1(f2, f1)      SGD 1e-3, 200 ep
-    4      compression network    0.08 bpp + 2048 l2(f3, f2) + tail l2       AdamW 1e-4, clip 1
-
-Stage k+1 loads stage k's checkpoint with ``load_from`` (each config names the previous stage's
-last checkpoint in ``work_dirs/``; override with ``--cfg-options load_from=...``). mmengine
-loads non-strictly: the part a stage adds (``codec.re.*`` in stage 2, ``codec.net.*`` in
-stage 4, in ``backbone`` and ``encoder_k``) is reported missing and starts from its init;
-nothing else is missing or unexpected. Parts are frozen with the backbone's ``frozen_parts``.
-
-From stage 4 to the task models: the ``backbone.*`` keys of the stage-4 checkpoint are the
-whole :class:`~mmdicm.models.DICMResNet` (ResNet, RE, compression network and its entropy
-tables) of ``configs/mask-rcnn_dicm.py``, ``faster-rcnn_dicm_voc0712.py``, ``retinanet_dicm.py``
-and ``resnet50_dicm_in1k.py`` (same depth, split and codec). Point their backbone's
-``init_cfg`` at it (``DICMPretrained`` is mmengine's ``Pretrained`` able to read Runner
-checkpoints under torch >= 2.6; the stock one fails with ``Weights only load failed``)::
-
-    python tools/train.py configs/mask-rcnn_dicm.py --cfg-options \
-        model.backbone.init_cfg.type=DICMPretrained model.backbone.init_cfg.prefix=backbone. \
-        model.backbone.init_cfg.checkpoint=work_dirs/stage4_codec_r50_8xb4-adamw-coslr-20e_in1k/epoch_20.pth
-
-(``load_from=<that checkpoint> model.backbone.init_cfg=None`` works too: the detector's own
-keys are ``backbone.*`` as well; the MoCo-only keys are reported unexpected and ignored.)
-
-Example:
-    >>> import torch
-    >>> from mmengine.registry import DefaultScope
-    >>> from mmpretrain.registry import MODELS
-    >>> cfg = dict(type='DICMMoCoV2', queue_len=8, feat_dim=4, contrastive_weight=1.,
-    ...            backbone=dict(type='DICMResNet', depth=18, out_indices=(3,), codec=None),
-    ...            neck=dict(type='MoCoV2Neck', in_channels=512, hid_channels=8,
-    ...                      out_channels=4),
-    ...            head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
-    ...                      temperature=0.2))
-    >>> with DefaultScope.overwrite_default_scope('mmpretrain'):
-    ...     model = MODELS.build(cfg)
-    >>> x = [torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)]
-    >>> sorted(model.loss(x, None))
-    ['loss_contrastive']
+Tang, Yi, Wang, IEEE T-BC 2025: the backbone is pre-trained by semantic-guided MoCo v2 under a
+bitrate constraint, in four stages chained by checkpoint; the rate and distortion terms come
+from :class:`~mmdicm.engine.RateDistortionLossHook`. The diagram, what this class adds to
+mmpretrain's MoCo, the checkpoint keys, the stage table and how stage 4 feeds the task
+models: ``docs/ssl.md``.
 """
 import math
 from typing import Dict, List, Optional, Union
@@ -99,7 +29,7 @@ class DICMMoCoV2(MoCo):
         neck (dict): ``MoCoV2Neck`` config.
         head (dict): ``ContrastiveHead`` config (its ``temperature`` is MoCo's T).
         contrastive_weight (float): Weight of the InfoNCE loss; 0 turns the contrastive branch
-            off (see the module docstring). Defaults to 1.
+            off (see docs/ssl.md). Defaults to 1.
         queue_len (int): Negative keys in the queue. Defaults to 65536.
         feat_dim (int): Dimension of the projected features. Defaults to 128.
         momentum (float): EMA coefficient of the key encoder (mmengine convention: ``1 - m``
@@ -107,6 +37,22 @@ class DICMMoCoV2(MoCo):
         pretrained (str, optional): As in mmpretrain. Defaults to None.
         data_preprocessor (dict, optional): Defaults to ``SelfSupDataPreprocessor``.
         init_cfg (dict | list[dict], optional): Defaults to None.
+
+    Example:
+        >>> import torch
+        >>> from mmengine.registry import DefaultScope
+        >>> from mmpretrain.registry import MODELS
+        >>> cfg = dict(type='DICMMoCoV2', queue_len=8, feat_dim=4, contrastive_weight=1.,
+        ...            backbone=dict(type='DICMResNet', depth=18, out_indices=(3,), codec=None),
+        ...            neck=dict(type='MoCoV2Neck', in_channels=512, hid_channels=8,
+        ...                      out_channels=4),
+        ...            head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
+        ...                      temperature=0.2))
+        >>> with DefaultScope.overwrite_default_scope('mmpretrain'):
+        ...     model = MODELS.build(cfg)
+        >>> x = [torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)]
+        >>> sorted(model.loss(x, None))
+        ['loss_contrastive']
     """
 
     def __init__(self,
