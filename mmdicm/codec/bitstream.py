@@ -252,7 +252,7 @@ class DICMBitstream:
         return self.overhead_size + self.payload_size
 
     def to_bytes(self) -> bytes:
-        """Serialise to the layout in the module docstring.
+        """Serialise to the layout of docs/bitstream.md.
 
         Returns:
             bytes: The complete bitstream, CRC included.

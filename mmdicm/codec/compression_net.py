@@ -146,7 +146,7 @@ class DICMCompressionNet(CompressionModel):
     # ------------------------------------------------------------------ entropy parameters
     def gaussian_params(self, z_hat: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """``(scales, means)`` of y from ``z_hat``; reproducible across machines outside
-        training (see the module docstring)."""
+        training (docs/codec.md, "Cross-platform decoding")."""
         if self.training:
             return self.h_s(z_hat).chunk(2, 1)
         params = functional_call(self.h_s, self._h_s_float64(), (z_hat.double(), ))

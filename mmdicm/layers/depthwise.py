@@ -57,7 +57,7 @@ def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch
 
 class DepthwiseConv2d(nn.Conv2d):
     """``nn.Conv2d(channels, channels, k, padding=k // 2, groups=channels)`` with a faster
-    CPU backward (see the module docstring). Takes ``nn.Conv2d``'s arguments."""
+    CPU backward (docs/codec.md). Takes ``nn.Conv2d``'s arguments."""
 
     def _fast_backward_applies(self, x: torch.Tensor) -> bool:
         k = self.kernel_size[0]
