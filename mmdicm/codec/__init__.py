@@ -3,10 +3,13 @@
 - :class:`REModule`: redundancy elimination autoencoder (rate-costed latent, not transmitted);
 - :class:`DICMCompressionNet`: hyperprior compression network (a CompressAI model);
 - :class:`DICMFeatureCodec`: both together, with real bitstreams;
-- :mod:`~mmdicm.codec.bitstream`: the self-describing container and :class:`BitstreamError`;
+- :mod:`~mmdicm.codec.bitstream`: the self-describing container and :class:`BitstreamError`
+  (:mod:`~mmdicm.codec.files`: reading and writing container files;
+  :mod:`~mmdicm.codec.fingerprint`: the model digest they carry);
 - :mod:`~mmdicm.codec.rans`: the bounds-checked decoder of CompressAI's rANS strings.
 """
-from .bitstream import BitstreamError, DICMBitstream, container_overhead, pack, read, unpack, write
+from .bitstream import BitstreamError, DICMBitstream, container_overhead, pack, unpack
+from .files import read, write
 from .compression_net import DICMCompressionNet
 from . import rans
 from .feature_codec import DEFAULT_MAX_PIXELS, DICMFeatureCodec

@@ -18,26 +18,23 @@ Example:
 """
 from __future__ import annotations
 
-import errno
-import hashlib
 import operator
-import os
-import stat
 import struct
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
+
+from .fingerprint import FINGERPRINT_SIZE, is_bytes_like, model_fingerprint
 
 __all__ = [
     'BitstreamError', 'DICMBitstream', 'FINGERPRINT_SIZE', 'FIXED_OVERHEAD',
-    'FORMAT_VERSION', 'MAGIC', 'container_overhead', 'model_fingerprint', 'pack', 'read',
-    'unpack', 'write'
+    'FORMAT_VERSION', 'MAGIC', 'MAX_FILE_SIZE', 'container_overhead', 'model_fingerprint',
+    'pack', 'unpack'
 ]
 
 MAGIC = b'DICM'
 FORMAT_VERSION = 1
-FINGERPRINT_SIZE = 16
 
 MAX_IMAGE_SIDE = 1 << 16
 MAX_LATENT_SHAPES = 16
@@ -62,11 +59,6 @@ _MAX_HEADER_SIZE = (
     (2 + 4 * MAX_STRINGS_PER_SECTION))
 MAX_FILE_SIZE = _MAX_HEADER_SIZE + MAX_PAYLOAD_SIZE + _U32.size
 
-_FINGERPRINT_PERSON = b'mmdicm-model-fp'
-
-PathLike = Union[str, 'os.PathLike[str]']
-
-
 class BitstreamError(ValueError):
     """A byte string or file is not a valid mmdicm bitstream.
 
@@ -76,22 +68,10 @@ class BitstreamError(ValueError):
     """
 
 
-def _is_bytes_like(obj: Any) -> bool:
-    if isinstance(obj, (bytes, bytearray, memoryview)):
-        return True
-    if isinstance(obj, str):
-        return False
-    try:
-        memoryview(obj)
-    except TypeError:
-        return False
-    return True
-
-
 def _to_bytes(obj: Any, what: str) -> bytes:
     if isinstance(obj, bytes):
         return obj
-    if isinstance(obj, str) or not _is_bytes_like(obj):
+    if isinstance(obj, str) or not is_bytes_like(obj):
         raise TypeError(f'{what} must be a bytes-like object, got {type(obj).__name__}')
     return memoryview(obj).tobytes()
 
@@ -204,7 +184,7 @@ class DICMBitstream:
             raise ValueError(f'at most {MAX_SECTIONS} sections, got {len(raw_sections)}')
         sections = []
         for i, section in enumerate(raw_sections):
-            if isinstance(section, str) or _is_bytes_like(section):
+            if isinstance(section, str) or is_bytes_like(section):
                 raise TypeError(
                     f'sections[{i}] is a {type(section).__name__}; each section is a '
                     'sequence of byte strings (one CompressAI strings[i] entry), e.g. '
@@ -369,7 +349,8 @@ def _parse_prefix(buf: memoryview) -> int:
     return header_size + payload_size + _U32.size
 
 
-def _check_fingerprint_arg(expected_fingerprint: Any) -> bytes | None:
+def check_expected_fingerprint(expected_fingerprint: Any) -> bytes | None:
+    """``expected_fingerprint`` as 16 bytes (or None); ``TypeError``/``ValueError`` otherwise."""
     if expected_fingerprint is None:
         return None
     expected = _to_bytes(expected_fingerprint, 'expected_fingerprint')
@@ -400,9 +381,9 @@ def unpack(data: bytes, expected_fingerprint: bytes | None = None) -> DICMBitstr
             programming error, not a malformed file -- or ``expected_fingerprint`` is not.
         ValueError: If ``expected_fingerprint`` is not 16 bytes long.
     """
-    if not _is_bytes_like(data):
+    if not is_bytes_like(data):
         raise TypeError(f'unpack() expects a bytes-like object, got {type(data).__name__}')
-    expected = _check_fingerprint_arg(expected_fingerprint)
+    expected = check_expected_fingerprint(expected_fingerprint)
     buf = memoryview(data)
     if buf.format != 'B' or buf.ndim != 1 or not buf.c_contiguous:
         buf = memoryview(buf.tobytes())
@@ -469,134 +450,3 @@ def unpack(data: bytes, expected_fingerprint: bytes | None = None) -> DICMBitstr
                              (padded_h, padded_w))
     except (TypeError, ValueError) as e:  # unreachable if the checks above are complete
         raise BitstreamError(f'corrupt header: {e}') from e
-
-
-def write(path: PathLike,
-          fingerprint: bytes,
-          image_size: tuple[int, int],
-          latent_shapes: Sequence[Sequence[int]],
-          sections: Sequence[Sequence[bytes]],
-          padded_size: tuple[int, int] | None = None) -> int:
-    """Pack a bitstream (see :func:`pack`) and write it to ``path``.
-
-    Args:
-        path (str | os.PathLike): Output file; overwritten if it exists.
-        fingerprint (bytes): 16-byte model fingerprint.
-        image_size (tuple[int, int]): Original image ``(height, width)``.
-        latent_shapes (Sequence[Sequence[int]]): Latent shapes, stored as given.
-        sections (Sequence[Sequence[bytes]]): Byte strings per entropy model.
-        padded_size (tuple[int, int], optional): Padded input ``(height, width)``.
-            Defaults to None (same as ``image_size``).
-
-    Returns:
-        int: Number of bytes written (the real file size, for bits-per-pixel).
-    """
-    data = pack(fingerprint, image_size, latent_shapes, sections, padded_size)
-    with open(path, 'wb') as f:
-        f.write(data)
-    return len(data)
-
-
-def read(path: PathLike, expected_fingerprint: bytes | None = None) -> DICMBitstream:
-    """Read and verify a bitstream file.
-
-    Args:
-        path (str | os.PathLike): The file.
-        expected_fingerprint (bytes, optional): See :func:`unpack`. Defaults to None.
-
-    Returns:
-        DICMBitstream: The verified content.
-
-    Raises:
-        BitstreamError: If the content is malformed (message prefixed with the path), the
-            path is not a regular file (a device or pipe), or the file is larger than any
-            valid bitstream (``MAX_FILE_SIZE``).
-        FileNotFoundError: If ``path`` does not exist.
-        IsADirectoryError: If ``path`` is a directory.
-        PermissionError: If ``path`` is not readable.
-    """
-    expected = _check_fingerprint_arg(expected_fingerprint)
-    fspath = os.fspath(path)
-    # stat before open: opening a FIFO would block, reading a device might never end.
-    info = os.stat(fspath)  # FileNotFoundError / PermissionError name the path
-    if stat.S_ISDIR(info.st_mode):
-        raise IsADirectoryError(errno.EISDIR,
-                                'Is a directory, expected an mmdicm bitstream file', fspath)
-    if not stat.S_ISREG(info.st_mode):
-        raise BitstreamError(f'{fspath}: not a regular file')
-    if info.st_size > MAX_FILE_SIZE:
-        raise BitstreamError(f'{fspath}: {info.st_size} bytes is larger than any mmdicm '
-                             f'bitstream ({MAX_FILE_SIZE})')
-    with open(fspath, 'rb') as f:
-        data = f.read(MAX_FILE_SIZE + 1)
-    try:
-        return unpack(data, expected)
-    except BitstreamError as e:
-        raise BitstreamError(f'{fspath}: {e}') from None
-
-
-def model_fingerprint(state: bytes | str | Mapping[str, Any] | Iterable[tuple[str, Any]]
-                      ) -> bytes:
-    """A short digest identifying a model's entropy-coding state.
-
-    The model code passes whatever must match between encoder and decoder (its
-    architecture config and the quantised CDF tables); a bitstream stores the result and
-    :func:`unpack` can reject files written by another model. Framework-free: values are
-    ``str`` (UTF-8 encoded) or bytes-like objects (bytes, numpy arrays -- call
-    ``.numpy()`` on a torch tensor first). Named items are hashed in sorted name order, each
-    with its name, buffer shape and item size, so dict order does not matter and
-    ``('ab', 'c')`` differs from ``('a', 'bc')``.
-
-    Args:
-        state (bytes | str | Mapping | Iterable): Either one bytes-like or str value, or a
-            mapping / iterable of ``(name, value)`` pairs with unique ``str`` names.
-
-    Returns:
-        bytes: ``FINGERPRINT_SIZE`` (16) bytes of personalised BLAKE2b.
-
-    Example:
-        >>> fp = model_fingerprint({'config': '{"N": 192}', 'cdf': bytes(range(8))})
-        >>> len(fp), fp == model_fingerprint([('cdf', bytes(range(8))), ('config', '{"N": 192}')])
-        (16, True)
-    """
-    if isinstance(state, str) or _is_bytes_like(state):
-        items = [('', state)]
-    elif isinstance(state, Mapping):
-        items = list(state.items())
-    else:
-        try:
-            items = list(state)
-        except TypeError:
-            raise TypeError('model_fingerprint() expects bytes, str, a mapping or an '
-                            f'iterable of (name, value) pairs, got {type(state).__name__}'
-                            ) from None
-    checked = []
-    for item in items:
-        if not (isinstance(item, (tuple, list)) and len(item) == 2
-                and isinstance(item[0], str)):
-            raise TypeError(f'model_fingerprint() items must be (str, value) pairs, '
-                            f'got {item!r:.80}')
-        name, value = item
-        if isinstance(value, str):
-            kind, meta, raw = b's', b'', value.encode('utf-8')
-        elif _is_bytes_like(value):
-            view = memoryview(value)
-            kind, raw = b'b', view.tobytes()
-            meta = struct.pack(f'<BQ{view.ndim}Q', view.ndim, view.itemsize, *view.shape)
-        else:
-            raise TypeError(f'model_fingerprint() value for {name!r} must be str or '
-                            f'bytes-like (numpy arrays are; call .numpy() on a torch '
-                            f'tensor), got {type(value).__name__}')
-        checked.append((name, kind, meta, raw))
-    checked.sort(key=lambda x: x[0])
-    for a, b in zip(checked, checked[1:]):
-        if a[0] == b[0]:
-            raise ValueError(f'model_fingerprint() got the name {a[0]!r} twice')
-
-    digest = hashlib.blake2b(digest_size=FINGERPRINT_SIZE, person=_FINGERPRINT_PERSON)
-    digest.update(struct.pack('<Q', len(checked)))
-    for name, kind, meta, raw in checked:
-        for field in (name.encode('utf-8'), kind, meta, raw):
-            digest.update(struct.pack('<Q', len(field)))
-            digest.update(field)
-    return digest.digest()

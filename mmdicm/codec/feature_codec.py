@@ -12,8 +12,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 
-from .bitstream import (BitstreamError, DICMBitstream, _is_bytes_like, model_fingerprint, pack,
-                        unpack)
+from .bitstream import BitstreamError, DICMBitstream, model_fingerprint, pack, unpack
+from .fingerprint import is_bytes_like
 from ..utils import check_int
 from .compression_net import DICMCompressionNet
 from .re_module import REModule
@@ -239,7 +239,7 @@ class DICMFeatureCodec(nn.Module):
             the parsed containers (image sizes for cropping predictions back).
         """
         net = self._require_net()
-        items = [data] if _is_bytes_like(data) else list(data)
+        items = [data] if is_bytes_like(data) else list(data)
         if not items:
             raise ValueError('decode() needs at least one container')
         streams = [self.parse(d) for d in items]
