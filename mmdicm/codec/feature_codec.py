@@ -94,6 +94,9 @@ class DICMFeatureCodec(nn.Module):
         #: f1's height and width must be multiples of this (the backbone pads)
         self.stride = max(strides)  # both are powers of two
         self._fingerprint_cache: Tuple[Any, bytes] = (None, b'')
+        #: modules before f1 whose weights decide the bits (set by a backbone: its head);
+        #: a plain tuple, not submodules, so they are hashed, not owned
+        self.upstream_modules: Tuple[nn.Module, ...] = ()
 
     def _layout(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` in the memory layout the RE module and the compression network run in."""
@@ -147,19 +150,28 @@ class DICMFeatureCodec(nn.Module):
         return self.net
 
     def fingerprint(self) -> bytes:
-        """16-byte digest of what decoding depends on: the architecture, ``h_s`` weights and
-        every parameter and buffer of the entropy models (CDF tables, and z's quantiles,
-        whose medians dequantise z). A container from another model or λ carries another
-        value."""
+        """16-byte digest of everything that decides the bits: the architecture, the weights
+        of :attr:`upstream_modules` (the backbone head, when a backbone sets them), RE, g_a,
+        h_a, h_s, and every parameter and buffer of the entropy models (CDF tables, and z's
+        quantiles, whose medians dequantise z). Every container carries it and a receiver
+        decodes only containers that match its own, so a file from another model, λ or edge
+        is refused; models that share these parts (task models trained on one frozen edge)
+        share it. g_s is not in it: receivers may fine-tune their decoder."""
         net = self._require_net()
-        tensors = dict(net.h_s.state_dict())
-        for prefix, module in (('eb', net.entropy_bottleneck), ('gc', net.gaussian_conditional)):
-            for name, tensor in module.state_dict(keep_vars=True).items():
-                tensors[f'{prefix}.{name}'] = tensor
+        tensors: Dict[str, torch.Tensor] = {}
+        parts = [(f'upstream.{i}', m) for i, m in enumerate(self.upstream_modules)]
+        parts += [('re', self.re), ('g_a', net.g_a), ('h_a', net.h_a), ('h_s', net.h_s),
+                  ('eb', net.entropy_bottleneck), ('gc', net.gaussian_conditional)]
+        for prefix, module in parts:
+            if module is not None:
+                for name, tensor in module.state_dict(keep_vars=True).items():
+                    tensors[f'{prefix}.{name}'] = tensor
         # tensor._version changes with every in-place update (optimizer step, load, update()).
         key = tuple((k, t.data_ptr(), t._version, tuple(t.shape)) for k, t in tensors.items())
         if self._fingerprint_cache[0] != key:
-            state = [('config', json.dumps(net.config, sort_keys=True))]
+            # RE's architecture shows in its tensors' names and shapes, which are hashed too
+            config = dict(net=net.config, input_stride=self.input_stride)
+            state = [('config', json.dumps(config, sort_keys=True))]
             state += [(k, t.detach().cpu().contiguous().numpy()) for k, t in tensors.items()]
             self._fingerprint_cache = (key, model_fingerprint(state))
         return self._fingerprint_cache[1]

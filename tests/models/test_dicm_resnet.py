@@ -1,4 +1,6 @@
 """DICMResNet: ResNet contract, checkpoint compatibility, freezing, real coding."""
+import re
+
 import pytest
 import torch
 from mmdet.models.backbones import ResNet
@@ -101,6 +103,81 @@ def test_frozen_parts_get_no_gradient_and_stay_in_eval():
                 if name.endswith('quantiles'):
                     continue
                 assert (p.grad is None) is frozen, f'{part}.{name}'
+
+
+def _edge_state(model):
+    return {f'{i}.{k}': v.detach().clone() for i, m in enumerate(model.part_modules('edge'))
+            for k, v in m.state_dict().items()}
+
+
+def test_a_frozen_edge_keeps_every_bit_deciding_weight_and_the_receiver_learns():
+    """A task stage (frozen_parts=('edge',)): after optimizer steps on the task and rate
+    losses, every weight and buffer that decides the bits is bit-identical (so is the
+    fingerprint every container carries, the entropy tables after update() included), while
+    g_s and the tail changed."""
+    model = tiny(frozen_parts=('edge', ))
+    model.update(force=True)
+    before, fp = _edge_state(model), model.edge_fingerprint()
+    receiver = {k: v.clone() for k, v in model.state_dict().items()
+                if k.startswith(('codec.net.g_s.', 'layer2.', 'layer4.'))}
+    optim = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    model.train()
+    for _ in range(2):
+        outs = model(torch.rand(2, 3, 64, 64))
+        loss = sum(o.square().mean() for o in outs) + sum(
+            -torch.log2(v).sum() for v in model.last_likelihoods.values()) * 1e-4
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    model.update(force=True)  # what EntropyUpdateHook does before val and checkpoints
+    after = _edge_state(model)
+    assert after.keys() == before.keys() and len(after) > 50
+    for k in before:
+        assert torch.equal(before[k], after[k]), k
+    assert model.edge_fingerprint() == fp
+    # convolutions (norms behind zero-initialised last BNs / tiny layer scales may not move
+    # in two steps)
+    convs = [k for k in receiver if re.search(r'(\.conv\d\.weight|g_s\.\d\.weight)$', k)]
+    assert len(convs) > 10
+    for k in convs:
+        assert not torch.equal(receiver[k], model.state_dict()[k]), k
+    assert all(not m.training for m in model.part_modules('edge'))
+    assert model.codec.net.g_s.training and model.layer2.training
+
+
+def test_the_fingerprint_covers_the_head_and_not_g_s():
+    model = tiny()
+    model.update(force=True)
+    fp = model.edge_fingerprint()
+    with torch.no_grad():
+        model.codec.net.g_s[0].weight.add_(1.0)  # a receiver-side change
+    assert model.edge_fingerprint() == fp
+    for tensor in (model.layer1[0].conv1.weight, model.codec.net.g_a[1].weight,
+                   model.codec.net.entropy_bottleneck.quantiles):
+        with torch.no_grad():
+            tensor.add_(0.01)
+        assert model.edge_fingerprint() != fp
+        fp = model.edge_fingerprint()
+    files = model.eval().compress(torch.rand(1, 3, 64, 64))
+    other = tiny()  # same init, but its head was not changed
+    other.update(force=True)
+    with pytest.raises(BitstreamError, match='fingerprint mismatch'):
+        other.decompress(files)
+
+
+@pytest.mark.parametrize('part, prefixes', [
+    ('g_a', ('codec.net.g_a.', )), ('h_s', ('codec.net.h_s.', )),
+    ('entropy', ('codec.net.entropy_bottleneck.', 'codec.net.gaussian_conditional.')),
+    ('edge', ('conv1.', 'bn1.', 'layer1.', 'codec.re.', 'codec.net.g_a.', 'codec.net.h_a.',
+              'codec.net.h_s.', 'codec.net.entropy_bottleneck.',
+              'codec.net.gaussian_conditional.'))])
+def test_part_modules_cover_exactly_their_keys(part, prefixes):
+    model = tiny()
+    ids = {id(p) for m in model.part_modules(part) for p in m.parameters()}
+    names = {n for n, p in model.named_parameters() if id(p) in ids}
+    assert names and all(n.startswith(prefixes) for n in names), sorted(names)[:3]
+    expected = {n for n, _ in model.named_parameters() if n.startswith(prefixes)}
+    assert names == expected
 
 
 def test_likelihoods_and_pixels_of_the_last_forward():

@@ -23,7 +23,15 @@ from ...codec import DICMBitstream, DICMFeatureCodec
 
 __all__ = ['DICMResNet', 'DICMResNetV1d']
 
-PARTS = ('head', 're', 'net', 'tail')
+#: Parts of a DICMResNet, in data-flow order; 'net' is g_a + h_a + h_s + entropy + g_s.
+PARTS = ('head', 're', 'g_a', 'h_a', 'h_s', 'entropy', 'g_s', 'net', 'tail')
+#: Aliases: 'edge' is every part that decides the bits (what the edge device runs, plus the
+#: hyper-decoder and entropy models both sides share); what a task stage freezes so that
+#: every task model receives the same bitstream.
+PART_GROUPS = {'edge': ('head', 're', 'g_a', 'h_a', 'h_s', 'entropy')}
+_NET_PARTS = {'g_a': ('g_a', ), 'h_a': ('h_a', ), 'h_s': ('h_s', ), 'g_s': ('g_s', ),
+              'entropy': ('entropy_bottleneck', 'gaussian_conditional'),
+              'net': ('g_a', 'h_a', 'h_s', 'entropy_bottleneck', 'gaussian_conditional', 'g_s')}
 
 
 @MODELS.register_module()
@@ -43,8 +51,11 @@ class DICMResNet(ResNet):
             ``input_stride`` follow from the split. None bypasses the whole codec (a plain
             ResNet, e.g. the uncompressed reference). Defaults to ``{}``.
         frozen_parts (Sequence[str]): Any of ``'head'`` (stem + stages up to the split),
-            ``'re'``, ``'net'``, ``'tail'``: their parameters get ``requires_grad=False`` and
-            they stay in eval mode. Defaults to ().
+            ``'re'``, the compression network's ``'g_a'``, ``'h_a'``, ``'h_s'``, ``'entropy'``
+            (both entropy models, quantiles included), ``'g_s'`` or all of it (``'net'``),
+            ``'tail'``, and ``'edge'`` (= head, re, g_a, h_a, h_s, entropy: every part that
+            decides the bits, see :meth:`edge_fingerprint`): their parameters get
+            ``requires_grad=False`` and they stay in eval mode. Defaults to ().
         real_coding (bool): In eval mode, run true rANS encode -> bytes -> decode, keeping the
             containers in :attr:`last_bitstreams` (accuracy on decoded features, size in real
             bytes). Defaults to False (eval uses the rounded-latent estimate, which decodes to
@@ -91,9 +102,10 @@ class DICMResNet(ResNet):
             raise ValueError(f'out_indices {early} precede split_stage={split_stage}: the '
                              'receiver only has features from the split on')
         frozen_parts = tuple(frozen_parts)
-        unknown = [p for p in frozen_parts if p not in PARTS]
+        unknown = [p for p in frozen_parts if p not in PARTS and p not in PART_GROUPS]
         if unknown:
-            raise ValueError(f'frozen_parts {unknown} unknown; choose from {PARTS}')
+            raise ValueError(f'frozen_parts {unknown} unknown; choose from '
+                             f'{PARTS + tuple(PART_GROUPS)}')
         if codec is not None and not isinstance(codec, dict):
             raise TypeError(f'codec must be a dict of DICMFeatureCodec arguments or None, '
                             f'got {codec!r}')
@@ -123,21 +135,36 @@ class DICMResNet(ResNet):
         self.last_bitstreams: List[bytes] = []
         self.keep_features = False
         self.last_features: Dict[str, Any] = {}
+        if self.codec is not None:  # the head decides the bits too: it is in the fingerprint
+            self.codec.upstream_modules = tuple(self.part_modules('head'))
         self._freeze_parts()
 
     # ------------------------------------------------------------------ parts and freezing
     def part_modules(self, part: str) -> List[torch.nn.Module]:
-        """Modules of ``'head'``, ``'re'``, ``'net'`` or ``'tail'`` (empty if bypassed)."""
+        """Modules of a part of :data:`PARTS` or a group of :data:`PART_GROUPS` (empty if
+        bypassed)."""
+        if part in PART_GROUPS:
+            return [m for p in PART_GROUPS[part] for m in self.part_modules(p)]
         if part not in PARTS:
-            raise ValueError(f'part must be one of {PARTS}, got {part!r}')
+            raise ValueError(f'part must be one of {PARTS + tuple(PART_GROUPS)}, got {part!r}')
         if part == 'head':
             stem = [self.stem] if self.deep_stem else [self.conv1, self.norm1]
             return stem + [getattr(self, n) for n in self.res_layers[:self.split_stage + 1]]
         if part == 'tail':
             return [getattr(self, n) for n in self.res_layers[self.split_stage + 1:]]
-        if self.codec is None or getattr(self.codec, part) is None:
+        if self.codec is None:
             return []
-        return [getattr(self.codec, part)]
+        if part == 're':
+            return [] if self.codec.re is None else [self.codec.re]
+        net = self.codec.net
+        return [] if net is None else [getattr(net, name) for name in _NET_PARTS[part]]
+
+    def edge_fingerprint(self) -> bytes:
+        """16-byte digest of every weight that decides the bits (the ``'edge'`` parts: head,
+        RE, g_a, h_a, h_s, entropy models) and of the codec's config: what every container
+        this model writes carries, and what a receiver must match to decode it. Task models
+        trained with ``frozen_parts=('edge', ...)`` on one edge share it."""
+        return self._require_codec().fingerprint()
 
     def _freeze_parts(self) -> None:
         for part in self.frozen_parts:
