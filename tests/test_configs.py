@@ -46,8 +46,9 @@ def test_config_builds_from_a_clean_interpreter(path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     rel = osp.relpath(path, ROOT)
+    head_frozen = {'head', 'edge'} & set(out['frozen_parts'])
     if (out['scope'] == 'mmpretrain' or rel.startswith(osp.join('configs', 'demo', ''))) \
-            and 'head' not in out['frozen_parts']:
+            and not head_frozen:
         # trained from scratch (or classification/SSL): batch-norm statistics must train;
         # mmdet's ResNet default norm_eval=True would keep them at their init
         assert out['bn_train'], f'{rel}: backbone BN stays in eval mode during training'
@@ -71,10 +72,13 @@ def test_config_builds_from_a_clean_interpreter(path):
         return
     assert out['backbone'] == 'DICMResNet' and out['codec'] == 'DICMFeatureCodec'
     assert out['runner'] == 'DICMRunner'
+    assert all(out['hooks']), 'a custom hook type is not registered'
+    if 'tail' in out['frozen_parts']:  # a linear probe: the whole backbone frozen
+        assert {'edge', 'g_s'} <= set(out['frozen_parts'])
+        return
     assert out['custom_keys']['entropy_bottleneck.quantiles'] == {'lr_mult': 1.0,
                                                                   'decay_mult': 0.0}
     assert out['custom_keys']['backbone.codec'] == {'lr_mult': 0.1}
-    assert all(out['hooks']), 'a custom hook type is not registered'
 
 
 USER_PROBE = r'''

@@ -119,6 +119,9 @@ def test_stage4_clips_the_main_gradient_only(configs):
 
 @pytest.mark.parametrize('task', ['mask-rcnn_dicm.py', 'mask-rcnn_dicm_from-stage4.py',
                                   'faster-rcnn_dicm_voc0712.py',
+                                  'faster-rcnn_dicm_voc0712_from-stage4.py',
+                                  'resnet50_dicm_in1k_from-stage4.py',
+                                  'resnet50_dicm_in1k_linear-probe.py',
                                   'retinanet_dicm.py', 'resnet50_dicm_in1k.py',
                                   'demo/mask-rcnn_dicm_r18_embedded.py'])
 def test_stage4_backbone_is_the_task_configs_backbone(configs, task):
@@ -132,39 +135,47 @@ def test_stage4_backbone_is_the_task_configs_backbone(configs, task):
     assert ours.codec.get('net', {}) == theirs.codec.get('net', {})
 
 
-def test_the_stage4_fine_tuning_config_starts_from_stage4_with_re_frozen(configs):
-    """configs/mask-rcnn_dicm_from-stage4.py reads the file stage 4 writes (its last epoch,
-    backbone.* keys) and trains everything of the base config but RE: RE's parameters get no
-    gradient and it stays in eval mode (the rounded latent the edge sends), while the
-    compression network, tail and heads train."""
+TASK_STAGES = ['mask-rcnn_dicm_from-stage4.py', 'faster-rcnn_dicm_voc0712_from-stage4.py',
+               'resnet50_dicm_in1k_from-stage4.py', 'resnet50_dicm_in1k_linear-probe.py']
+
+
+@pytest.mark.parametrize('task', TASK_STAGES)
+def test_task_stages_start_from_stage4_with_the_edge_frozen(configs, task):
+    """Every *_from-stage4 config (and the linear probe) reads the file stage 4 writes (its
+    last epoch, backbone.* keys) with the whole edge frozen -- head, RE, g_a, h_a, h_s and
+    the entropy models: no gradient, eval mode -- so every task model of one stage-4 edge
+    reads the same files; g_s and the tail train (the probe: neither)."""
     import torch
     from mmengine.registry import MODELS, init_default_scope
 
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'mask-rcnn_dicm_from-stage4.py'))
-    base = Config.fromfile(osp.join(ROOT, 'configs', 'mask-rcnn_dicm.py'))
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', task))
     stage4 = configs['full'][3]
     stem = osp.splitext(FULL[3])[0]
     assert cfg.model.backbone.init_cfg == dict(
         type='DICMPretrained', prefix='backbone.',
         checkpoint=f'work_dirs/{stem}/epoch_{stage4.train_cfg.max_epochs}.pth')
-    assert tuple(cfg.model.backbone.frozen_parts) == ('re', )
-    # nothing else differs from the end-to-end config
-    for key in ('init_cfg', 'frozen_parts'):
-        cfg.model.backbone.pop(key)
-        base.model.backbone.pop(key, None)
-    assert cfg.to_dict() == base.to_dict()
+    probe = 'linear-probe' in task
+    assert tuple(cfg.model.backbone.frozen_parts) == (
+        ('edge', 'g_s', 'tail') if probe else ('edge', ))
+    if task == 'mask-rcnn_dicm_from-stage4.py':  # nothing else differs from the base
+        base = Config.fromfile(osp.join(ROOT, 'configs', 'mask-rcnn_dicm.py'))
+        for c in (cfg, base):
+            for key in ('init_cfg', 'frozen_parts'):
+                c.model.backbone.pop(key, None)
+        assert cfg.to_dict() == base.to_dict()
+        cfg = Config.fromfile(osp.join(ROOT, 'configs', task))
 
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'mask-rcnn_dicm_from-stage4.py'))
     init_default_scope(cfg.default_scope)
     backbone = MODELS.build(cfg.model).backbone.train()
-    re, net = backbone.codec.re, backbone.codec.net
-    assert not any(p.requires_grad for p in re.parameters())
-    assert not any(m.training for m in re.modules())
-    assert all(p.requires_grad for p in net.parameters())
-    assert net.training and backbone.layer2.training
-    # the gradient stops at the compression network's input: the frozen edge side (stem,
-    # layer1, RE) runs no backward at all
+    edge = backbone.part_modules('edge')
+    assert not any(p.requires_grad for m in edge for p in m.parameters())
+    assert not any(m.training for e in edge for m in e.modules())
+    g_s = backbone.codec.net.g_s
+    assert all(p.requires_grad is not probe for p in g_s.parameters())
+    assert backbone.layer2.training is not probe
+    # the gradient stops at g_s's input: the frozen edge runs no backward at all
     backbone.keep_features = True
     outs = backbone(torch.rand(1, 3, 64, 64))
     assert not backbone.last_features['f2'].requires_grad
-    assert backbone.last_features['f3'].requires_grad and outs[0].requires_grad
+    assert backbone.last_features['f3'].requires_grad is not probe
+    assert outs[-1].requires_grad is not probe
