@@ -490,15 +490,17 @@ def bit_allocation(backbone: nn.Module, inputs: torch.Tensor) -> BitAllocation:
                          f'{tuple(inputs.shape)}')
     codec = backbone.codec
     net = codec._require_net()
-    f2 = codec._edge_features(backbone.forward_head(inputs))
-    likelihoods = net(f2)['likelihoods']
+    f1 = backbone.forward_head(inputs)  # of the padded input
+    likelihoods = net(codec._edge_features(f1))['likelihoods']
     y_bits = -torch.log2(likelihoods['y'].double()).sum(1)[0]
     z_bits = -torch.log2(likelihoods['z'].double()).sum(1)[0]
     ky = y_bits.shape[0] // z_bits.shape[0]
     kx = y_bits.shape[1] // z_bits.shape[1]
     z_share = z_bits.repeat_interleave(ky, 0).repeat_interleave(kx, 1) / (ky * kx)
+    # pixels per y position: the padded input over y's grid (not net.stride, which is z's)
+    cell = f1.shape[-2] * codec.input_stride // y_bits.shape[0]
     return BitAllocation(bits=(y_bits + z_share).cpu().numpy(), y_bits=float(y_bits.sum()),
-                         z_bits=float(z_bits.sum()), cell=codec.input_stride * net.stride)
+                         z_bits=float(z_bits.sum()), cell=cell)
 
 
 def render_bit_map(alloc: BitAllocation,

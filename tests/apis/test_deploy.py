@@ -14,7 +14,7 @@ import torch
 
 from mmdicm.apis.deploy import (MANIFEST_CSV, MANIFEST_JSON, DeployError, analyze_bitstreams,
                                 bit_allocation, compress_images, find_images,
-                                inject_backbone_features, load_deploy_model)
+                                inject_backbone_features, load_deploy_model, render_bit_map)
 from mmdicm.engine import likelihood_bpp
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -113,6 +113,14 @@ def compressed(work, deploy):
                              progress=False)
     assert result.exit_code == 0, result.failures
     return result
+
+
+def bit_allocation_of(deploy, entry):
+    """:func:`bit_allocation` of a manifest entry's image, as compress_images computes it."""
+    from mmengine.dataset import pseudo_collate
+    data = deploy.test_pipeline()(dict(img_path=entry['image'], img_id=entry['img_id']))
+    batch = deploy.model.data_preprocessor(pseudo_collate([data]), False)
+    return bit_allocation(deploy.backbone, batch['inputs'])
 
 
 def _snapshot(folder):
@@ -274,6 +282,13 @@ def test_bit_map_size_units_and_total(compressed, deploy, work):
         ph, pw = entry['padded_hw']
         assert grid.shape == (ph // 16, pw // 16)  # one value per y position (stride 16)
         assert grid.sum() == pytest.approx(entry['estimated_bits'], rel=1e-5)
+        # the picture spreads each position over its 16x16 pixels: summed over the original
+        # image it holds the bits of the input region (the grid minus the padding's cells)
+        ih, iw = entry['input_hw']
+        _, density, _ = render_bit_map(bit_allocation_of(deploy, entry), (ih, iw), (oh, ow))
+        inside = np.repeat(np.repeat(grid, 16, 0), 16, 1)[:ih, :iw].sum() / 256
+        assert density.sum() == pytest.approx(inside, rel=0.02)
+        assert inside > 0.5 * grid.sum()
         # the likelihood estimate of the model's own eval forward (no real coding)
         data = deploy.test_pipeline()(dict(img_path=entry['image'], img_id=entry['img_id']))
         batch = deploy.model.data_preprocessor(pseudo_collate([data]), False)
