@@ -140,6 +140,23 @@ def _evaluator_paths(evaluator: Any, key: str) -> Iterator[Tuple[str, str, bool,
             yield f'{sub}.ann_file', ann_file, False, None
 
 
+def _embedded_root(path: str, dataset: Optional[Dict[str, Any]]) -> Optional[str]:
+    """The ``--out`` of ``tools/make_embedded_data.py`` that would make ``path``, if ``path``
+    belongs to mmdicm's embedded dataset (a folder named ``embedded`` on the way, or a dataset
+    with the embedded classes); None otherwise."""
+    from ..datasets import DEFAULT_CATEGORIES
+    parts = osp.normpath(path).split(os.sep)
+    if 'embedded' in parts:
+        return os.sep.join(parts[:parts.index('embedded') + 1]) or os.sep
+    metainfo = (dataset or {}).get('metainfo')
+    classes = metainfo.get('classes') if isinstance(metainfo, dict) else None
+    root = (dataset or {}).get('data_root')
+    if classes is None or tuple(classes) != DEFAULT_CATEGORIES or not isinstance(root, str):
+        return None
+    root = osp.normpath(root)
+    return osp.dirname(root) if osp.basename(root) == 'classification' else root
+
+
 def _check_paths(cfg: Config, mode: str) -> None:
     for loader_key, evaluator_key in _MODE_DATA[mode]:
         loader = cfg.get(loader_key)
@@ -154,7 +171,12 @@ def _check_paths(cfg: Config, mode: str) -> None:
             exists = osp.isdir(path) if is_dir else osp.isfile(path)
             if not exists:
                 what = 'folder' if is_dir else 'file'
-                raise FileNotFoundError(f'{key}: {what} not found: {path}')
+                message = f'{key}: {what} not found: {path}'
+                out = _embedded_root(path, dataset)
+                if out is not None:
+                    message += (' (mmdicm\'s embedded dataset: make it with `python '
+                                f'tools/make_embedded_data.py --out {out}`)')
+                raise FileNotFoundError(message)
 
 
 def _check_data_preprocessor(cfg: Config) -> None:
@@ -293,7 +315,8 @@ def check_config(cfg: Config, mode: str = 'train') -> None:
       ``init_cfg`` of type ``Pretrained``/``DICMPretrained`` (``FileNotFoundError``; URLs
       such as ``torchvision://resnet50`` are not checked).
 
-    Remote paths (``s3://...`` or a non-local ``backend_args``) are not checked.
+    A missing path of mmdicm's embedded dataset says how to make it
+    (``python tools/make_embedded_data.py --out ...``). Remote paths (``s3://...`` or a non-local ``backend_args``) are not checked.
 
     Args:
         cfg (Config): A config from :func:`prepare_config`.

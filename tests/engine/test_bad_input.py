@@ -125,6 +125,35 @@ def test_a_missing_dataset_path_is_named(model, remove, mode, key, data_root, tm
     assert '\n' not in message
 
 
+@pytest.mark.parametrize('model', ['mask-rcnn', 'classifier'])
+def test_a_missing_embedded_dataset_says_how_to_make_it(model, tmp_path, monkeypatch):
+    """The demo configs as shipped read data/embedded/ (relative to the working directory),
+    which only tools/make_embedded_data.py writes."""
+    monkeypatch.chdir(tmp_path)
+    cfg = prepare_config(DEMO_CONFIGS[model])
+    root = 'data/embedded/' + ('classification/' if model == 'classifier' else '')
+    with pytest.raises(FileNotFoundError) as info:
+        check_config(cfg, 'train')
+    assert str(info.value) == (
+        f'train_dataloader.dataset.data_root: folder not found: {root} (mmdicm\'s embedded '
+        'dataset: make it with `python tools/make_embedded_data.py --out data/embedded`)')
+
+
+def test_the_embedded_hint_names_the_folder_to_make(data_root, tmp_path):
+    """Anywhere else (no 'embedded' folder on the way), the embedded classes identify it, and
+    --out is the folder the generator writes (the classification view is inside it)."""
+    root = _broken_copy(data_root, tmp_path, 'classification')
+    with pytest.raises(FileNotFoundError) as info:
+        check_config(_cfg('classifier', root), 'train')
+    assert str(info.value).endswith(
+        f'make it with `python tools/make_embedded_data.py --out {root.rstrip("/")}`)')
+    cfg = _cfg('classifier', root)
+    cfg.train_dataloader.dataset.metainfo = dict(classes=('cat', 'dog'))  # another dataset
+    with pytest.raises(FileNotFoundError) as info:
+        check_config(cfg, 'train')
+    assert 'make_embedded_data' not in str(info.value)
+
+
 def test_only_what_the_tool_reads_is_checked(data_root, tmp_path):
     # testing needs no training images
     check_config(_cfg('mask-rcnn', _broken_copy(data_root, tmp_path / 'a', 'train')), 'test')
