@@ -103,11 +103,11 @@ from ..version import __version__
 
 __all__ = [
     'AnalyzeResult', 'BitAllocation', 'CompressResult', 'DeployError', 'DeployModel',
-    'IMAGE_EXTENSIONS', 'ImageFileError', 'ImageRecord', 'ImageSet', 'MANIFEST_CSV', 'MANIFEST_JSON',
-    'analyze_bitstreams', 'bit_allocation', 'check_analyze_inputs', 'check_image_file',
-    'check_outputs',
-    'compress_images', 'find_images', 'format_analyze_summary', 'format_compress_summary',
-    'inject_backbone_features', 'load_deploy_model', 'render_bit_map'
+    'IMAGE_EXTENSIONS', 'ImageFileError', 'ImageRecord', 'ImageSet', 'MANIFEST_CSV',
+    'MANIFEST_JSON', 'analyze_bitstreams', 'bit_allocation', 'check_analyze_inputs',
+    'check_image_file', 'check_outputs', 'compress_images', 'find_images',
+    'format_analyze_summary', 'format_compress_summary', 'inject_backbone_features',
+    'load_deploy_model', 'render_bit_map'
 ]
 
 MANIFEST_JSON = 'manifest.json'
