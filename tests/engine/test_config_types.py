@@ -6,13 +6,15 @@ import glob
 import os.path as osp
 
 import pytest
-from mmengine.registry import HOOKS
+import torch
+from mmengine.registry import HOOKS, MODELS
 
 from dicm_tiny import DEMO_CONFIGS, ROOT, make_data, tiny_options
 from mmdicm.engine import EntropyUpdateHook
 from mmdicm.engine import launch
 from mmdicm.engine.config_types import resolve_config_types
 from mmdicm.engine.launch import check_config, prepare_config
+from mmdicm.models import DICMResNet
 
 SHIPPED = sorted(osp.relpath(p, ROOT) for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
                                                          recursive=True)
@@ -22,6 +24,15 @@ SHIPPED = sorted(osp.relpath(p, ROOT) for p in glob.glob(osp.join(ROOT, 'configs
 @HOOKS.register_module(name='MMDICMTestTablesHook')
 class TablesHook(EntropyUpdateHook):
     """A project's own entropy-update hook (a subclass counts)."""
+
+
+@MODELS.register_module(name='MMDICMTestMetaShy')
+class MetaShy(DICMResNet):
+    """Reads a tensor value while being built: fine on CPU, impossible on the meta device."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.first = torch.zeros(1).item()
 
 
 @pytest.fixture(scope='module')
@@ -189,6 +200,15 @@ def test_bad_dicm_backbone_arguments_are_named(model, options, message, data_roo
     with pytest.raises(ValueError) as info:
         check_config(cfg)
     assert str(info.value) == message
+
+
+def test_what_the_meta_device_cannot_build_is_left_to_the_real_build(data_root):
+    """Only argument errors count: the check must not refuse a backbone the Runner builds."""
+    cfg = _cfg('classifier', data_root, **{'model.backbone.type': 'MMDICMTestMetaShy'})
+    check_config(cfg)
+    cfg.model.backbone.split_stage = 9  # its argument checks still run
+    with pytest.raises(ValueError, match=r'^model\.backbone \(MetaShy\): split_stage must be'):
+        check_config(cfg)
 
 
 # ---------------------------------------------------------------------- entropy tables
