@@ -3,6 +3,29 @@
 #   bash tools/dist_train.sh CONFIG GPUS [train.py options]
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT as for torchrun.
 set -euo pipefail
+usage() {
+    cat <<'USAGE'
+usage: bash tools/dist_train.sh CONFIG GPUS [train.py options]
+
+Train CONFIG with GPUS processes per node through torchrun (mmengine's 'pytorch' launcher;
+gloo on a CPU-only machine). Options after GPUS go to tools/train.py (--work-dir,
+--cfg-options, --resume, --amp; see `python tools/train.py --help`).
+
+environment: NNODES (1), NODE_RANK (0), MASTER_ADDR (127.0.0.1), MASTER_PORT or PORT (29500),
+             PYTHON (default .venv/bin/python if present, else python)
+USAGE
+}
+for arg in "${@:1:2}"; do
+    case "$arg" in -h|--help) usage; exit 0 ;; esac
+done
+if [ $# -lt 2 ]; then
+    usage >&2
+    echo "error: CONFIG and GPUS are required" >&2
+    exit 2
+fi
+case "$2" in
+    ''|*[!0-9]*|0) usage >&2; echo "error: GPUS must be a positive integer, got '$2'" >&2; exit 2 ;;
+esac
 CONFIG=$1
 GPUS=$2
 shift 2

@@ -3,6 +3,26 @@
 #   bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py options]
 # GPUS (default 8), GPUS_PER_NODE (8), CPUS_PER_TASK (5), SRUN_ARGS as in OpenMMLab's scripts.
 set -euo pipefail
+usage() {
+    cat <<'USAGE'
+usage: bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py options]
+
+Train CONFIG on a slurm cluster (srun, mmengine's 'slurm' launcher; needs CUDA). Options after
+WORK_DIR go to tools/train.py (--cfg-options, --resume, --amp; see
+`python tools/train.py --help`).
+
+environment: GPUS (8), GPUS_PER_NODE (8), CPUS_PER_TASK (5), SRUN_ARGS (extra srun options),
+             PYTHON (default .venv/bin/python if present, else python)
+USAGE
+}
+for arg in "${@:1:4}"; do
+    case "$arg" in -h|--help) usage; exit 0 ;; esac
+done
+if [ $# -lt 4 ]; then
+    usage >&2
+    echo "error: PARTITION, JOB_NAME, CONFIG and WORK_DIR are required" >&2
+    exit 2
+fi
 PARTITION=$1
 JOB_NAME=$2
 CONFIG=$3

@@ -103,10 +103,11 @@ from ..version import __version__
 
 __all__ = [
     'AnalyzeResult', 'BitAllocation', 'CompressResult', 'DeployError', 'DeployModel',
-    'IMAGE_EXTENSIONS', 'ImageRecord', 'ImageSet', 'MANIFEST_CSV', 'MANIFEST_JSON',
-    'analyze_bitstreams', 'bit_allocation', 'check_analyze_inputs', 'check_outputs',
-    'compress_images', 'find_images', 'format_analyze_summary', 'format_compress_summary',
-    'inject_backbone_features', 'load_deploy_model', 'render_bit_map'
+    'IMAGE_EXTENSIONS', 'ImageFileError', 'ImageRecord', 'ImageSet', 'MANIFEST_CSV',
+    'MANIFEST_JSON', 'analyze_bitstreams', 'bit_allocation', 'check_analyze_inputs',
+    'check_image_file', 'check_outputs', 'compress_images', 'find_images',
+    'format_analyze_summary', 'format_compress_summary', 'inject_backbone_features',
+    'load_deploy_model', 'render_bit_map'
 ]
 
 MANIFEST_JSON = 'manifest.json'
@@ -174,6 +175,14 @@ class DeployModel:
     def fingerprint(self) -> bytes:
         """16-byte digest of what decoding depends on (see ``DICMFeatureCodec.fingerprint``)."""
         return self.backbone.codec.fingerprint()
+
+    @property
+    def codec_stride(self) -> int:
+        """The codec's total stride in input pixels (64 for the paper's split: one position
+        of the hyperprior latent z; inputs are padded to a multiple of it).
+        :func:`compress_images` refuses images with a smaller side by default."""
+        codec = self.backbone.codec
+        return codec.input_stride * codec.stride
 
     def scope_context(self) -> contextlib.AbstractContextManager:
         """Registry scope for building pipelines and metrics."""
@@ -481,15 +490,17 @@ def bit_allocation(backbone: nn.Module, inputs: torch.Tensor) -> BitAllocation:
                          f'{tuple(inputs.shape)}')
     codec = backbone.codec
     net = codec._require_net()
-    f2 = codec._edge_features(backbone.forward_head(inputs))
-    likelihoods = net(f2)['likelihoods']
+    f1 = backbone.forward_head(inputs)  # of the padded input
+    likelihoods = net(codec._edge_features(f1))['likelihoods']
     y_bits = -torch.log2(likelihoods['y'].double()).sum(1)[0]
     z_bits = -torch.log2(likelihoods['z'].double()).sum(1)[0]
     ky = y_bits.shape[0] // z_bits.shape[0]
     kx = y_bits.shape[1] // z_bits.shape[1]
     z_share = z_bits.repeat_interleave(ky, 0).repeat_interleave(kx, 1) / (ky * kx)
+    # pixels per y position: the padded input over y's grid (not net.stride, which is z's)
+    cell = f1.shape[-2] * codec.input_stride // y_bits.shape[0]
     return BitAllocation(bits=(y_bits + z_share).cpu().numpy(), y_bits=float(y_bits.sum()),
-                         z_bits=float(z_bits.sum()), cell=codec.input_stride * net.stride)
+                         z_bits=float(z_bits.sum()), cell=cell)
 
 
 def render_bit_map(alloc: BitAllocation,
@@ -614,12 +625,72 @@ def check_outputs(images: ImageSet,
                           f'({shown}); pass --overwrite to replace them')
 
 
+class ImageFileError(ValueError):
+    """An input image that cannot be coded: what is wrong with it, in one line."""
+
+
+#: leading bytes of the formats in :data:`IMAGE_EXTENSIONS` (named when Pillow cannot open
+#: the file at all, e.g. a JPEG cut inside its header)
+_MAGIC = ((b'\xff\xd8\xff', 'JPEG'), (b'\x89PNG\r\n\x1a\n', 'PNG'), (b'BM', 'BMP'),
+          (b'II*\x00', 'TIFF'), (b'MM\x00*', 'TIFF'), (b'RIFF', 'WEBP'))
+
+
+def _magic_format(path: str) -> Optional[str]:
+    with open(path, 'rb') as f:
+        head = f.read(12)
+    for magic, name in _MAGIC:
+        if head.startswith(magic) and (name != 'WEBP' or head[8:12] == b'WEBP'):
+            return name
+    return None
+
+
+def check_image_file(path: str, min_side: int = 1) -> Tuple[int, int]:
+    """``(height, width)`` of a complete, decodable image file with both sides ``>= min_side``.
+
+    The whole image is decoded once with Pillow, so a truncated file is caught here (OpenCV,
+    which the pipeline reads with, decodes a JPEG cut in its scan data into a grey bottom
+    without an error, and one cut in its header into ``None``: mmcv then fails with
+    ``failed to load image``; an empty file trips OpenCV's ``!buf.empty()`` assertion).
+
+    Raises:
+        ImageFileError: ``empty file (0 bytes)``, ``not an image ...``, ``truncated or
+            corrupt JPEG ...``, or ``image is 1x1 px ...`` (below ``min_side``).
+    """
+    from PIL import Image, UnidentifiedImageError
+    try:
+        size = osp.getsize(path)
+    except OSError as e:
+        raise ImageFileError(f'cannot read the file: {e.strerror or e}') from None
+    if size == 0:
+        raise ImageFileError('empty file (0 bytes)')
+    fmt = None
+    try:
+        with Image.open(path) as image:
+            fmt, (width, height) = image.format, image.size
+            image.load()  # decodes everything: truncation shows here
+    except UnidentifiedImageError:
+        raise ImageFileError(f'not an image: no image format recognised in its {size} '
+                             'bytes') from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        fmt = fmt or _magic_format(path) or 'image'
+        raise ImageFileError(f'truncated or corrupt {fmt} file ({size} bytes): '
+                             f'{detail}') from None
+    if min(height, width) < min_side:
+        raise ImageFileError(
+            f'image is {width}x{height} px (width x height), below the minimum side of '
+            f'{min_side} px (the codec\'s stride): not coded, the test pipeline would '
+            'upscale it (--min-side 0 codes it anyway)')
+    return height, width
+
+
 def _compress_one(deploy: DeployModel, pipeline: Any, record: ImageRecord, out_dir: str,
-                  bit_map: bool, bit_map_alpha: float) -> Dict[str, Any]:
+                  bit_map: bool, bit_map_alpha: float, min_side: int) -> Dict[str, Any]:
     """Code one image, write its files (last, once everything succeeded), return its entry."""
     import mmcv
     from mmengine.dataset import pseudo_collate
     model, backbone = deploy.model, deploy.backbone
+    check_image_file(record.path, min_side)
     with deploy.scope_context():
         data = pipeline(dict(img_path=record.path, img_id=record.img_id))
     with torch.no_grad():
@@ -665,13 +736,20 @@ def compress_images(deploy: DeployModel,
                     overwrite: bool = False,
                     bit_map: bool = False,
                     bit_map_alpha: float = 0.6,
-                    progress: bool = True) -> CompressResult:
+                    progress: bool = True,
+                    min_side: Optional[int] = None) -> CompressResult:
     """Edge side: each image -> ``<name>.dicm`` in ``out_dir``, plus the manifests.
 
     Every output name is checked before anything is written: if one exists and
     ``overwrite`` is False, :class:`DeployError` is raised and nothing is written. An image
-    that cannot be read or coded is reported in ``failures`` (and the manifest), the others
-    are still coded.
+    that cannot be read or coded is reported in ``failures`` (and the manifest) with one line
+    saying what is wrong (:func:`check_image_file`: empty, not an image, truncated or corrupt,
+    too small), the others are still coded; the result's ``exit_code`` is then 1.
+
+    Images with a side under ``min_side`` are refused: the test pipeline would upscale them
+    (Mask R-CNN's to 800x1333, the CPU demo's to 256x256) and code mostly interpolation, so
+    a 1x1 image became an 88 KB file, ``bpp_original`` 718200 (correct per original pixel,
+    and meaningless).
 
     Args:
         deploy (DeployModel): From :func:`load_deploy_model`.
@@ -682,11 +760,19 @@ def compress_images(deploy: DeployModel,
             docstring). Defaults to False.
         bit_map_alpha (float): Heatmap opacity over the image in [0, 1]. Defaults to 0.6.
         progress (bool): Show a progress bar on stderr. Defaults to True.
+        min_side (int, optional): Smallest accepted image side in pixels; 0 accepts all.
+            Defaults to :attr:`DeployModel.codec_stride` (64 for the paper's split: a smaller
+            image does not fill one position of the hyperprior latent; what is coded is
+            mostly padding or, after the pipeline's resize, interpolation).
 
     Returns:
         CompressResult
     """
     check_outputs(images, out_dir, overwrite, bit_map, bit_map_alpha)
+    if min_side is None:
+        min_side = deploy.codec_stride
+    if isinstance(min_side, bool) or not isinstance(min_side, int) or min_side < 0:
+        raise DeployError(f'--min-side must be an int >= 0, got {min_side!r}')
     pipeline = deploy.test_pipeline()
     os.makedirs(out_dir, exist_ok=True)
 
@@ -695,7 +781,11 @@ def compress_images(deploy: DeployModel,
     failures: List[Tuple[str, str]] = []
     for record in _progress(images.records, 'compress', progress):
         try:  # one bad image must not stop the others
-            entry = _compress_one(deploy, pipeline, record, out_dir, bit_map, bit_map_alpha)
+            entry = _compress_one(deploy, pipeline, record, out_dir, bit_map, bit_map_alpha,
+                                  min_side)
+        except ImageFileError as e:
+            failures.append((record.path, str(e)))
+            continue
         except Exception as e:  # noqa: BLE001
             failures.append((record.path, _error_text(e)))
             continue

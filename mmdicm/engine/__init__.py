@@ -8,11 +8,11 @@ from .hooks import (AUX_PARAM_KEY, BitstreamRecordHook, EntropyUpdateHook, RateL
 from .optim import DICMOptimWrapper, DICMOptimWrapperConstructor, is_aux_parameter
 from .pretrained import DICMPretrainedInit
 from .rate_distortion import RateDistortionLossHook, feature_distortion
-from .runner import DICMRunner
+from .runner import DICMRunner, ExitWithParent
 
 __all__ = ['AUX_PARAM_KEY', 'BitstreamRecordHook', 'DICMOptimWrapper',
            'DICMOptimWrapperConstructor', 'DICMPretrainedInit', 'DICMRunner',
-           'EntropyUpdateHook', 'RateDistortionLossHook', 'RateLossHook',
+           'EntropyUpdateHook', 'ExitWithParent', 'RateDistortionLossHook', 'RateLossHook',
            'SemanticBoxHook', 'checkpoint_safe_globals', 'compute_semantic_boxes',
            'feature_distortion', 'is_aux_parameter', 'find_codec_modules', 'likelihood_bpp',
            'load_trusted_checkpoint', 'mmengine_checkpoint_globals', 'unwrap_model']

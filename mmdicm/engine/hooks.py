@@ -18,7 +18,12 @@ touching the model class:
 
     mmengine's ``BaseModel.parse_losses`` sums every entry whose key contains ``'loss'`` into
     the optimised loss and logs all entries, so ``bpp``/``bpp_re`` appear in the logs (as
-    ``train/bpp`` in the message hub) without being optimised. A term whose weight is 0 is not
+    ``train/bpp`` in the message hub) without being optimised. It logs that sum as ``loss``,
+    *then* every entry by its own key: an entry named exactly ``'loss'`` (mmpretrain's
+    ``ClsHead`` and ``MoCo`` name theirs so) overwrites the logged total, which then leaves
+    out the rate terms. The hook therefore renames such an entry ``loss_task``: the logged
+    ``loss`` is the optimised total, ``loss_task`` + ``loss_rate`` + ``loss_aux``, as a
+    detector's ``loss_cls`` + ``loss_bbox`` + ... + ``loss_rate`` + ``loss_aux``. A term whose weight is 0 is not
     added. ``bpp`` is only the transmitted latents: the RE latent is a training constraint on
     the edge features, not a bitstream, so it is kept apart (``lambda_re``, default 0).
     Under DDP the wrapper's ``train_step`` calls the inner model's forward, so the hook runs
@@ -92,6 +97,10 @@ AUX_PARAM_KEY = 'entropy_bottleneck.quantiles'
 
 #: likelihood keys of the transmitted latents (the RE latent ``'re'`` is not transmitted)
 TRANSMITTED = ('y', 'z')
+
+#: the key ``BaseModel.parse_losses`` logs the optimised total under, and what
+#: :class:`RateLossHook` renames a model's own loss of that name to
+TOTAL_LOSS, TASK_LOSS = 'loss', 'loss_task'
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -202,6 +211,11 @@ class RateLossHook(Hook):
                     f'RateLossHook: codec module {name!r} ({type(m).__name__}) did not run in '
                     f'this {type(model).__name__} loss forward; its likelihoods are stale')
         terms = self.loss_terms(self._modules)
+        if TOTAL_LOSS in output:  # mmpretrain: it would overwrite the logged total
+            if TASK_LOSS in output:
+                raise KeyError(f'RateLossHook: the model loss dict has both {TOTAL_LOSS!r} and '
+                               f'{TASK_LOSS!r}')
+            output = {(TASK_LOSS if k == TOTAL_LOSS else k): v for k, v in output.items()}
         clash = sorted(set(terms) & set(output))
         if clash:
             raise KeyError(f'RateLossHook: the model loss dict already has {clash}')

@@ -11,12 +11,15 @@ import os
 import os.path as osp
 import re
 import sys
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.registry import HOOKS, RUNNERS, DefaultScope
 from mmengine.runner import Runner
 
+from .config_types import TypedNode, check_config_types, has_val_loop
+from .hooks import EntropyUpdateHook
 from .runner import DICMRunner
 
 __all__ = ['prepare_config', 'check_config', 'build_runner', 'set_local_rank',
@@ -89,8 +92,8 @@ def _is_local(path: str, backend_args: Any) -> bool:
     return not backend_args or backend_args.get('backend', 'local') == 'local'
 
 
-def _dataset_paths(dataset: Any, key: str) -> Iterator[Tuple[str, str, bool]]:
-    """``(config key, path, is_dir)`` of every local path a dataset config reads.
+def _dataset_paths(dataset: Any, key: str) -> Iterator[Tuple[str, str, bool, Dict[str, Any]]]:
+    """``(config key, path, is_dir, dataset config)`` of every local path a dataset reads.
 
     Paths are resolved as mmengine's ``BaseDataset`` does (``ann_file`` and relative
     ``data_prefix`` values joined to ``data_root``; relative to the working directory
@@ -107,12 +110,12 @@ def _dataset_paths(dataset: Any, key: str) -> Iterator[Tuple[str, str, bool]]:
     if not isinstance(root, str):
         return
     if root and _is_local(root, backend_args):
-        yield f'{key}.data_root', root, True
+        yield f'{key}.data_root', root, True, dataset
     ann_file = dataset.get('ann_file')
     if isinstance(ann_file, str) and ann_file:
         path = ann_file if osp.isabs(ann_file) or not root else osp.join(root, ann_file)
         if _is_local(path, backend_args):
-            yield f'{key}.ann_file', path, False
+            yield f'{key}.ann_file', path, False, dataset
     prefix = dataset.get('data_prefix')
     prefixes = prefix.items() if isinstance(prefix, dict) else [(None, prefix)]
     for name, value in prefixes:
@@ -121,11 +124,11 @@ def _dataset_paths(dataset: Any, key: str) -> Iterator[Tuple[str, str, bool]]:
         path = value if osp.isabs(value) or not root else osp.join(root, value)
         sub = f'{key}.data_prefix' + (f'.{name}' if name is not None else '')
         if _is_local(path, backend_args):
-            yield sub, path, True
+            yield sub, path, True, dataset
 
 
-def _evaluator_paths(evaluator: Any, key: str) -> Iterator[Tuple[str, str, bool]]:
-    """``(config key, path, False)`` of every metric's local ``ann_file``."""
+def _evaluator_paths(evaluator: Any, key: str) -> Iterator[Tuple[str, str, bool, None]]:
+    """``(config key, path, False, None)`` of every metric's local ``ann_file``."""
     metrics = evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]
     for i, metric in enumerate(metrics):
         if not isinstance(metric, dict):
@@ -134,7 +137,24 @@ def _evaluator_paths(evaluator: Any, key: str) -> Iterator[Tuple[str, str, bool]
         sub = f'{key}.{i}' if isinstance(evaluator, (list, tuple)) else key
         if isinstance(ann_file, str) and ann_file and _is_local(ann_file,
                                                                 metric.get('backend_args')):
-            yield f'{sub}.ann_file', ann_file, False
+            yield f'{sub}.ann_file', ann_file, False, None
+
+
+def _embedded_root(path: str, dataset: Optional[Dict[str, Any]]) -> Optional[str]:
+    """The ``--out`` of ``tools/make_embedded_data.py`` that would make ``path``, if ``path``
+    belongs to mmdicm's embedded dataset (a folder named ``embedded`` on the way, or a dataset
+    with the embedded classes); None otherwise."""
+    from ..datasets import DEFAULT_CATEGORIES
+    parts = osp.normpath(path).split(os.sep)
+    if 'embedded' in parts:
+        return os.sep.join(parts[:parts.index('embedded') + 1]) or os.sep
+    metainfo = (dataset or {}).get('metainfo')
+    classes = metainfo.get('classes') if isinstance(metainfo, dict) else None
+    root = (dataset or {}).get('data_root')
+    if classes is None or tuple(classes) != DEFAULT_CATEGORIES or not isinstance(root, str):
+        return None
+    root = osp.normpath(root)
+    return osp.dirname(root) if osp.basename(root) == 'classification' else root
 
 
 def _check_paths(cfg: Config, mode: str) -> None:
@@ -142,17 +162,21 @@ def _check_paths(cfg: Config, mode: str) -> None:
         loader = cfg.get(loader_key)
         if not isinstance(loader, dict):
             continue
-        if loader_key == 'val_dataloader' and (cfg.get('val_cfg') is None
-                                               or cfg.get('val_evaluator') is None):
+        if loader_key == 'val_dataloader' and not has_val_loop(cfg):
             continue  # mmengine builds no val loop: nothing reads it
         paths = list(_dataset_paths(loader.get('dataset'), f'{loader_key}.dataset'))
         if evaluator_key is not None:
             paths += _evaluator_paths(cfg.get(evaluator_key), evaluator_key)
-        for key, path, is_dir in paths:
+        for key, path, is_dir, dataset in paths:
             exists = osp.isdir(path) if is_dir else osp.isfile(path)
             if not exists:
                 what = 'folder' if is_dir else 'file'
-                raise FileNotFoundError(f'{key}: {what} not found: {path}')
+                message = f'{key}: {what} not found: {path}'
+                out = _embedded_root(path, dataset)
+                if out is not None:
+                    message += (' (mmdicm\'s embedded dataset: make it with `python '
+                                f'tools/make_embedded_data.py --out {out}`)')
+                raise FileNotFoundError(message)
 
 
 def _check_data_preprocessor(cfg: Config) -> None:
@@ -216,12 +240,16 @@ _REGISTRY_PREFIX = re.compile(r'^class `\w+` in [^:]+: ')
 
 
 def _check_custom_hooks(cfg: Config) -> None:
-    """Build every custom hook once, so bad arguments (e.g. ``lambda_rate < 0``) surface."""
+    """Build every custom hook once, so bad arguments (e.g. ``lambda_rate < 0``) surface
+    (their types were resolved before, by :func:`check_config_types`)."""
     hooks = cfg.get('custom_hooks') or []
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         for i, hook in enumerate(hooks):
-            if not isinstance(hook, dict):
+            if isinstance(hook, Hook):
                 continue  # an already-built hook object
+            if not isinstance(hook, dict):
+                raise ValueError(f'custom_hooks.{i} must be a dict(type=...) or a Hook, got '
+                                 f'{hook!r}')
             name = hook.get('type', '?')
             name = name if isinstance(name, str) else getattr(name, '__name__', repr(name))
             try:
@@ -230,6 +258,33 @@ def _check_custom_hooks(cfg: Config) -> None:
                 message = _REGISTRY_PREFIX.sub('', str(e.args[0]) if e.args else str(e))
                 raise ValueError(f'custom_hooks.{i} ({name}): ' +
                                  ' '.join(message.split())) from e
+
+
+def _is_model_key(key: str) -> bool:
+    return key == 'model' or key.startswith('model.')
+
+
+def _check_entropy_update(cfg: Config, mode: str, nodes: List[TypedNode]) -> None:
+    """Real coding needs entropy tables built from the current weights: a run that
+    entropy-codes in validation/testing must refresh them (:class:`EntropyUpdateHook`)."""
+    from ..models import DICMResNet
+    coding = [n for n in nodes if _is_model_key(n.key) and isinstance(n.cls, type)
+              and issubclass(n.cls, DICMResNet) and n.cfg.get('real_coding') is True
+              and n.cfg.get('codec', {}) is not None]
+    if not coding or (mode == 'train' and not has_val_loop(cfg)):
+        return
+    hooks = [n.cls for n in nodes if n.key.startswith(('custom_hooks', 'default_hooks.'))]
+    hooks += [type(h) for h in (cfg.get('custom_hooks') or []) if not isinstance(h, dict)]
+    if any(isinstance(h, type) and issubclass(h, EntropyUpdateHook) for h in hooks):
+        return
+    key = coding[0].key
+    where = 'validation' if mode == 'train' else 'testing'
+    raise ValueError(
+        f'custom_hooks: EntropyUpdateHook is missing, but {key}.real_coding=True entropy-codes '
+        f'real bitstreams in {where}, which needs entropy tables built from the weights: add '
+        "dict(type='EntropyUpdateHook') to custom_hooks (re-stating custom_hooks replaces the "
+        'whole inherited list; change one hook with --cfg-options custom_hooks.0.lambda_rate=...) '
+        f'or set {key}.real_coding=False')
 
 
 def check_config(cfg: Config, mode: str = 'train') -> None:
@@ -243,13 +298,25 @@ def check_config(cfg: Config, mode: str = 'train') -> None:
       (``FileNotFoundError``);
     - the data preprocessor's ``pad_size_divisor`` is an int >= 1 (``ValueError``; any such
       value works with DICM, whose backbone pads to the codec's stride itself);
+    - every ``type`` the run builds is registered, anywhere in the config (model, datasets,
+      transforms, samplers, metrics, default and custom hooks, optimizer, schedulers,
+      visualizer, loops, ...), looked up as the Runner will, under ``default_scope`` and
+      ``_scope_``: ``default_hooks.checkpoint.type: 'CheckpointHok' is not a registered hook
+      (did you mean CheckpointHook?)`` (``ValueError``; :mod:`mmdicm.engine.config_types`);
+    - mmdicm's own model parts (``DICMResNet``, ``DICMCodecNeck``) build, on the ``meta``
+      device: e.g. ``model.backbone: split_stage must be an int in [0, 3] ...``
+      (``ValueError``);
     - every ``custom_hooks`` entry builds, e.g. ``RateLossHook`` rejects ``lambda_rate < 0``
+      (``ValueError``);
+    - a backbone with ``real_coding=True`` that codes in this run (a val loop when training,
+      always when testing) has an ``EntropyUpdateHook`` to build its entropy tables
       (``ValueError``);
     - the local checkpoints the run loads exist: ``load_from``, and for training every
       ``init_cfg`` of type ``Pretrained``/``DICMPretrained`` (``FileNotFoundError``; URLs
       such as ``torchvision://resnet50`` are not checked).
 
-    Remote paths (``s3://...`` or a non-local ``backend_args``) are not checked.
+    A missing path of mmdicm's embedded dataset says how to make it
+    (``python tools/make_embedded_data.py --out ...``). Remote paths (``s3://...`` or a non-local ``backend_args``) are not checked.
 
     Args:
         cfg (Config): A config from :func:`prepare_config`.
@@ -261,8 +328,10 @@ def check_config(cfg: Config, mode: str = 'train') -> None:
     """
     if mode not in _MODE_DATA:
         raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
+    nodes = check_config_types(cfg, mode)
     _check_data_preprocessor(cfg)
     _check_custom_hooks(cfg)
+    _check_entropy_update(cfg, mode, nodes)
     _check_paths(cfg, mode)
     _check_checkpoints(cfg, mode)
 
@@ -279,11 +348,28 @@ def set_local_rank(local_rank: int) -> None:
     os.environ.setdefault('LOCAL_RANK', str(local_rank))
 
 
+def _dict_action() -> type:
+    """mmengine's ``DictAction``, with a value it cannot parse (``custom_hooks=[dict(...)]``
+    recurses until ``RecursionError``) reported as an argparse error (usage, exit 2)."""
+    from mmengine.config import DictAction
+
+    class CfgOptionsAction(DictAction):
+
+        def __call__(self, parser, namespace, values, option_string=None):
+            try:
+                super().__call__(parser, namespace, values, option_string)
+            except (RecursionError, ValueError, SyntaxError, TypeError) as e:
+                parser.error(f'{option_string}: cannot parse {" ".join(values)!r} '
+                             f'({type(e).__name__}); values are numbers, strings, [a,b] or '
+                             '(a,b): set a dict key by key, e.g. custom_hooks.0.lambda_rate=0.02')
+
+    return CfgOptionsAction
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options that ``tools/train.py`` and ``tools/test.py`` share (mmdet's names)."""
-    from mmengine.config import DictAction
     parser.add_argument('--work-dir', help='where logs, checkpoints and metrics go')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=_dict_action(),
                         help='override config keys, e.g. model.backbone.real_coding=True')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')

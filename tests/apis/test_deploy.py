@@ -14,7 +14,7 @@ import torch
 
 from mmdicm.apis.deploy import (MANIFEST_CSV, MANIFEST_JSON, DeployError, analyze_bitstreams,
                                 bit_allocation, compress_images, find_images,
-                                inject_backbone_features, load_deploy_model)
+                                inject_backbone_features, load_deploy_model, render_bit_map)
 from mmdicm.codec import pack, unpack
 from mmdicm.engine import likelihood_bpp
 
@@ -114,6 +114,14 @@ def compressed(work, deploy):
                              progress=False)
     assert result.exit_code == 0, result.failures
     return result
+
+
+def bit_allocation_of(deploy, entry):
+    """:func:`bit_allocation` of a manifest entry's image, as compress_images computes it."""
+    from mmengine.dataset import pseudo_collate
+    data = deploy.test_pipeline()(dict(img_path=entry['image'], img_id=entry['img_id']))
+    batch = deploy.model.data_preprocessor(pseudo_collate([data]), False)
+    return bit_allocation(deploy.backbone, batch['inputs'])
 
 
 def _snapshot(folder):
@@ -281,6 +289,13 @@ def test_bit_map_size_units_and_total(compressed, deploy, work):
         ph, pw = entry['padded_hw']
         assert grid.shape == (ph // 16, pw // 16)  # one value per y position (stride 16)
         assert grid.sum() == pytest.approx(entry['estimated_bits'], rel=1e-5)
+        # the picture spreads each position over its 16x16 pixels: summed over the original
+        # image it holds the bits of the input region (the grid minus the padding's cells)
+        ih, iw = entry['input_hw']
+        _, density, _ = render_bit_map(bit_allocation_of(deploy, entry), (ih, iw), (oh, ow))
+        inside = np.repeat(np.repeat(grid, 16, 0), 16, 1)[:ih, :iw].sum() / 256
+        assert density.sum() == pytest.approx(inside, rel=0.02)
+        assert inside > 0.5 * grid.sum()
         # the likelihood estimate of the model's own eval forward (no real coding)
         data = deploy.test_pipeline()(dict(img_path=entry['image'], img_id=entry['img_id']))
         batch = deploy.model.data_preprocessor(pseudo_collate([data]), False)
@@ -431,10 +446,73 @@ def test_an_unreadable_image_fails_alone(work, deploy, tmp_path):
                              progress=False)
     assert result.exit_code == 1
     assert [osp.basename(p) for p, _ in result.failures] == ['broken.png']
-    assert 'broken.png' in result.failures[0][1]
+    assert result.failures[0][1] == 'not an image: no image format recognised in its 15 bytes'
     assert result.manifest['totals']['num_images'] == 4
     assert result.manifest['failures'][0]['image'].endswith('broken.png')
     assert not (tmp_path / 'out' / 'broken.dicm').exists()
+
+
+def test_bad_and_tiny_images_fail_alone_with_one_line_each(work, deploy, tmp_path):
+    """Each bad file is skipped with what is wrong (not OpenCV's ``!buf.empty()`` assertion or
+    mmcv's ``failed to load image``); images under the codec's stride are refused, not
+    upscaled (a 1x1 image was coded at 128x128); the good ones are still coded."""
+    import cv2
+    images = tmp_path / 'images'
+    shutil.copytree(work['images'], images)
+    ok, jpeg = cv2.imencode('.jpg', cv2.imread(str(images / 'astronaut.png')))
+    assert ok
+    jpeg = jpeg.tobytes()
+    (images / 'empty.jpg').write_bytes(b'')
+    (images / 'cut.jpg').write_bytes(jpeg[:len(jpeg) // 2])  # cut in the scan data
+    (images / 'header.jpg').write_bytes(jpeg[:100])  # cut in the header
+    (images / 'notes.png').write_text('not an image at all\n')
+    cv2.imwrite(str(images / 'dot.png'), np.zeros((1, 1, 3), np.uint8))
+    cv2.imwrite(str(images / 'strip.png'), np.zeros((3, 5, 3), np.uint8))
+    result = compress_images(deploy, find_images(str(images)), str(tmp_path / 'out'),
+                             progress=False)
+    assert result.exit_code == 1
+    assert result.manifest['totals']['num_images'] == 4  # the good ones
+    stride = deploy.codec_stride
+    assert stride == 64  # 4 (stem) x 16 (g_a and h_a)
+    reasons = {osp.basename(p): r for p, r in result.failures}
+    n = len(jpeg)
+    assert reasons['empty.jpg'] == 'empty file (0 bytes)'
+    assert reasons['cut.jpg'].startswith(f'truncated or corrupt JPEG file ({n // 2} bytes): ')
+    assert reasons['header.jpg'].startswith('truncated or corrupt JPEG file (100 bytes): ')
+    assert reasons['notes.png'] == 'not an image: no image format recognised in its 20 bytes'
+    for name, size in (('dot.png', '1x1'), ('strip.png', '5x3')):
+        assert reasons[name] == (
+            f'image is {size} px (width x height), below the minimum side of {stride} px '
+            "(the codec's stride): not coded, the test pipeline would upscale it "
+            '(--min-side 0 codes it anyway)')
+    assert all('\n' not in r for r in reasons.values())
+    assert sorted(os.listdir(tmp_path / 'out')) == sorted(
+        [MANIFEST_CSV, MANIFEST_JSON] + [f'{p}.dicm' for p in PHOTOS])
+    # min_side=0 codes the tiny ones anyway (and the manifest shows what that costs)
+    for name in ('empty.jpg', 'cut.jpg', 'header.jpg', 'notes.png'):
+        (images / name).unlink()
+    result = compress_images(deploy, find_images(str(images)), str(tmp_path / 'out0'),
+                             progress=False, min_side=0)
+    assert result.exit_code == 0, result.failures
+    dot = next(e for e in result.manifest['images'] if e['file'] == 'dot.dicm')
+    assert dot['original_hw'] == [1, 1] and dot['input_hw'] == [128, 128]
+
+
+def test_compress_tool_prints_one_line_per_bad_image(work, tmp_path, capsys):
+    images = tmp_path / 'images'
+    images.mkdir()
+    shutil.copy(osp.join(work['images'], 'chelsea.png'), images)
+    (images / 'empty.jpg').write_bytes(b'')
+    code = COMPRESS([DEMO, work['ckpt'], str(images), str(tmp_path / 'out'), '--no-progress',
+                     *CLI_OPTIONS])
+    assert code == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2:] == ['1 image(s) FAILED:', f'  {images / "empty.jpg"}: empty file (0 bytes)']
+    with pytest.raises(SystemExit) as info:
+        COMPRESS([DEMO, work['ckpt'], str(images), str(tmp_path / 'out2'), '--min-side', '-1'])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        'error: --min-side must be >= 0, got -1')
 
 
 def test_a_checkpoint_without_entropy_tables_gets_them_computed(work, deploy, tmp_path):

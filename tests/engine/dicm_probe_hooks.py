@@ -11,6 +11,9 @@
 
 ``sleep`` seconds after every iteration keep a tiny run alive long enough to be killed
 mid-run.
+
+``SleepingTransform`` (a pipeline step) writes ``<marker_dir>/worker_<pid>`` and sleeps: a
+dataloader worker busy in ``__getitem__`` when its trainer is killed.
 """
 import json
 import math
@@ -19,7 +22,7 @@ import time
 
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
-from mmengine.registry import HOOKS
+from mmengine.registry import HOOKS, TRANSFORMS
 
 from dicm_tiny import fixed_batch_probe, param_digest
 
@@ -56,3 +59,16 @@ class TrainProbeHook(Hook):
         _write_json(os.path.join(self.out_dir, f'rank_{get_rank()}.json'),
                     dict(params=param_digest(runner.model), losses=losses, iter=runner.iter,
                          finite=all(math.isfinite(v) for v in losses.values())))
+
+
+@TRANSFORMS.register_module()
+class SleepingTransform:
+
+    def __init__(self, marker_dir: str, seconds: float) -> None:
+        self.marker_dir = marker_dir
+        self.seconds = seconds
+
+    def __call__(self, results: dict) -> dict:
+        open(os.path.join(self.marker_dir, f'worker_{os.getpid()}'), 'w').close()
+        time.sleep(self.seconds)
+        return results

@@ -79,10 +79,19 @@ def test_a_pad_size_divisor_that_breaks_training_is_named(value, data_root):
     ('lambda_re', -0.5, r'custom_hooks\.0 \(RateLossHook\): lambda_re must be'),
     ('aux_weight', 'one', r'custom_hooks\.0 \(RateLossHook\): aux_weight must be a '
      r'non-negative number'),
-    ('type', 'RateLosHook', r'custom_hooks\.0 \(RateLosHook\): RateLosHook is not in the'),
+    ('0', "dict(type='RateLossHook')", r"^custom_hooks\.0 must be a dict\(type=\.\.\.\) or a Hook, "
+     r"got \"dict\(type='RateLossHook'\)\"$"),
+    ('type', 'RateLosHook', r"^custom_hooks\.0\.type: 'RateLosHook' is not a registered hook "
+     r'\(did you mean RateLossHook\?\)$'),
 ])
 def test_bad_hook_arguments_are_named(key, value, match, data_root):
-    cfg = _cfg('classifier', data_root, **{f'custom_hooks.0.{key}': value})
+    """(A string where a hook goes is what mmengine's DictAction makes of
+    ``custom_hooks=[dict(type='RateLossHook')]``.)"""
+    if key == '0':
+        cfg = _cfg('classifier', data_root)
+        cfg.custom_hooks[0] = value
+    else:
+        cfg = _cfg('classifier', data_root, **{f'custom_hooks.0.{key}': value})
     with pytest.raises(ValueError, match=match):
         check_config(cfg)
 
@@ -114,6 +123,35 @@ def test_a_missing_dataset_path_is_named(model, remove, mode, key, data_root, tm
     message = str(info.value)
     assert message.startswith(f'{key}: ') and osp.join(root, remove) in message, message
     assert '\n' not in message
+
+
+@pytest.mark.parametrize('model', ['mask-rcnn', 'classifier'])
+def test_a_missing_embedded_dataset_says_how_to_make_it(model, tmp_path, monkeypatch):
+    """The demo configs as shipped read data/embedded/ (relative to the working directory),
+    which only tools/make_embedded_data.py writes."""
+    monkeypatch.chdir(tmp_path)
+    cfg = prepare_config(DEMO_CONFIGS[model])
+    root = 'data/embedded/' + ('classification/' if model == 'classifier' else '')
+    with pytest.raises(FileNotFoundError) as info:
+        check_config(cfg, 'train')
+    assert str(info.value) == (
+        f'train_dataloader.dataset.data_root: folder not found: {root} (mmdicm\'s embedded '
+        'dataset: make it with `python tools/make_embedded_data.py --out data/embedded`)')
+
+
+def test_the_embedded_hint_names_the_folder_to_make(data_root, tmp_path):
+    """Anywhere else (no 'embedded' folder on the way), the embedded classes identify it, and
+    --out is the folder the generator writes (the classification view is inside it)."""
+    root = _broken_copy(data_root, tmp_path, 'classification')
+    with pytest.raises(FileNotFoundError) as info:
+        check_config(_cfg('classifier', root), 'train')
+    assert str(info.value).endswith(
+        f'make it with `python tools/make_embedded_data.py --out {root.rstrip("/")}`)')
+    cfg = _cfg('classifier', root)
+    cfg.train_dataloader.dataset.metainfo = dict(classes=('cat', 'dog'))  # another dataset
+    with pytest.raises(FileNotFoundError) as info:
+        check_config(cfg, 'train')
+    assert 'make_embedded_data' not in str(info.value)
 
 
 def test_only_what_the_tool_reads_is_checked(data_root, tmp_path):
@@ -192,7 +230,13 @@ def test_missing_checkpoints_are_named_before_anything_is_built(data_root, tmp_p
     pytest.param('train', ['train_dataloader.dataset.data_root=/no/such/dir/'],
                  'error: train_dataloader.dataset.data_root: folder not found: /no/such/dir/',
                  marks=pytest.mark.slow),
-], ids=['lambda', 'test-ann-file', 'pad-size-divisor', 'data-root'])
+    ('train', ['model.backbone.split_stage=7'],
+     'error: model.backbone (DICMResNet): split_stage must be an int in [0, 3] (num_stages=4), '
+     'got 7'),
+    ('test', ['default_hooks.checkpoint.type=CheckpointHok'],
+     "error: default_hooks.checkpoint.type: 'CheckpointHok' is not a registered hook (did you "
+     'mean CheckpointHook?)'),
+], ids=['lambda', 'test-ann-file', 'pad-size-divisor', 'data-root', 'split-stage', 'hook-type'])
 def test_tools_exit_2_with_one_line_before_building_anything(tool, options, expected, data_root,
                                                              tmp_path):
     work = tmp_path / 'work'
@@ -209,5 +253,30 @@ def test_tools_exit_2_with_one_line_before_building_anything(tool, options, expe
     assert proc.returncode == 2, proc.stderr[-3000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(expected), last
-    assert 'Traceback' not in proc.stderr
+    # one line of ours (the others are third-party import warnings), nothing on stdout
+    assert [line for line in proc.stderr.splitlines() if 'error' in line.lower()] == [last]
+    assert 'Traceback' not in proc.stderr and proc.stdout == ''
     assert not work.exists()  # stopped before the runner was built
+
+
+def test_train_tool_refuses_restated_custom_hooks_without_entropy_update(data_root, tmp_path):
+    """The reported run: a child config re-states custom_hooks to change λ and drops
+    EntropyUpdateHook; it trained, saved, then died in validation ('entropy tables are
+    empty'). Now: exit 2 at start, one line naming EntropyUpdateHook."""
+    child = tmp_path / 'lambda_0.02.py'
+    child.write_text(f"_base_ = '{DEMO_CONFIGS['classifier']}'\n"
+                     "custom_hooks = [dict(type='RateLossHook', lambda_rate=0.02),\n"
+                     "                dict(type='BitstreamRecordHook')]\n")
+    root = data_root + 'classification/'
+    work = tmp_path / 'work'
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'train.py'), str(child), '--work-dir',
+         str(work), '--cfg-options', *[f'{s}_dataloader.dataset.data_root={root}'
+                                       for s in ('train', 'val', 'test')]],
+        capture_output=True, text=True, env=one_thread_env(), timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: custom_hooks: EntropyUpdateHook is missing, but '
+                           'model.backbone.real_coding=True entropy-codes real bitstreams in '
+                           'validation'), last
+    assert 'Traceback' not in proc.stderr and not work.exists()

@@ -174,6 +174,39 @@ def test_stale_likelihoods_and_key_clash_are_errors():
         model(X, mode='loss')
 
 
+def test_a_model_loss_named_loss_is_renamed_so_the_logged_total_is_the_optimised_one():
+    """mmpretrain's ClsHead returns ``{'loss': ce}``; BaseModel.parse_losses logs the total as
+    'loss' first and then every entry by key, so that entry would overwrite the logged total
+    (which then left out loss_rate and loss_aux). The hook renames it 'loss_task'."""
+
+    class ClsLike(FakeModel):
+
+        def forward(self, inputs, data_samples=None, mode='tensor'):
+            out = super().forward(inputs, data_samples, mode)
+            return dict(loss=out['loss_cls']) if mode == 'loss' else out
+
+    model = ClsLike()
+    _attached(RateLossHook(lambda_rate=2., aux_weight=3.), model)
+    losses = model(X, mode='loss')
+    assert list(losses)[:2] == ['loss_task', 'loss_rate'] and 'loss' not in losses
+    total, log_vars = model.parse_losses(losses)
+    expected = losses['loss_task'] + losses['loss_rate'] + losses['loss_aux']
+    assert total.item() == pytest.approx(expected.item())
+    assert log_vars['loss'].item() == pytest.approx(expected.item())  # logged = optimised
+    assert log_vars['loss_task'].item() == pytest.approx(losses['loss_task'].item())
+
+    class Both(ClsLike):
+
+        def forward(self, inputs, data_samples=None, mode='tensor'):
+            out = super().forward(inputs, data_samples, mode)
+            return dict(out, loss_task=out['loss']) if mode == 'loss' else out
+
+    model = Both()
+    _attached(RateLossHook(lambda_rate=1.), model)
+    with pytest.raises(KeyError, match="both 'loss' and 'loss_task'"):
+        model(X, mode='loss')
+
+
 def test_likelihood_bpp():
     lik = dict(y=torch.full((2, 3), 0.5), re=torch.full((4, ), 0.25))
     assert likelihood_bpp(lik, ('y', 'z'), 3).item() == pytest.approx(2.)
@@ -329,13 +362,17 @@ def test_stock_classifier_trains_validates_saves_and_resumes(tmp_path, one_threa
 
     # the rate terms reached the optimiser and the logs
     hub = runner.message_hub
-    for key in ('loss_rate', 'loss_aux', 'bpp', 'bpp_re'):
+    for key in ('loss_task', 'loss_rate', 'loss_aux', 'bpp', 'bpp_re'):
         assert math.isfinite(hub.get_scalar(f'train/{key}').current()), key
     assert 'train/loss_rate_re' not in hub.log_scalars
-    # (mmpretrain's head names its loss 'loss', which overwrites the logged total in
-    # BaseModel.parse_losses; the optimised total is right, see the mock test above)
+    # the logged total is the optimised one: the head's cross-entropy (renamed loss_task:
+    # mmpretrain names it 'loss', which overwrote the total) + rate + aux, as in detection
+    logged = {k: hub.get_scalar(f'train/{k}').current()
+              for k in ('loss', 'loss_task', 'loss_rate', 'loss_aux')}
+    assert logged['loss'] == pytest.approx(
+        logged['loss_task'] + logged['loss_rate'] + logged['loss_aux'], rel=1e-5)
     log = next(work_dir.rglob('*.log')).read_text()
-    assert 'loss_rate:' in log and 'bpp:' in log
+    assert 'loss_task:' in log and 'loss_rate:' in log and 'bpp:' in log
     # the torch hooks are gone after training
     assert not model._forward_hooks and not model._forward_pre_hooks
 

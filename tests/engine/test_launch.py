@@ -76,3 +76,17 @@ def test_test_tool_help_runs():
     proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'test.py'), '--help'],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and 'checkpoint' in proc.stdout
+
+
+def test_an_unparsable_cfg_option_is_a_usage_error(capsys):
+    """mmengine's DictAction recursed until RecursionError on a dict value."""
+    import runpy
+    main = runpy.run_path(osp.join(ROOT, 'tools', 'train.py'))['main']
+    with pytest.raises(SystemExit) as info:
+        main(['config.py', '--cfg-options', "custom_hooks=[dict(type='RateLossHook',x=1)]"])
+    assert info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.endswith(": error: --cfg-options: cannot parse \"custom_hooks=[dict(type="
+                         "'RateLossHook',x=1)]\" (RecursionError); values are numbers, strings, "
+                         '[a,b] or (a,b): set a dict key by key, e.g. '
+                         'custom_hooks.0.lambda_rate=0.02'), last

@@ -12,6 +12,19 @@
 #      next run returns in seconds.
 # It changes nothing outside the venv and the wheel cache. Set MMDICM_VERBOSE=1 for pip's output.
 set -euo pipefail
+case "${1:-}" in
+    -h|--help)
+        printf 'usage: bash tools/setup/bootstrap.sh [--help]\n\n'
+        sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        printf '\nenvironment: MMDICM_VENV (./.venv), PYTHON (python3), MMDICM_CACHE_DIR\n'
+        printf '             (~/.cache/mmdicm), MMDICM_VERBOSE=1 (show pip output)\n'
+        exit 0 ;;
+    '') ;;
+    *)
+        echo 'usage: bash tools/setup/bootstrap.sh [--help]' >&2
+        echo "error: unexpected argument '$1' (it takes none; see --help for its variables)" >&2
+        exit 2 ;;
+esac
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="${MMDICM_VENV:-$ROOT/.venv}"
