@@ -59,7 +59,8 @@ def bounded_decompress(model: EntropyModel,
     for name in ('_quantized_cdf', '_offset', '_cdf_length'):
         if getattr(model, name).numel() == 0:
             raise RuntimeError('entropy tables are empty: call update(force=True) after '
-                               'training or loading weights, before real coding')
+                               'training or loading weights, before real coding (in a '
+                               "config, keep dict(type='EntropyUpdateHook') in custom_hooks)")
     tables = [getattr(model, name).detach().cpu().numpy()
               for name in ('_quantized_cdf', '_cdf_length', '_offset')]
     flat = indexes.detach().cpu().reshape(indexes.size(0), -1).numpy()

@@ -144,9 +144,13 @@ class DICMFeatureCodec(nn.Module):
         if self.net is None:
             raise RuntimeError('the compression network is bypassed (net=None): there is no '
                                'latent to entropy-code')
-        if self.net.entropy_bottleneck._quantized_cdf.numel() == 0:
+        if any(m._quantized_cdf.numel() == 0 for m in (self.net.entropy_bottleneck,
+                                                       self.net.gaussian_conditional)):
             raise RuntimeError('entropy tables are empty: call update(force=True) after '
-                               'training or loading weights, before real coding')
+                               'training or loading weights, before real coding (in a '
+                               "config, keep dict(type='EntropyUpdateHook') in custom_hooks: "
+                               'it does that before validation, testing and checkpoint '
+                               'saving)')
         return self.net
 
     def fingerprint(self) -> bytes:

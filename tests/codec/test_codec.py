@@ -430,3 +430,17 @@ def test_build_indexes_equals_compressais_loop():
     finally:
         Stock.build_indexes = original
     assert len(calls) == 2
+
+
+def test_real_coding_without_tables_names_the_hook_that_builds_them():
+    codec = small_codec().eval()
+    f1 = torch.randn(1, 32, 16, 16)
+    with pytest.raises(RuntimeError, match="tables are empty.*EntropyUpdateHook"):
+        codec.encode(f1, [(64, 64)])
+    codec.update(force=True)
+    data = codec.encode(f1, [(64, 64)])
+    # half-updated (e.g. a state dict from before the Gaussian tables existed): refused too
+    gc = codec.net.gaussian_conditional
+    gc._quantized_cdf = gc._quantized_cdf.new_empty(0)
+    with pytest.raises(RuntimeError, match='tables are empty'):
+        codec.decode(data)
