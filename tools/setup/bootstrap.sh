@@ -35,8 +35,9 @@ vpip() {
 cd "$ROOT"
 
 # Everything that decides what gets installed; a change to any of it invalidates the stamp.
+# (mmdicm/mim_hook.py: setup.py copies it into site-packages, even for an editable install.)
 fingerprint="$(cat requirements/*.txt setup.py tools/setup/bootstrap.sh tools/setup/cxx20 \
-    | sha256sum | cut -c1-16)"
+    mmdicm/mim_hook.py | sha256sum | cut -c1-16)"
 SMOKE='import mmdicm; from mmcv.ops import nms, RoIAlign'
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$fingerprint" ] && "$VPY" -c "$SMOKE" 2>/dev/null; then
