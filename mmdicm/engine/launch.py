@@ -17,6 +17,7 @@ from mmengine.config import Config
 from mmengine.registry import HOOKS, RUNNERS, DefaultScope
 from mmengine.runner import Runner
 
+from ..mim import drop_scope_tags
 from .runner import DICMRunner
 
 __all__ = ['prepare_config', 'check_config', 'build_runner', 'set_local_rank',
@@ -60,7 +61,7 @@ def prepare_config(config: str,
             raise FileNotFoundError(f'{name} not found: {path}')
     if launcher not in ('none', 'pytorch', 'slurm', 'mpi'):
         raise ValueError(f"launcher must be 'none', 'pytorch', 'slurm' or 'mpi', got {launcher!r}")
-    cfg = Config.fromfile(config)
+    cfg = drop_scope_tags(Config.fromfile(config))  # `mmdicm::` bases: see mmdicm/mim.py
     cfg.launcher = launcher
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

@@ -1,5 +1,6 @@
 """``DICMRunner``: mmengine's Runner whose checkpoints load under torch >= 2.6 and whose
 ``pytorch`` launcher also works on CPU-only machines (gloo)."""
+import copy
 import datetime
 import os
 from typing import Callable, Dict, Optional, Union
@@ -12,7 +13,9 @@ from mmengine.dist import is_distributed
 from mmengine.model import is_model_wrapper
 from mmengine.registry import MODEL_WRAPPERS, RUNNERS
 from mmengine.runner import Runner
+from mmengine.runner.runner import ConfigType
 
+from ..mim import drop_scope_tags
 from .checkpoint import mmengine_checkpoint_globals
 
 __all__ = ['DICMRunner']
@@ -27,8 +30,11 @@ def _cpu_only() -> bool:
 class DICMRunner(Runner):
     """mmengine :class:`~mmengine.runner.Runner` that can load its own checkpoints again.
 
-    Identical to the stock Runner except for three things:
+    Identical to the stock Runner except for four things:
 
+    - :meth:`from_cfg` first drops the ``_scope_='mmdicm'`` tags that mmengine gives the
+      dicts of a config inherited as ``mmdicm::dicm/...`` (:func:`mmdicm.mim.drop_scope_tags`),
+      so they build in the config's ``default_scope``, as when the config is used in place;
     - :meth:`load_checkpoint` (used by ``load_from``, ``resume=True`` and ``--resume``) runs
       inside :func:`mmengine_checkpoint_globals`, which allow-lists for that load only the
       few classes mmengine checkpoints carry;
@@ -43,6 +49,11 @@ class DICMRunner(Runner):
     Select it with ``runner_type = 'DICMRunner'`` in a config (mmdicm's configs do);
     mmdet's and mmpretrain's stock ``tools/train.py`` honour that key.
     """
+
+    @classmethod
+    def from_cfg(cls, cfg: ConfigType) -> 'DICMRunner':
+        """mmengine's, on a copy of ``cfg`` without ``_scope_='mmdicm'`` tags."""
+        return super().from_cfg(drop_scope_tags(copy.deepcopy(cfg)))
 
     def load_checkpoint(self,
                         filename: str,
