@@ -7,6 +7,8 @@ import os.path as osp
 import re
 
 from setuptools import Extension, find_packages, setup
+from setuptools.command.build_py import build_py
+from setuptools.command.editable_wheel import editable_wheel
 
 HERE = osp.dirname(osp.abspath(__file__))
 
@@ -26,6 +28,70 @@ def parse_requirements(*names: str) -> list:
 def get_version() -> str:
     with open(osp.join(HERE, 'mmdicm', 'version.py'), encoding='utf-8') as f:
         return re.search(r"__version__ = '([^']+)'", f.read()).group(1)
+
+
+def startup_files() -> dict:
+    """Files for the top of site-packages: the ``mmdicm::`` config-scope hook.
+
+    Python runs ``.pth`` lines that start with ``import`` at interpreter start; this one
+    installs :class:`mmdicm.mim_hook.ScopeFinder`, which tells mmengine about the scope when
+    (and only if) ``mmengine.config.utils`` is imported. The hook module is a copy of
+    ``mmdicm/mim_hook.py`` (standard library only), importable without importing mmdicm.
+    Why: ``mmdicm/mim.py``.
+    """
+    with open(osp.join(HERE, 'mmdicm', 'mim_hook.py'), encoding='utf-8') as f:
+        hook = f.read()
+    return {'_mmdicm_mim_hook.py': hook,
+            'mmdicm-mim-hook.pth': 'import _mmdicm_mim_hook; _mmdicm_mim_hook.install()\n'}
+
+
+class BuildPyWithStartupFiles(build_py):
+    """A regular wheel: the startup files at the top of ``build_lib`` (the wheel's root, which
+    pip installs into site-packages)."""
+
+    def run(self) -> None:
+        super().run()
+        if not self.editable_mode:  # an editable wheel gets them from the class below
+            for name, text in startup_files().items():
+                with open(osp.join(self.build_lib, name), 'w', encoding='utf-8') as f:
+                    f.write(text)
+
+
+class EditableWheelWithStartupFiles(editable_wheel):
+    """``pip install -e .`` (PEP 660): setuptools' editable wheel holds only its own import
+    hook and never copies build output, so the startup files are written into that wheel
+    next to the hook (the same ``WheelFile``, hence listed in RECORD: uninstall removes
+    them). Needs setuptools >= 64; ``_select_strategy`` is the one internal it relies on."""
+
+    def run(self) -> None:
+        if not callable(getattr(editable_wheel, '_select_strategy', None)):
+            raise RuntimeError(
+                'this setuptools has no editable_wheel._select_strategy: mmdicm cannot add its '
+                'mmdicm:: startup hook to an editable install; use setuptools>=64,<81 '
+                '(tools/setup/bootstrap.sh installs it)')
+        super().run()
+
+    def _select_strategy(self, *args, **kwargs):
+        return _AlsoWriteStartupFiles(super()._select_strategy(*args, **kwargs))
+
+
+class _AlsoWriteStartupFiles:
+    """Wraps an editable strategy: after it writes its files, write the startup files."""
+
+    def __init__(self, strategy) -> None:
+        self.strategy = strategy
+
+    def __enter__(self):
+        self.strategy.__enter__()
+        return self
+
+    def __exit__(self, *exc_info):
+        return self.strategy.__exit__(*exc_info)
+
+    def __call__(self, wheel, files, mapping) -> None:
+        self.strategy(wheel, files, mapping)
+        for name, text in startup_files().items():
+            wheel.writestr(name, text.encode('utf-8'))
 
 
 with open(osp.join(HERE, 'README.md'), encoding='utf-8') as f:
@@ -51,5 +117,7 @@ setup(
                            extra_compile_args=['-O2', '-std=c99'])],
     install_requires=parse_requirements('torch', 'mmcv', 'runtime'),
     extras_require={'tests': parse_requirements('tests'), 'codecs': parse_requirements('codecs')},
+    cmdclass={'build_py': BuildPyWithStartupFiles,
+              'editable_wheel': EditableWheelWithStartupFiles},
     zip_safe=False,
 )

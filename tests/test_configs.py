@@ -83,7 +83,10 @@ def test_config_builds_from_a_clean_interpreter(path):
 
 USER_PROBE = r'''
 import sys
-import mmdicm  # registers the `mmdicm::` scope (mmengine parses _base_ before custom_imports)
+# without mmdicm's start-up hook (a checkout on PYTHONPATH, not installed): `import mmdicm`
+# registers the scope itself. tests/test_inherit.py covers the installed case.
+sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != 'ScopeFinder']
+import mmdicm
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 cfg = Config.fromfile(sys.argv[1])
@@ -94,9 +97,10 @@ print(type(model.backbone).__name__, model.roi_head.bbox_head.num_classes)
 
 
 @pytest.mark.parametrize('base', ['mask-rcnn_dicm.py', 'demo/mask-rcnn_dicm_r18_embedded.py'])
-def test_a_user_project_inherits_by_package_scope(tmp_path, base):
-    """`_base_ = 'mmdicm::dicm/...'` from a project outside the repository (this checkout is an
-    editable install, the case where pkg_resources would point at site-packages)."""
+def test_import_mmdicm_registers_the_scope_without_the_start_up_hook(tmp_path, base):
+    """`_base_ = 'mmdicm::dicm/...'` from a project outside the repository, the start-up hook
+    removed first (this checkout is an editable install, the case where pkg_resources would
+    point at site-packages)."""
     user_cfg = tmp_path / 'my_dicm.py'
     user_cfg.write_text(f"_base_ = 'mmdicm::dicm/{base}'\n"
                         'model = dict(roi_head=dict(bbox_head=dict(num_classes=3)))\n')

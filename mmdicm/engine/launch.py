@@ -18,6 +18,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS, RUNNERS, DefaultScope
 from mmengine.runner import Runner
 
+from ..mim import drop_scope_tags
 from .config_types import TypedNode, check_config_types, has_val_loop
 from .hooks import EntropyUpdateHook
 from .runner import DICMRunner
@@ -63,7 +64,7 @@ def prepare_config(config: str,
             raise FileNotFoundError(f'{name} not found: {path}')
     if launcher not in ('none', 'pytorch', 'slurm', 'mpi'):
         raise ValueError(f"launcher must be 'none', 'pytorch', 'slurm' or 'mpi', got {launcher!r}")
-    cfg = Config.fromfile(config)
+    cfg = drop_scope_tags(Config.fromfile(config))  # `mmdicm::` bases: see mmdicm/mim.py
     cfg.launcher = launcher
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

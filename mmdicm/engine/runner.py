@@ -1,6 +1,7 @@
 """``DICMRunner``: mmengine's Runner whose checkpoints load under torch >= 2.6, whose
-``pytorch`` launcher also works on CPU-only machines (gloo), and whose dataloader workers die
-with it."""
+``pytorch`` launcher also works on CPU-only machines (gloo), whose dataloader workers die
+with it, and which builds configs inherited by ``mmdicm::`` as they build in place."""
+import copy
 import ctypes
 import datetime
 import os
@@ -17,7 +18,9 @@ from mmengine.dist import is_distributed
 from mmengine.model import is_model_wrapper
 from mmengine.registry import MODEL_WRAPPERS, RUNNERS
 from mmengine.runner import Runner
+from mmengine.runner.runner import ConfigType
 
+from ..mim import drop_scope_tags
 from .checkpoint import mmengine_checkpoint_globals
 
 __all__ = ['DICMRunner', 'ExitWithParent']
@@ -82,6 +85,9 @@ class DICMRunner(Runner):
 
     Identical to the stock Runner except for four things:
 
+    - :meth:`from_cfg` first drops the ``_scope_='mmdicm'`` tags that mmengine gives the
+      dicts of a config inherited as ``mmdicm::dicm/...`` (:func:`mmdicm.mim.drop_scope_tags`),
+      so they build in the config's ``default_scope``, as when the config is used in place;
     - :meth:`load_checkpoint` (used by ``load_from``, ``resume=True`` and ``--resume``) runs
       inside :func:`mmengine_checkpoint_globals`, which allow-lists for that load only the
       few classes mmengine checkpoints carry;
@@ -99,6 +105,11 @@ class DICMRunner(Runner):
     Select it with ``runner_type = 'DICMRunner'`` in a config (mmdicm's configs do);
     mmdet's and mmpretrain's stock ``tools/train.py`` honour that key.
     """
+
+    @classmethod
+    def from_cfg(cls, cfg: ConfigType) -> 'DICMRunner':
+        """mmengine's, on a copy of ``cfg`` without ``_scope_='mmdicm'`` tags."""
+        return super().from_cfg(drop_scope_tags(copy.deepcopy(cfg)))
 
     def load_checkpoint(self,
                         filename: str,

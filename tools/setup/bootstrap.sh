@@ -48,9 +48,10 @@ vpip() {
 cd "$ROOT"
 
 # Everything that decides what gets installed; a change to any of it invalidates the stamp.
-# mmdicm's own C extension (the bounds-checked rANS decoder) is rebuilt when its source changes.
+# mmdicm's own C extension (the bounds-checked rANS decoder) is rebuilt when its source changes;
+# mmdicm/mim_hook.py: setup.py copies it into site-packages, even for an editable install.
 fingerprint="$(cat requirements/*.txt setup.py tools/setup/bootstrap.sh tools/setup/cxx20 \
-    mmdicm/codec/_rans.c | sha256sum | cut -c1-16)"
+    mmdicm/codec/_rans.c mmdicm/mim_hook.py | sha256sum | cut -c1-16)"
 SMOKE='import mmdicm; from mmcv.ops import nms, RoIAlign; from mmdicm.codec import _rans'
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$fingerprint" ] && "$VPY" -c "$SMOKE" 2>/dev/null; then
