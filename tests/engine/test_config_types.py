@@ -49,7 +49,7 @@ def _cfg(model, data_root, **options):
 
 # ---------------------------------------------------------------------- no false positives
 def test_every_config_is_covered():
-    assert len(SHIPPED) == 22 and 'configs/mask-rcnn_dicm.py' in SHIPPED
+    assert len(SHIPPED) == 25 and 'configs/mask-rcnn_dicm.py' in SHIPPED
 
 
 @pytest.mark.parametrize('mode', ['train', 'test'])
