@@ -1,5 +1,8 @@
 """Evaluation: measured bpp as a metric, pixel-codec baselines, BD-rate / BD-accuracy, and
 the speed / compute benchmark against CompressAI and JPEG."""
+from ..baselines import (PIXEL_CODECS, AVIFCodec, CodecError, CodecUnavailableError, HEVCCodec,
+                         JPEGCodec, PixelCodec, SweepPoint, VVCCodec, WebPCodec, get_pixel_codec,
+                         pixel_codec_availability, sweep)
 from .bd_metrics import (MIN_OVERLAP, MIN_POINTS, BDOverlapWarning, Curve, bd_metric, bd_rate,
                          compare, write_results)
 from .benchmark import (BENCHMARK_TARGETS, build_resnet_head, cpu_model, format_benchmark,
@@ -12,9 +15,6 @@ from .train_step_benchmark import (TRAIN_STEP_TARGET, build_train_model,
 from .pipeline_benchmark import (PIPELINE_TARGETS, build_detector, build_pixel_codec,
                                  fix_detection_workload, fixed_proposals,
                                  format_pipeline_benchmark, run_pipeline_benchmark)
-from .pixel_codecs import (PIXEL_CODECS, AVIFCodec, CodecError, CodecUnavailableError,
-                           HEVCCodec, JPEGCodec, PixelCodec, SweepPoint, VVCCodec, WebPCodec,
-                           get_pixel_codec, pixel_codec_availability, sweep)
 
 __all__ = [
     'AVIFCodec', 'BDOverlapWarning', 'BENCHMARK_TARGETS', 'CodecError', 'CodecUnavailableError',

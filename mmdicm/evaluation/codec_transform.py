@@ -15,7 +15,7 @@ and ``'codec_payload_bits'`` to the Pack transform's ``meta_keys``
 the size the model sees (after the resize), as DICM codes the model input, so both rates are
 bits per model-input pixel. The pipeline's images are BGR
 (mmcv's loading convention); the codec is given RGB (see
-:mod:`~mmdicm.evaluation.pixel_codecs` for each codec's colour format).
+``docs/baselines.md`` for each codec's colour format).
 
 Transforms that change pixels after the round trip would change what was coded: the
 transform refuses nothing, but geometric transforms belong before it.
@@ -26,7 +26,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.registry import TRANSFORMS
 
-from .pixel_codecs import PixelCodec, get_pixel_codec
+from ..baselines import PixelCodec, get_pixel_codec
 
 __all__ = ['PixelCodecRoundtrip']
 
@@ -36,7 +36,7 @@ class PixelCodecRoundtrip(BaseTransform):
     """Replace ``results['img']`` by its pixel-codec round trip; record the coded bits.
 
     Args:
-        codec (str): A name of :data:`~mmdicm.evaluation.PIXEL_CODECS` ('jpeg', 'webp',
+        codec (str): A name of :data:`~mmdicm.baselines.PIXEL_CODECS` ('jpeg', 'webp',
             'avif', 'hevc', 'vvc').
         quality (int): The codec's quality parameter (JPEG quality, HEVC/VVC QP, ...).
         codec_kwargs (dict, optional): Options of the codec's wrapper (e.g. ``preset``).
@@ -44,7 +44,7 @@ class PixelCodecRoundtrip(BaseTransform):
 
     Required keys: ``img`` ((H, W, 3) uint8, BGR). Modified keys: ``img``. Added keys:
     ``codec_bits`` (int: the whole coded file), ``codec_payload_bits`` (int: its
-    entropy-coded payload, :meth:`~mmdicm.evaluation.PixelCodec.payload_bytes`), ``codec``
+    entropy-coded payload, :meth:`~mmdicm.baselines.PixelCodec.payload_bytes`), ``codec``
     (str), ``codec_quality`` (int).
 
     Raises:
