@@ -1,9 +1,9 @@
-"""Evaluation: measured bpp as a metric, BD-rate / BD-accuracy, and the speed / compute
-benchmark against CompressAI and JPEG.
+"""Evaluation: measured bpp as an mmengine metric, BD-rate / BD-accuracy of rate-accuracy curves.
 
-The pixel-codec baselines moved to :mod:`mmdicm.baselines` and their pipeline transform to
-:mod:`mmdicm.datasets.transforms`; their old names here still resolve, for one release, with
-a ``DeprecationWarning``, and are imported only when asked for.
+The pixel-codec baselines moved to :mod:`mmdicm.baselines`, their pipeline transform to
+:mod:`mmdicm.datasets.transforms` and the benchmarks to :mod:`mmdicm.benchmarks`; their old
+names here still resolve, for one release, with a ``DeprecationWarning``, and are imported
+only when asked for.
 """
 import importlib
 import warnings
@@ -11,15 +11,7 @@ from typing import Any, List
 
 from .bd_metrics import (MIN_OVERLAP, MIN_POINTS, BDOverlapWarning, Curve, bd_metric, bd_rate,
                          compare, write_results)
-from .benchmark import (BENCHMARK_TARGETS, build_resnet_head, cpu_model, format_benchmark,
-                        parse_size, run_benchmark)
 from .metrics import DICMBppMetric, PixelCodecBppMetric
-from .pipeline_benchmark import (PIPELINE_TARGETS, build_detector, build_pixel_codec,
-                                 fix_detection_workload, fixed_proposals,
-                                 format_pipeline_benchmark, run_pipeline_benchmark)
-from .train_step_benchmark import (TRAIN_STEP_TARGET, build_train_model,
-                                   format_train_step_benchmark, make_detection_batch,
-                                   run_train_step_benchmark)
 
 #: old name here -> the module it moved to
 _MOVED = {
@@ -28,6 +20,13 @@ _MOVED = {
                      'WebPCodec', 'get_pixel_codec', 'pixel_codec_availability', 'sweep'),
                     'mmdicm.baselines'),
     'PixelCodecRoundtrip': 'mmdicm.datasets.transforms',
+    **dict.fromkeys(('BENCHMARK_TARGETS', 'build_resnet_head', 'cpu_model', 'format_benchmark',
+                     'parse_size', 'run_benchmark', 'TRAIN_STEP_TARGET', 'build_train_model',
+                     'format_train_step_benchmark', 'make_detection_batch',
+                     'run_train_step_benchmark', 'PIPELINE_TARGETS', 'build_detector',
+                     'build_pixel_codec', 'fix_detection_workload', 'fixed_proposals',
+                     'format_pipeline_benchmark', 'run_pipeline_benchmark'),
+                    'mmdicm.benchmarks'),
 }
 
 __all__ = [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mmdicm.evaluation import BENCHMARK_TARGETS, format_benchmark, parse_size, run_benchmark
+from mmdicm.benchmarks import BENCHMARK_TARGETS, format_benchmark, parse_size, run_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,10 +79,10 @@ def test_instrumentation_is_removed():
     import torch
 
     from mmdicm.codec import DICMFeatureCodec
-    from mmdicm.evaluation.benchmark import _Probe
+    from mmdicm.benchmarks.utils import Probe
 
     codec = DICMFeatureCodec(**TINY_CODEC).eval()
-    probe = _Probe()
+    probe = Probe()
     probe.wrap(codec, '_edge_features', 're')
     probe.hook(codec.net.g_s, 'g_s')
     probe.entropy_models(codec.net)
