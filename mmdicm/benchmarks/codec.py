@@ -116,7 +116,7 @@ def _instrument(head: nn.Module, codec: DICMFeatureCodec, mbt: nn.Module) -> Tup
     dicm_probe.hook(net.h_a, 'h_a')
     dicm_probe.wrap(net, 'gaussian_params', 'h_s')
     dicm_probe.hook(net.g_s, 'g_s')
-    dicm_probe.entropy_models(net)
+    dicm_probe.dicm_entropy_models(net)
     for name in ('g_a', 'h_a', 'h_s', 'g_s'):
         mbt_probe.hook(getattr(mbt, name), name)
     mbt_probe.entropy_models(mbt)

@@ -205,7 +205,7 @@ class _Pipelines:
         probe.hook(net.h_a, 'h_a')
         probe.wrap(net, 'gaussian_params', 'h_s')
         probe.hook(net.g_s, 'g_s')
-        probe.entropy_models(net)
+        probe.dicm_entropy_models(net)
         # CompressAI's scale -> table-index loop (~3 small ops per table entry): cheap on
         # an idle CPU, a visible cost when threads are preempted
         probe.wrap(net.gaussian_conditional, 'build_indexes', 'indexes')

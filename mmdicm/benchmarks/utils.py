@@ -16,6 +16,7 @@ __all__ = ['parse_size', 'cpu_model', 'load_average', 'photo', 'Probe', 'median_
 
 #: One timed run: its wall time and the seconds of each stage inside it.
 Run = Tuple[float, Dict[str, float]]
+_MISSING = object()
 
 
 # ---------------------------------------------------------------------------------- inputs
@@ -99,8 +100,10 @@ class Probe:
         self._undo: List[Any] = []
 
     def wrap(self, owner: Any, attr: str, key: str) -> None:
-        """Shadow ``owner.attr`` by a timed instance attribute (removed by :meth:`close`)."""
+        """Shadow ``owner.attr`` by a timed version: an instance attribute over a method
+        (removed by :meth:`close`), or in place of a module's function (put back by it)."""
         original = getattr(owner, attr)
+        own = vars(owner).get(attr, _MISSING) if hasattr(owner, '__dict__') else _MISSING
         seconds = self.seconds
 
         def timed(*args, **kwargs):
@@ -111,7 +114,7 @@ class Probe:
                 seconds[key] += time.perf_counter() - start
 
         setattr(owner, attr, timed)
-        self._undo.append((owner, attr))
+        self._undo.append((owner, attr, own))
 
     def hook(self, module: nn.Module, key: str) -> None:
         """Time every forward of ``module``."""
@@ -135,6 +138,14 @@ class Probe:
             self.wrap(em.entropy_coder, 'encode_with_indexes', 'rans')
             self.wrap(em.entropy_coder, 'decode_with_indexes', 'rans')
 
+    def dicm_entropy_models(self, net: nn.Module) -> None:
+        """:meth:`entropy_models` of a DICM compression network, whose strings are decoded by
+        mmdicm's own rANS decoder (:func:`mmdicm.codec.rans.decode`, also ``rans``)."""
+        from ..codec import rans
+
+        self.entropy_models(net)
+        self.wrap(rans, 'decode', 'rans')
+
     def take(self) -> Dict[str, float]:
         out = dict(self.seconds)
         self.seconds.clear()
@@ -142,10 +153,12 @@ class Probe:
 
     def close(self) -> None:
         for item in reversed(self._undo):
-            if isinstance(item, tuple):
-                delattr(*item)
-            else:
+            if not isinstance(item, tuple):
                 item.remove()
+            elif item[2] is _MISSING:
+                delattr(item[0], item[1])
+            else:
+                setattr(*item)
         self._undo.clear()
 
 
