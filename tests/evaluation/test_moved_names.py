@@ -1,6 +1,7 @@
 """Names that left ``mmdicm.evaluation`` (baselines, their transform, benchmarks) still resolve
 there for one release: the same objects, a DeprecationWarning naming the new place, and only
-when asked for (``import mmdicm.evaluation`` loads none of them: ``tests/test_import_surface.py``)."""
+when asked for (``import mmdicm.evaluation`` loads none of them: see
+``tests/test_import_surface.py``)."""
 import importlib
 import sys
 
