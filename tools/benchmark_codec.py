@@ -7,14 +7,13 @@ Usage::
 
 Prints a table (time, bytes, GFLOPs per stage) and the issue's targets marked PASS/MISS; it
 does not fail on a MISS. Random weights: times and GFLOPs are the architectures', byte counts
-are not those of trained models. The logic lives in :mod:`mmdicm.evaluation.benchmark`.
+are not those of trained models. The logic lives in :mod:`mmdicm.benchmarks.codec`.
 """
 import argparse
-import json
 import sys
 from typing import List, Optional
 
-from mmdicm.evaluation import format_benchmark, parse_size, run_benchmark
+from mmdicm.benchmarks import format_benchmark, parse_size, print_result, run_benchmark
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -46,11 +45,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     result = run_benchmark(sizes=sizes, repeats=args.repeats, threads=args.threads,
                            mbt_quality=args.mbt_quality, jpeg_quality=args.jpeg_quality,
                            image=args.image, seed=args.seed)
-    print(format_benchmark(result))
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(result, f, indent=2)
-        print(f'\nwrote {args.json}')
+    print_result(format_benchmark(result), result, args.json)
     return 0
 
 

@@ -12,10 +12,9 @@ stock neck and heads; JPEG / mbt2018-mean / cheng2020-anchor: decode the image, 
 stock Mask R-CNN). Edge side: image -> bytes. Prints the times, the ratios against the
 issue's targets marked PASS/FAIL (it does not fail on a FAIL) and where DICM's time goes.
 Random weights: times are the architectures', byte counts are not trained models'. The logic
-lives in :mod:`mmdicm.evaluation.pipeline_benchmark`.
+lives in :mod:`mmdicm.benchmarks.pipeline`.
 """
 import argparse
-import json
 import sys
 from typing import List, Optional
 
@@ -58,10 +57,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     import mmdicm  # noqa: F401  (registers DICMResNet and the mmdicm:: config scope)
-    from mmdicm.evaluation.pipeline_benchmark import (DICM_DETECTOR_CONFIG,
-                                                      STOCK_DETECTOR_CONFIG,
-                                                      format_pipeline_benchmark,
-                                                      run_pipeline_benchmark)
+    from mmdicm.benchmarks import (DICM_DETECTOR_CONFIG, STOCK_DETECTOR_CONFIG,
+                                   format_pipeline_benchmark, print_result,
+                                   run_pipeline_benchmark)
 
     result = run_pipeline_benchmark(
         size=args.size, repeats=args.repeats, warmup=args.warmup, threads=args.threads,
@@ -70,11 +68,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         stock_config=args.stock_config or STOCK_DETECTOR_CONFIG,
         mbt_quality=args.mbt_quality, cheng_quality=args.cheng_quality,
         jpeg_quality=args.jpeg_quality, image=args.image, seed=args.seed)
-    print(format_pipeline_benchmark(result))
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(result, f, indent=2)
-        print(f'\nwrote {args.json}')
+    print_result(format_pipeline_benchmark(result), result, args.json)
     return 0
 
 

@@ -12,17 +12,14 @@ Random weights (nothing pretrained offline), shared by the two models wherever t
 and DICM's RoI head gets the stock model's proposals, so that both heads work on the same
 RoIs (the RoI counts are printed) and the models differ by the codec only; the codec's own
 forward + backward is then profiled by kind of op. The logic lives in
-:mod:`mmdicm.evaluation.train_step_benchmark`.
+:mod:`mmdicm.benchmarks.train_step`.
 """
 import argparse
-import json
 import sys
 from typing import List, Optional
 
-from mmdicm.evaluation.benchmark import parse_size
-from mmdicm.evaluation.train_step_benchmark import (DICM_CONFIG, STOCK_CONFIG,
-                                                    format_train_step_benchmark,
-                                                    run_train_step_benchmark)
+from mmdicm.benchmarks import (DICM_CONFIG, STOCK_CONFIG, format_train_step_benchmark,
+                               parse_size, print_result, run_train_step_benchmark)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -64,11 +61,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print('error: ' + ' '.join(str(e).split()), file=sys.stderr)
         return 2
-    print(format_train_step_benchmark(result))
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(result, f, indent=2)
-        print(f'\nwrote {args.json}')
+    print_result(format_train_step_benchmark(result), result, args.json)
     return 0
 
 

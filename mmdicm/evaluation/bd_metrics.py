@@ -1,43 +1,17 @@
 """Bjøntegaard deltas of rate-accuracy curves: BD-rate and BD-accuracy (e.g. BD-mAP).
 
-A codec evaluated at several rates gives a rate-accuracy curve: points (bpp, metric), the
-metric being higher-is-better (mAP, top-1, PSNR). Two curves are compared the Bjøntegaard
-way (VCEG-M33), with piecewise cubic Hermite interpolation ('pchip', as in the JCT-VC / JVET
-common test conditions), by the `bjontegaard <https://github.com/FAU-LMS/bjontegaard>`_
-package::
-
-    BD-rate (%):   metric ─► log10(rate) of each curve (pchip), averaged over the metric
-                   interval both curves cover; 100 * (10 ** (test - anchor) - 1).
-                   Negative = the test codec needs fewer bits for the same accuracy.
-
-    BD-metric:     log10(rate) ─► metric of each curve (pchip), averaged over the log-rate
-                   interval both curves cover; test - anchor.
-                   Positive = the test codec is more accurate at the same rate.
-
-Input rules (checked before anything is computed, ``ValueError`` naming the curve):
-
-- rates and metrics: 1-D, same length, finite; rates > 0 (they are logged);
-- at least ``min_points`` points per curve (default 4, the VCEG-M33 / CTC convention;
-  pchip itself needs 2);
-- points may come in any order: they are sorted by rate;
-- after sorting, rates must be strictly increasing and so must the metric (a curve whose
-  accuracy does not rise with the rate is not a rate-accuracy trade-off, and BD-rate
-  interpolates rate as a function of the metric, which needs a monotonic curve). With
-  ``non_monotonic='raise'`` (default) a violation is an error; with ``'pareto'`` the
-  dominated points (equal or lower metric than a cheaper point) are dropped first and the
-  remaining ones must still number ``min_points``;
-- overlap: the interval both curves cover (metric axis for BD-rate, log10-rate axis for
-  BD-metric) is measured against the span of the *smaller* curve. No overlap is an error;
-  less than ``min_overlap`` (default 0.5) emits :class:`BDOverlapWarning` naming the
-  curves, because the average then rests on a sliver of the curves.
+Curves of points (bpp, metric), the metric higher-is-better (mAP, top-1, PSNR), compared the
+Bjøntegaard way (VCEG-M33) with pchip interpolation, as in the JVET common test conditions,
+by the ``bjontegaard`` package. Negative BD-rate or positive BD-metric: the test codec wins.
+Inputs are checked first (``ValueError`` naming the curve); the formulas and the input rules
+(points, order, monotonicity, overlap): ``docs/bd_metrics.md``.
 
 Example:
     >>> anchor = Curve('jpeg', rates=[0.2, 0.4, 0.8, 1.6], metrics=[20.0, 28.0, 33.0, 36.0])
     >>> test = Curve('dicm', rates=[0.16, 0.32, 0.64, 1.28], metrics=[20.0, 28.0, 33.0, 36.0])
     >>> round(bd_rate(anchor.rates, anchor.metrics, test.rates, test.metrics), 6)
     -20.0
-    >>> table = compare(anchor, [test])
-    >>> paths = write_results([anchor, test], table, 'work_dirs/bd')  # doctest: +SKIP
+    >>> paths = write_results([anchor, test], compare(anchor, [test]), 'bd')  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -194,8 +168,8 @@ def bd_rate(anchor_rates: Sequence[float], anchor_metric: Sequence[float],
         min_points (int): Points each curve needs. Defaults to :data:`MIN_POINTS` (4).
         min_overlap (float): Metric-range overlap, as a fraction of the smaller curve's
             span, below which :class:`BDOverlapWarning` is emitted. Defaults to 0.5.
-        non_monotonic (str): 'raise' (default) or 'pareto' (drop dominated points), see the
-            module docstring.
+        non_monotonic (str): 'raise' (default) or 'pareto' (drop dominated points first), see
+            ``docs/bd_metrics.md``.
         anchor_name (str): Name used in messages. Defaults to 'anchor'.
         test_name (str): Name used in messages. Defaults to 'test'.
 
@@ -236,7 +210,7 @@ def bd_metric(anchor_rates: Sequence[float], anchor_metric: Sequence[float],
         min_points (int): Points each curve needs. Defaults to :data:`MIN_POINTS` (4).
         min_overlap (float): log-rate overlap, as a fraction of the smaller curve's span,
             below which :class:`BDOverlapWarning` is emitted. Defaults to 0.5.
-        non_monotonic (str): 'raise' (default) or 'pareto', see the module docstring.
+        non_monotonic (str): 'raise' (default) or 'pareto', see :func:`bd_rate`.
         anchor_name (str): Name used in messages. Defaults to 'anchor'.
         test_name (str): Name used in messages. Defaults to 'test'.
 

@@ -1,23 +1,17 @@
 """Measured bits per pixel as an mmengine metric, next to the task metrics of the same pass.
 
-:class:`~mmdicm.engine.BitstreamRecordHook` tags every prediction of a real-coding forward
-with ``dicm_bits`` (8 x the container bytes of that image); :class:`DICMBppMetric` sums them
-over the evaluated set and divides by the pixels of the images the codec was given
-(``img_shape``: after the pipeline's resize, before batch padding). Put it in the evaluator
-list next to mmdet's ``CocoMetric`` or mmpretrain's ``Accuracy``::
+:class:`DICMBppMetric` sums the ``dicm_bits`` that :class:`~mmdicm.engine.BitstreamRecordHook`
+tags every prediction of a real-coding forward with (8 x its container bytes: header, CRC,
+entropy-coded sections) and divides by the pixels of the images the codec was given
+(``img_shape``: after the pipeline's resize, before batch padding)::
 
     model = dict(backbone=dict(real_coding=True))
-    val_evaluator = [_base_.val_evaluator, dict(type='DICMBppMetric')]
+    val_evaluator = [_base_.val_evaluator, dict(type='DICMBppMetric')]   # dicm/bpp, ...
 
-and the results read ``coco/bbox_mAP ... dicm/bpp dicm/bytes_per_image``. The byte counts are
-whole containers (header, CRC and both entropy-coded sections: what a file on disk holds).
-When every prediction also carries its payload bits (``dicm_payload_bits`` /
-``codec_payload_bits``: the entropy-coded part alone, see :mod:`~mmdicm.evaluation.payload`),
-``payload_bpp`` is reported beside ``bpp``.
-
-:class:`PixelCodecBppMetric` is the same count for the pixel-codec baselines: the
-:class:`~mmdicm.evaluation.PixelCodecRoundtrip` transform codes each test image (after the
-same resize) and tags it with ``codec_bits``, so both rates are bits per *model input* pixel.
+:class:`PixelCodecBppMetric` is the same count for the pixel-codec baselines, whose
+:class:`~mmdicm.datasets.transforms.PixelCodecRoundtrip` tags each test image with
+``codec_bits``. With payload bits on every prediction (the entropy-coded part alone, see
+``docs/baselines.md``), ``payload_bpp`` is reported beside ``bpp``.
 """
 from typing import Any, Dict, List, Optional, Sequence
 

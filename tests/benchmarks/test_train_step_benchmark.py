@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmdicm.evaluation.train_step_benchmark import (STOCK_CONFIG, TRAIN_STEP_TARGET,
-                                                    format_train_step_benchmark,
-                                                    make_detection_batch, resolve_config,
-                                                    run_train_step_benchmark)
+from mmdicm.benchmarks import (STOCK_CONFIG, TRAIN_STEP_TARGET, format_train_step_benchmark,
+                               make_detection_batch, resolve_config, run_train_step_benchmark)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = str(ROOT / 'configs' / 'demo' / 'mask-rcnn_dicm_r18_embedded.py')
@@ -74,8 +72,7 @@ def test_both_models_do_the_same_work_outside_the_codec(result):
 
 
 def test_recorded_proposals_replace_the_targets_own():
-    from mmdicm.evaluation.pipeline_benchmark import fixed_proposals
-    from mmdicm.evaluation.train_step_benchmark import build_train_model, record_proposals
+    from mmdicm.benchmarks import build_train_model, fixed_proposals, record_proposals
     batch = make_detection_batch(1, (64, 64), seed=0)
     (target, t_optim, _), (source, s_optim, _) = [
         build_train_model(DEMO, NO_CODEC, rate_hook=False) for _ in range(2)]
@@ -103,7 +100,7 @@ def test_recorded_proposals_replace_the_targets_own():
 
 
 def test_codec_profile_sorts_ops_into_dense_depthwise_and_other():
-    from mmdicm.evaluation.train_step_benchmark import profile_codec_step
+    from mmdicm.benchmarks import profile_codec_step
 
     class Codec(torch.nn.Module):
         def __init__(self, dense: int, depthwise: int):

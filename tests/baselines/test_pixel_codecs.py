@@ -1,4 +1,4 @@
-"""Pixel-codec baselines (``mmdicm.evaluation.pixel_codecs``): every registered codec codes
+"""Pixel-codec baselines (``mmdicm.baselines``): every registered codec codes
 real photo crops, rate falls with quality, decoding is faithful and deterministic, odd sizes
 work, bad input and missing backends fail clearly, and the sweep aggregates bpp right."""
 import logging
@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from mmdicm.evaluation import pixel_codecs as pc
-from mmdicm.evaluation.pixel_codecs import (PIXEL_CODECS, CodecError, CodecUnavailableError,
-                                            PixelCodec, SweepPoint, VVCCodec, bpp,
-                                            get_pixel_codec, pixel_codec_availability, sweep)
+from mmdicm.baselines import (PIXEL_CODECS, AVIFCodec, CodecError, CodecUnavailableError,
+                              PixelCodec, SweepPoint, VVCCodec, bpp, get_pixel_codec,
+                              pixel_codec_availability, register_pixel_codec, sweep)
+from mmdicm.baselines import sweep as sweep_module
+from mmdicm.baselines import vvc as vvc_module
 
 NAMES = sorted(PIXEL_CODECS)
 
@@ -64,6 +65,21 @@ def test_registry_describes_every_codec():
     assert set(pixel_codec_availability()) == set(NAMES)
     with pytest.raises(ValueError, match="unknown pixel codec 'bpg'"):
         get_pixel_codec('bpg')
+
+
+def test_registration_keeps_the_order_and_refuses_a_clash():
+    order = ['jpeg', 'webp', 'avif', 'hevc', 'vvc']  # one file per family, imported in order
+    assert list(PIXEL_CODECS) == order == list(pixel_codec_availability())
+    assert register_pixel_codec(VVCCodec) is VVCCodec  # the same class again: no change
+
+    class OtherJPEG(PixelCodec):
+        name = 'jpeg'
+
+    with pytest.raises(KeyError, match="'jpeg' is already registered by JPEGCodec"):
+        register_pixel_codec(OtherJPEG)
+    with pytest.raises(TypeError, match='PixelCodec subclass with a name'):
+        register_pixel_codec(PixelCodec)
+    assert list(PIXEL_CODECS) == order and PIXEL_CODECS['jpeg'].__name__ == 'JPEGCodec'
 
 
 def test_rate_falls_with_quality(codec, photo):
@@ -169,7 +185,7 @@ def test_missing_pillow_feature(monkeypatch):
 def test_missing_av1_encoder():
     if not get_pixel_codec('avif').available()[0]:
         pytest.skip('Pillow has no AVIF support here')
-    ok, reason = pc.AVIFCodec(encoder='no-such-av1-encoder').available()
+    ok, reason = AVIFCodec(encoder='no-such-av1-encoder').available()
     assert not ok and reason == "avif: Pillow's libavif has no 'no-such-av1-encoder' AV1 encoder"
 
 
@@ -177,7 +193,7 @@ def test_missing_av1_encoder():
                                           ('decoder:vvc', "'vvc' decoder")])
 def test_ffmpeg_without_vvc(monkeypatch, drop, needle):
     full = {'encoder:libvvenc', 'decoder:vvc', 'muxer:vvc', 'demuxer:vvc'}
-    monkeypatch.setattr(pc, '_ffmpeg_capabilities', lambda exe: frozenset(full - {drop}))
+    monkeypatch.setattr(vvc_module, '_ffmpeg_capabilities', lambda exe: frozenset(full - {drop}))
     codec = VVCCodec(ffmpeg=sys.executable)  # any existing binary: capabilities are faked
     ok, reason = codec.available()
     assert not ok and reason.startswith('vvc: ffmpeg at') and needle in reason
@@ -192,7 +208,7 @@ def test_ffmpeg_not_found():
 
 def test_sweep_skips_unavailable(monkeypatch, caplog, photo):
     monkeypatch.setitem(sys.modules, 'pillow_heif', None)
-    with caplog.at_level(logging.WARNING, logger=pc.__name__):
+    with caplog.at_level(logging.WARNING, logger=sweep_module.__name__):
         points = list(sweep(['hevc', 'jpeg'], [photo], {'jpeg': [20, 80]}))
     assert [(p.codec, p.quality) for p in points] == [('jpeg', 20), ('jpeg', 80)]
     assert "skipping pixel codec 'hevc': hevc: pillow_heif is not importable" in caplog.text

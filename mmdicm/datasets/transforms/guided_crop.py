@@ -4,42 +4,9 @@ ContrastiveCrop (Peng et al., "Crafting Better Contrastive Views for Siamese Rep
 Learning", CVPR 2022), as DICM uses it for MoCo v2: every image has a box around its object,
 computed from the backbone's own heatmap (:mod:`mmdicm.models.selfsup.guidance`) and refreshed
 during training (:class:`~mmdicm.engine.box_hook.SemanticBoxHook`). A positive view is a
-RandomResizedCrop whose *centre* is drawn from Beta(α, α) scaled into that box::
-
-    box (normalised, per sample) ──► box in pixels ∩ centres that keep the crop in the image
-    size, ratio ~ RandomResizedCrop ─┐        │
-                                     ▼        ▼
-                       centre = lo + (hi - lo) · Beta(α, α)   (x and y independently)
-                                     │
-                                     ▼
-                         crop (inside the image) ─► resize to ``scale``
-
-With α < 1 (the authors' 0.6) Beta is U-shaped: centres favour the box's borders, so the two
-views overlap less (ContrastiveCrop's "center-suppressed" sampling) while staying on the
-object. Until the first refresh there are no boxes and the crop *is* mmpretrain's
-RandomResizedCrop (same parameters, same random stream, same output).
-
-The box store
-    Dataloader workers hold copies of the dataset (forked or spawned, and kept alive across
-    epochs with ``persistent_workers=True``), so the boxes live in a
-    :class:`SemanticBoxStore`: an ``(N, 4)`` float tensor plus a small state tensor, both in
-    shared memory (``share_memory_()``). It is allocated in the main process before the
-    workers start (the hook does it in ``before_train``), reaches the workers with the
-    dataset (inherited by fork; by spawn, torch's multiprocessing pickler passes shared
-    tensors by handle, not by value) and is only ever written *in place*, so an update in the
-    main process is seen by workers that are already running. The store is found by name
-    (:func:`get_box_store`): the transform and the hook of one config share ``'default'``
-    unless told otherwise. Copying a store (``copy``/``deepcopy``) returns the store itself: a
-    private copy would silently stop seeing updates.
-
-    A row of NaNs means "no box for this sample" and a store that is not ``ready`` has no
-    boxes at all: in both cases the transform falls back to RandomResizedCrop.
-
-The sample's row is ``results['sample_idx']``, which mmengine's ``BaseDataset.get_data_info``
-sets to the dataset index (every mmpretrain dataset, ``CustomDataset`` and ``ImageNet``
-included). With ``RepeatDataset``/``ClassBalancedDataset`` it is the index in the wrapped
-dataset, which is what the hook stores; ``ConcatDataset`` is not supported (its parts'
-indices collide).
+RandomResizedCrop whose *centre* is drawn from Beta(α, α) inside that box
+(:class:`SemanticGuidedCrop`); the boxes live in shared memory (:class:`SemanticBoxStore`),
+so running dataloader workers see every refresh.
 """
 import math
 from typing import Dict, Optional, Sequence, Tuple, Union
@@ -64,6 +31,18 @@ class SemanticBoxStore:
     whole image is ``(0, 0, 1, 1)``); a NaN row means "no box". The state tensor holds
     ``(ready, epoch)``: whether boxes have been written, and the training epoch (0-based,
     before which) they were computed.
+
+    Dataloader workers hold copies of the dataset (forked or spawned, and kept alive across
+    epochs with ``persistent_workers=True``), so the boxes live here: an ``(N, 4)`` float
+    tensor plus a small state tensor, both in shared memory (``share_memory_()``). The store
+    is allocated in the main process before the workers start (the hook does it in
+    ``before_train``), reaches the workers with the dataset (inherited by fork; by spawn,
+    torch's multiprocessing pickler passes shared tensors by handle, not by value) and is
+    only ever written *in place*, so an update in the main process is seen by workers that
+    are already running. The store is found by name (:func:`get_box_store`): the transform
+    and the hook of one config share ``'default'`` unless told otherwise. Copying a store
+    (``copy``/``deepcopy``) returns the store itself: a private copy would silently stop
+    seeing updates. A store that is not ``ready`` has no boxes at all.
 
     Args:
         name (str): Name under which :func:`get_box_store` finds it.
@@ -208,14 +187,32 @@ def get_box_store(name: str = 'default') -> SemanticBoxStore:
 class SemanticGuidedCrop(RandomResizedCrop):
     """RandomResizedCrop whose centre is drawn from Beta(α, α) inside the sample's semantic box.
 
-    DICM's positive-view crop (ContrastiveCrop, CVPR 2022; see the module docstring). Size and
-    aspect ratio are drawn exactly as by mmpretrain's
+    DICM's positive-view crop (ContrastiveCrop, CVPR 2022; see the module docstring)::
+
+        box (normalised, per sample) ──► box in pixels ∩ centres that keep the crop in the image
+        size, ratio ~ RandomResizedCrop ─┐        │
+                                         ▼        ▼
+                           centre = lo + (hi - lo) · Beta(α, α)   (x and y independently)
+                                         │
+                                         ▼
+                             crop (inside the image) ─► resize to ``scale``
+
+    Size and aspect ratio are drawn exactly as by mmpretrain's
     :class:`~mmpretrain.datasets.transforms.RandomResizedCrop`; then, per axis, the centre is
     ``lo + (hi - lo) * u`` with ``u ~ Beta(alpha, alpha)`` and ``[lo, hi]`` the box's extent
     clipped to the centres that keep the crop inside the image (as ContrastiveCrop does), so
     the crop never leaves the image and, when no clipping happens, the centre's position
-    inside the box is exactly Beta-distributed. With no box for the sample (store not ready,
-    or a NaN row) it is RandomResizedCrop, bit for bit.
+    inside the box is exactly Beta-distributed. With α < 1 (the authors' 0.6) Beta is
+    U-shaped: centres favour the box's borders, so the two views overlap less
+    (ContrastiveCrop's "center-suppressed" sampling) while staying on the object. With no box
+    for the sample (store not ready, or a NaN row; until the first refresh there are no
+    boxes) it is RandomResizedCrop, bit for bit (same parameters, same random stream).
+
+    The sample's row is ``results['sample_idx']``, which mmengine's
+    ``BaseDataset.get_data_info`` sets to the dataset index (every mmpretrain dataset,
+    ``CustomDataset`` and ``ImageNet`` included). With ``RepeatDataset`` /
+    ``ClassBalancedDataset`` it is the index in the wrapped dataset, which is what the hook
+    stores; ``ConcatDataset`` is not supported (its parts' indices collide).
 
     **Required Keys:** img, sample_idx (once boxes exist)
 

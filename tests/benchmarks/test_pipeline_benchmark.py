@@ -9,12 +9,9 @@ import pytest
 import torch
 
 import mmdicm  # noqa: F401  (registers DICMResNet and the mmdicm:: config scope)
-from mmdicm.evaluation.pipeline_benchmark import (PIPELINE_TARGETS, PIPELINES,
-                                                  backbone_returns, build_detector,
-                                                  build_pixel_codec, fix_detection_workload,
-                                                  fixed_proposals,
-                                                  format_pipeline_benchmark,
-                                                  run_pipeline_benchmark)
+from mmdicm.benchmarks import (PIPELINE_TARGETS, PIPELINES, backbone_returns, build_detector,
+                               build_pixel_codec, fix_detection_workload, fixed_proposals,
+                               format_pipeline_benchmark, run_pipeline_benchmark)
 
 ROOT = Path(__file__).resolve().parents[2]
 

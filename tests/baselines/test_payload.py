@@ -1,4 +1,4 @@
-"""Payload parsers (``mmdicm.evaluation.payload``): exact counts on hand-built files of each
+"""Payload parsers (``mmdicm.baselines.payload``): exact counts on hand-built files of each
 format, consistent counts on real encoder output, and a clear error for malformed bytes."""
 import struct
 
@@ -7,10 +7,10 @@ import pytest
 from skimage import data as skdata
 
 from mmdicm.codec.bitstream import pack
-from mmdicm.evaluation.payload import (PAYLOAD_PARSERS, PayloadError, isobmff_payload,
-                                       jpeg_payload, payload_size, vvc_annexb_payload,
-                                       webp_payload)
-from mmdicm.evaluation.pixel_codecs import PIXEL_CODECS, get_pixel_codec
+from mmdicm.baselines import PIXEL_CODECS, get_pixel_codec
+from mmdicm.baselines.payload import (PAYLOAD_PARSERS, PayloadError, isobmff_payload,
+                                      jpeg_payload, payload_size, vvc_annexb_payload,
+                                      webp_payload)
 
 
 def _segment(marker: int, body: bytes) -> bytes:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mmdicm.evaluation import BENCHMARK_TARGETS, format_benchmark, parse_size, run_benchmark
+from mmdicm.benchmarks import BENCHMARK_TARGETS, format_benchmark, parse_size, run_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,15 +78,18 @@ def test_report_prints_every_section(result):
 def test_instrumentation_is_removed():
     import torch
 
-    from mmdicm.codec import DICMFeatureCodec
-    from mmdicm.evaluation.benchmark import _Probe
+    from mmdicm.benchmarks.utils import Probe
+    from mmdicm.codec import DICMFeatureCodec, rans
 
     codec = DICMFeatureCodec(**TINY_CODEC).eval()
-    probe = _Probe()
+    decode = rans.decode
+    probe = Probe()
     probe.wrap(codec, '_edge_features', 're')
     probe.hook(codec.net.g_s, 'g_s')
-    probe.entropy_models(codec.net)
+    probe.dicm_entropy_models(codec.net)
+    assert rans.decode is not decode
     probe.close()
+    assert rans.decode is decode  # a module's function is put back, not deleted
     assert '_edge_features' not in vars(codec)
     assert 'compress' not in vars(codec.net.gaussian_conditional)
     assert 'encode_with_indexes' not in vars(codec.net.entropy_bottleneck.entropy_coder)

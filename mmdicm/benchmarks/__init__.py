@@ -1,0 +1,37 @@
+"""Speed and compute benchmarks of DICM against CompressAI codecs and JPEG (CPU).
+
+Not imported by ``import mmdicm`` nor by any other mmdicm module: like
+``compressai.utils.bench``, they are run by ``tools/benchmark_*.py``:
+
+- :mod:`.codec`: the codec alone (edge and receiver), beside mbt2018-mean and JPEG;
+- :mod:`.pipeline` (+ :mod:`.pipeline_report`): bitstream -> predictions and image -> bytes
+  with a stock Mask R-CNN behind every codec;
+- :mod:`.train_step`: one training step of a DICM detector beside the stock one;
+- :mod:`.detection` and :mod:`.utils`: what they share. Protocols and measured numbers:
+  ``docs/benchmarks.md``.
+"""
+from .codec import BENCHMARK_TARGETS, build_resnet_head, format_benchmark, run_benchmark
+from .detection import (DICM_DETECTOR_CONFIG, STOCK_DETECTOR_CONFIG, backbone_returns,
+                        build_detector, fix_detection_workload, fixed_proposals,
+                        make_detection_batch, record_proposals)
+from .pipeline import PIPELINE_TARGETS, PIPELINES, build_pixel_codec, run_pipeline_benchmark
+from .pipeline_report import format_pipeline_benchmark
+from .train_step import (DICM_CONFIG, STOCK_CONFIG, TRAIN_STEP_TARGET, build_train_model,
+                         format_train_step_benchmark, profile_codec_step, resolve_config,
+                         run_train_step_benchmark, share_weights)
+from .utils import cpu_model, parse_size, print_result
+
+__all__ = [
+    # codec
+    'BENCHMARK_TARGETS', 'build_resnet_head', 'run_benchmark', 'format_benchmark',
+    # pipeline
+    'PIPELINE_TARGETS', 'PIPELINES', 'DICM_DETECTOR_CONFIG', 'STOCK_DETECTOR_CONFIG',
+    'build_pixel_codec', 'run_pipeline_benchmark', 'format_pipeline_benchmark',
+    # training step
+    'DICM_CONFIG', 'STOCK_CONFIG', 'TRAIN_STEP_TARGET', 'resolve_config', 'build_train_model',
+    'make_detection_batch', 'share_weights', 'profile_codec_step', 'run_train_step_benchmark',
+    'format_train_step_benchmark',
+    # shared
+    'build_detector', 'fix_detection_workload', 'backbone_returns', 'fixed_proposals',
+    'record_proposals', 'parse_size', 'cpu_model', 'print_result'
+]
