@@ -40,7 +40,7 @@ coordinates).
                                                               at batch size 1)
 
 ``bpp_original`` is the headline: it is the rate of the picture the sender holds, comparable
-with a pixel codec coding that same picture (:mod:`mmdicm.evaluation.pixel_codecs`), and it
+with a pixel codec coding that same picture (:mod:`mmdicm.baselines`), and it
 does not change when the task pipeline resizes (COCO's 1333x800 upsampling would make
 ``bpp_input`` look cheaper than it is). The side information in the manifest (original size,
 scale factor: a few bytes a real system would put in the container header) is not counted.

@@ -15,7 +15,9 @@ from skimage import data as skdata
 
 from mmdicm.apis import rate_sweep as rs
 from mmdicm.apis.rate_sweep import runs
-from mmdicm.evaluation import PixelCodecBppMetric, PixelCodecRoundtrip, get_pixel_codec
+from mmdicm.baselines import get_pixel_codec
+from mmdicm.datasets.transforms import PixelCodecRoundtrip
+from mmdicm.evaluation import PixelCodecBppMetric
 
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'engine'))
 from dicm_tiny import TINY_CODEC, make_data, one_thread  # noqa: E402,F401

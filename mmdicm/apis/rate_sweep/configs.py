@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.registry import TRANSFORMS
 
 from ...engine.launch import prepare_config
-from ...evaluation.pixel_codecs import get_pixel_codec
+from ...baselines import get_pixel_codec
 from .tasks import SweepError, SweepTask
 
 __all__ = ['check_preprocessors', 'codec_config', 'config_digest', 'no_val', 'prepare',

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ...evaluation.bd_metrics import BDOverlapWarning, Curve, compare
-from ...evaluation.pixel_codecs import get_pixel_codec
+from ...baselines import get_pixel_codec
 from .state import lambda_tag
 from .tasks import SweepTask
 

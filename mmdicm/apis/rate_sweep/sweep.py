@@ -16,7 +16,7 @@ from mmengine.config import Config
 
 from ...datasets import generate_embedded_dataset
 from ...evaluation.bd_metrics import write_results
-from ...evaluation.pixel_codecs import get_pixel_codec
+from ...baselines import get_pixel_codec
 from . import runs
 from .configs import (check_preprocessors, codec_config, config_digest, no_val, prepare,
                       set_epochs, with_pixel_codec)

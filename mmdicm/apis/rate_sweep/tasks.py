@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ...engine.ssl_pipeline import CONFIG_ROOT
-from ...evaluation.pixel_codecs import PIXEL_CODECS, get_pixel_codec
+from ...baselines import PIXEL_CODECS, get_pixel_codec
 
 __all__ = ['DEFAULT_LAMBDAS', 'DEFAULT_QUALITIES', 'SWEEP_TASKS', 'SweepError', 'SweepTask',
            'check_codecs', 'check_lambdas', 'check_optional_counts']
