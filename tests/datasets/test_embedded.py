@@ -412,3 +412,15 @@ def test_default_size_is_fast(tmp_path):
     info = generate_embedded_dataset(tmp_path / 'full')
     assert time.perf_counter() - start < 30
     assert info['num_images'] == {'train': 400, 'val': 100}
+
+
+def test_meta_names_the_generator_as_datasets_written_before_the_package_split(tmp_path):
+    """Datasets on disk record generator 'mmdicm.datasets.embedded' (the module's name
+    before it became a package); a later call must still recognise them, not refuse the
+    folder as foreign."""
+    out = tmp_path / 'd'
+    generate_embedded_dataset(out, num_train=1, num_val=1, image_size=32)
+    meta = json.load(open(out / 'meta.json'))
+    assert meta['generator'] == 'mmdicm.datasets.embedded'
+    again = generate_embedded_dataset(out, num_train=1, num_val=1, image_size=32)
+    assert again['generated'] is False

@@ -7,10 +7,11 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from ...utils import check_int
 from .shapes import rasterize_polygon, shape_polygon
 from .spec import (COORD_DECIMALS, DEFAULT_CATEGORIES, GENERATOR_VERSION, MAX_IMAGES,
                    MAX_PLACEMENT_ATTEMPTS, MIN_DIAMETER_PX, MIN_OBJECT_PIXELS, OBJECT_GAP, PHOTOS,
-                   SIZE_RANGE, SPLITS, EmbeddedObject, EmbeddedSample, check_args, check_int_range)
+                   SIZE_RANGE, SPLITS, EmbeddedObject, EmbeddedSample, check_args)
 
 
 # ------------------------------------------------------------------------------ rendering
@@ -124,7 +125,7 @@ def render_sample(index: int,
     """
     if split not in SPLITS:
         raise ValueError(f'split must be one of {list(SPLITS)}, got {split!r}')
-    index = check_int_range('index', index, 0, MAX_IMAGES - 1)
+    index = check_int('index', index, 0, MAX_IMAGES - 1, strict=True)
     args = check_args(1, 1, image_size, seed, categories, min_objects, max_objects)
     size, categories = args['image_size'], args['categories']
     rng = np.random.default_rng([GENERATOR_VERSION, args['seed'], SPLITS.index(split), index])

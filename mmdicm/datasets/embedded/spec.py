@@ -1,14 +1,18 @@
 """The embedded dataset's constants, sample types and argument checks."""
-import numbers
 from dataclasses import dataclass
 from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from ...utils import check_int
+
 
 
 #: Bump whenever the output for given arguments changes; stored in ``meta.json``.
 GENERATOR_VERSION = 1
+#: The generator's name in ``meta.json`` (the module's name before it became a package: datasets
+#: written then are still recognised).
+GENERATOR = 'mmdicm.datasets.embedded'
 
 #: The four default categories, in label order (COCO category ids 1..4).
 DEFAULT_CATEGORIES: Tuple[str, ...] = ('circle', 'triangle', 'rectangle', 'star')
@@ -95,15 +99,6 @@ class EmbeddedSample:
 # ----------------------------------------------------------------------------- validation
 
 
-def check_int_range(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f'{name} must be an int, got {type(value).__name__}')
-    value = int(value)
-    if not low <= value <= high:
-        raise ValueError(f'{name} must be in [{low}, {high}], got {value}')
-    return value
-
-
 def _check_categories(categories: Any) -> Tuple[str, ...]:
     if isinstance(categories, str) or not isinstance(categories, Sequence):
         raise TypeError('categories must be a sequence of shape names, got '
@@ -124,13 +119,14 @@ def check_args(num_train: Any, num_val: Any, image_size: Any, seed: Any, categor
                 min_objects: Any, max_objects: Any) -> Dict[str, Any]:
     """Validated, normalised arguments (the ``args`` of ``meta.json``)."""
     args = dict(
-        num_train=check_int_range('num_train', num_train, 1, MAX_IMAGES),
-        num_val=check_int_range('num_val', num_val, 1, MAX_IMAGES),
-        image_size=check_int_range('image_size', image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
-        seed=check_int_range('seed', seed, 0, 2**63 - 1),
+        num_train=check_int('num_train', num_train, 1, MAX_IMAGES, strict=True),
+        num_val=check_int('num_val', num_val, 1, MAX_IMAGES, strict=True),
+        image_size=check_int('image_size', image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE,
+                             strict=True),
+        seed=check_int('seed', seed, 0, 2**63 - 1, strict=True),
         categories=list(_check_categories(categories)),
-        min_objects=check_int_range('min_objects', min_objects, 1, MAX_OBJECTS),
-        max_objects=check_int_range('max_objects', max_objects, 1, MAX_OBJECTS),
+        min_objects=check_int('min_objects', min_objects, 1, MAX_OBJECTS, strict=True),
+        max_objects=check_int('max_objects', max_objects, 1, MAX_OBJECTS, strict=True),
     )
     if args['min_objects'] > args['max_objects']:
         raise ValueError(f'min_objects ({args["min_objects"]}) must not exceed max_objects '

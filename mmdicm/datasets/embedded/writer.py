@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image
 
 from .render import resize_image, render_sample
-from .spec import (CROP_CONTEXT, DEFAULT_CATEGORIES, GENERATOR_VERSION, JPEG_QUALITY, OUTPUTS,
-                   PHOTOS, SPLITS, check_args)
+from .spec import (CROP_CONTEXT, DEFAULT_CATEGORIES, GENERATOR, GENERATOR_VERSION, JPEG_QUALITY,
+                   OUTPUTS, PHOTOS, SPLITS, check_args)
 
 
 def _crop_box(bbox: Sequence[float], image_size: int) -> Tuple[int, int, int]:
@@ -195,31 +195,43 @@ def generate_embedded_dataset(out_dir: Union[str, 'os.PathLike[str]'],
     if not isinstance(overwrite, bool):
         raise TypeError(f'overwrite must be a bool, got {type(overwrite).__name__}')
     args = check_args(num_train, num_val, image_size, seed, categories, min_objects,
-                       max_objects)
+                      max_objects)
     if osp.exists(out_dir) and not osp.isdir(out_dir):
         raise NotADirectoryError(f'out_dir {out_dir} exists and is not a directory')
-
     if osp.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
-        meta = _read_meta(osp.join(out_dir, 'meta.json'))
-        if meta is None or meta.get('generator') != __name__:
-            raise FileExistsError(
-                f'out_dir {out_dir} is not empty and holds no embedded dataset (no valid '
-                'meta.json); choose another directory or pass overwrite=True (CLI: --force)')
-        old_args = dict(meta.get('args') or {}, generator_version=meta.get('generator_version'))
-        new_args = dict(args, generator_version=GENERATOR_VERSION)
-        diff = [f'{k}: {old_args.get(k)!r} there, {v!r} asked' for k, v in new_args.items()
-                if old_args.get(k) != v]
-        if diff:
-            raise FileExistsError(
-                f'out_dir {out_dir} already holds an embedded dataset made with other '
-                f'arguments ({"; ".join(diff)}); pass overwrite=True (CLI: --force) to '
-                'regenerate it, or choose another directory')
-        if not _is_complete(out_dir, meta):
-            raise FileExistsError(
-                f'out_dir {out_dir} holds an incomplete embedded dataset (files missing); '
-                'pass overwrite=True (CLI: --force) to regenerate it')
+        meta = _existing_dataset(out_dir, args)
         return _result(out_dir, meta, generated=False, seconds=time.perf_counter() - start)
+    meta = _write_dataset(out_dir, args)
+    return _result(out_dir, meta, generated=True, seconds=time.perf_counter() - start)
 
+
+def _existing_dataset(out_dir: str, args: Dict[str, Any]) -> Dict[str, Any]:
+    """The ``meta.json`` of the complete dataset with ``args`` in ``out_dir``, else a
+    ``FileExistsError`` saying what is there instead."""
+    meta = _read_meta(osp.join(out_dir, 'meta.json'))
+    if meta is None or meta.get('generator') != GENERATOR:
+        raise FileExistsError(
+            f'out_dir {out_dir} is not empty and holds no embedded dataset (no valid '
+            'meta.json); choose another directory or pass overwrite=True (CLI: --force)')
+    old_args = dict(meta.get('args') or {}, generator_version=meta.get('generator_version'))
+    new_args = dict(args, generator_version=GENERATOR_VERSION)
+    diff = [f'{k}: {old_args.get(k)!r} there, {v!r} asked' for k, v in new_args.items()
+            if old_args.get(k) != v]
+    if diff:
+        raise FileExistsError(
+            f'out_dir {out_dir} already holds an embedded dataset made with other '
+            f'arguments ({"; ".join(diff)}); pass overwrite=True (CLI: --force) to '
+            'regenerate it, or choose another directory')
+    if not _is_complete(out_dir, meta):
+        raise FileExistsError(
+            f'out_dir {out_dir} holds an incomplete embedded dataset (files missing); '
+            'pass overwrite=True (CLI: --force) to regenerate it')
+    return meta
+
+
+def _write_dataset(out_dir: str, args: Dict[str, Any]) -> Dict[str, Any]:
+    """Build the dataset in a temporary sibling folder, then move it into ``out_dir``
+    (``meta.json`` last: it marks a complete dataset); its ``meta.json``."""
     parent = osp.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.tmp-', dir=parent)
@@ -230,7 +242,7 @@ def generate_embedded_dataset(out_dir: Union[str, 'os.PathLike[str]'],
                   encoding='utf-8') as f:
             f.writelines(f'{c}\n' for c in args['categories'])
         meta = dict(
-            generator=__name__,
+            generator=GENERATOR,
             generator_version=GENERATOR_VERSION,
             args=args,
             classes=args['categories'],
@@ -256,4 +268,4 @@ def generate_embedded_dataset(out_dir: Union[str, 'os.PathLike[str]'],
             os.replace(osp.join(tmp, name), dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return _result(out_dir, meta, generated=True, seconds=time.perf_counter() - start)
+    return meta
