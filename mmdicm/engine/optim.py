@@ -1,30 +1,7 @@
-"""Gradient clipping that leaves CompressAI's aux parameters (quantiles) out.
-
-CompressAI trains a model with two optimizers: the main one (task + rate + distortion) and an
-aux one for the entropy bottlenecks' ``quantiles``, updated by the aux loss only. Its example
-trainer clips the *main* gradient (``clip_max_norm``) before the aux loss is even computed, and
-DICM's released codec stage clips at 1.0 the same way (its entropy model has no aux loss).
-mmdicm trains both groups with one mmengine optimizer (the quantiles in their own parameter
-groups, see :mod:`mmdicm.engine.hooks`), and mmengine's ``OptimWrapper`` clips the norm of
-*all* gradients together. The aux loss is a sum of absolute values, so its gradient does not
-shrink as the quantiles converge: its norm stays near ``0.1 * sqrt(3 * channels)`` (2.4 for a
-192-channel bottleneck, measured) while the main gradient falls, so late in training the
-global norm -- and the clipping factor applied to every main gradient -- is set by the
-quantiles, and the logged ``grad_norm`` says nothing about the codec.
-
-:class:`DICMOptimWrapperConstructor` tags the parameter groups that hold only quantiles
-(``group['aux'] = True``); :class:`DICMOptimWrapper` clips (and logs ``grad_norm`` of) the
-other groups only, leaving the aux groups unclipped as CompressAI's aux optimizer is::
-
-    optim_wrapper = dict(
-        type='DICMOptimWrapper',                       # clip the main gradient only
-        constructor='DICMOptimWrapperConstructor',     # tag the quantiles' groups
-        optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.01),
-        clip_grad=dict(max_norm=1.0),
-        paramwise_cfg=dict(custom_keys={
-            'entropy_bottleneck.quantiles': dict(lr_mult=1.0, decay_mult=0.0)}))
-
-Without the constructor (no tagged group) the wrapper clips everything, like ``OptimWrapper``.
+"""Gradient clipping that leaves CompressAI's aux parameters (quantiles) out:
+:class:`DICMOptimWrapperConstructor` tags the parameter groups that hold only quantiles and
+:class:`DICMOptimWrapper` clips (and logs ``grad_norm`` of) the other groups only, as
+CompressAI's aux optimizer is never clipped. Why, measured, and the config: ``docs/training.md``.
 """
 from typing import List
 
