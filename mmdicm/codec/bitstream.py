@@ -360,6 +360,42 @@ def check_expected_fingerprint(expected_fingerprint: Any) -> bytes | None:
     return expected
 
 
+def _check_length_and_crc(buf: memoryview) -> None:
+    """The input is exactly as long as its header declares, and its CRC is right."""
+    n = len(buf)
+    total = _parse_prefix(buf)
+    (_, _, header_size, payload_size) = _PREFIX.unpack_from(buf)
+    declared = (f'header says {header_size}-byte header + {payload_size} payload bytes + '
+                f'4-byte CRC = {total} bytes, file has {n}')
+    if n < total:
+        raise BitstreamError(f'truncated: {declared}')
+    if n > total:
+        raise BitstreamError(f'trailing garbage: {declared} ({n - total} extra)')
+    (stored_crc, ) = _U32.unpack_from(buf, total - _U32.size)
+    computed_crc = zlib.crc32(buf[:total - _U32.size])
+    if stored_crc != computed_crc:
+        raise BitstreamError(f'CRC mismatch: stored 0x{stored_crc:08x}, computed '
+                             f'0x{computed_crc:08x} (the data is corrupted)')
+
+
+def _read_shapes_and_lengths(reader: _HeaderReader) -> tuple[list, list]:
+    """The latent shapes and the string lengths of every section, within the limits."""
+    latent_shapes = []
+    for i in range(reader.count(_U16, 'latent shapes', MAX_LATENT_SHAPES)):
+        ndim = reader.count(_U8, f'dims in latent shape {i}', MAX_SHAPE_NDIM)
+        shape = reader.read(f'<{ndim}I', f'latent shape {i}')
+        for d in shape:
+            if d > MAX_LATENT_DIM:
+                raise BitstreamError(f'corrupt header: latent shape {i} = {shape} has a dim '
+                                     f'above {MAX_LATENT_DIM}')
+        latent_shapes.append(shape)
+    lengths = []
+    for i in range(reader.count(_U16, 'sections', MAX_SECTIONS)):
+        k = reader.count(_U16, f'strings in section {i}', MAX_STRINGS_PER_SECTION)
+        lengths.append(reader.read(f'<{k}I', f'string lengths of section {i}'))
+    return latent_shapes, lengths
+
+
 def unpack(data: bytes, expected_fingerprint: bytes | None = None) -> DICMBitstream:
     """Parse and verify a bitstream.
 
@@ -388,21 +424,8 @@ def unpack(data: bytes, expected_fingerprint: bytes | None = None) -> DICMBitstr
     if buf.format != 'B' or buf.ndim != 1 or not buf.c_contiguous:
         buf = memoryview(buf.tobytes())
 
-    n = len(buf)
-    total = _parse_prefix(buf)
+    _check_length_and_crc(buf)
     (_, _, header_size, payload_size) = _PREFIX.unpack_from(buf)
-    declared = (f'header says {header_size}-byte header + {payload_size} payload bytes + '
-                f'4-byte CRC = {total} bytes, file has {n}')
-    if n < total:
-        raise BitstreamError(f'truncated: {declared}')
-    if n > total:
-        raise BitstreamError(f'trailing garbage: {declared} ({n - total} extra)')
-    (stored_crc, ) = _U32.unpack_from(buf, total - _U32.size)
-    computed_crc = zlib.crc32(buf[:total - _U32.size])
-    if stored_crc != computed_crc:
-        raise BitstreamError(f'CRC mismatch: stored 0x{stored_crc:08x}, computed '
-                             f'0x{computed_crc:08x} (the data is corrupted)')
-
     reader = _HeaderReader(buf, _PREFIX.size, header_size)
     (fingerprint, image_h, image_w, padded_h,
      padded_w) = reader.read(_FIXED, 'fingerprint and image size')
@@ -411,20 +434,7 @@ def unpack(data: bytes, expected_fingerprint: bytes | None = None) -> DICMBitstr
     _check_side(padded_h, 'padded height')
     _check_side(padded_w, 'padded width')
 
-    latent_shapes = []
-    for i in range(reader.count(_U16, 'latent shapes', MAX_LATENT_SHAPES)):
-        ndim = reader.count(_U8, f'dims in latent shape {i}', MAX_SHAPE_NDIM)
-        shape = reader.read(f'<{ndim}I', f'latent shape {i}')
-        for d in shape:
-            if d > MAX_LATENT_DIM:
-                raise BitstreamError(f'corrupt header: latent shape {i} = {shape} has a dim '
-                                     f'above {MAX_LATENT_DIM}')
-        latent_shapes.append(shape)
-
-    lengths = []
-    for i in range(reader.count(_U16, 'sections', MAX_SECTIONS)):
-        k = reader.count(_U16, f'strings in section {i}', MAX_STRINGS_PER_SECTION)
-        lengths.append(reader.read(f'<{k}I', f'string lengths of section {i}'))
+    latent_shapes, lengths = _read_shapes_and_lengths(reader)
     if reader.pos != header_size:
         raise BitstreamError(f'corrupt header: fields end at offset {reader.pos}, header '
                              f'size says {header_size}')
