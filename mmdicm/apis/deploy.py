@@ -99,6 +99,7 @@ import torch.nn as nn
 
 from ..codec import BitstreamError, DICMBitstream
 from ..codec import read as read_bitstream
+from ..models import inject_backbone_features, predict_on_features
 from ..version import __version__
 
 __all__ = [
@@ -827,38 +828,6 @@ def format_compress_summary(result: CompressResult) -> str:
 
 
 # ---------------------------------------------------------------------- analyze
-@contextlib.contextmanager
-def inject_backbone_features(backbone: nn.Module,
-                             features: Tuple[torch.Tensor, ...]) -> Iterator[None]:
-    """Within the block, ``backbone(x)`` returns ``features`` instead of computing them.
-
-    Lets a stock detector or classifier run its unchanged ``predict`` (neck, heads,
-    post-processing) on features decoded from a bitstream: the input ``x`` is only checked
-    for its batch size. The override is an instance attribute, removed on exit (also on
-    error); the class and other instances are untouched.
-
-    Example:
-        >>> feats = deploy.backbone.decompress(container)               # doctest: +SKIP
-        >>> with inject_backbone_features(deploy.backbone, feats):       # doctest: +SKIP
-        ...     preds = deploy.model(placeholder, [sample], mode='predict')
-    """
-    if 'forward' in vars(backbone):
-        raise RuntimeError('the backbone already has an instance-level forward override')
-    batch = features[0].shape[0]
-
-    def forward(x: torch.Tensor, *args: Any, **kwargs: Any) -> Tuple[torch.Tensor, ...]:
-        if x.shape[0] != batch:
-            raise RuntimeError(f'injected features are for a batch of {batch}, the model '
-                               f'asked for {x.shape[0]}')
-        return features
-
-    backbone.forward = forward
-    try:
-        yield
-    finally:
-        del backbone.forward
-
-
 @dataclass
 class AnalyzeResult:
     """What :func:`analyze_bitstreams` produced.
@@ -1033,10 +1002,7 @@ def _analyze_one(deploy: DeployModel, path: str, entry: Optional[Dict[str, Any]]
             feats = backbone.decompress([stream])
         except BitstreamError as e:  # strings that are not what an encoder writes
             raise _FileFailure(f'invalid bitstream: {e}') from None
-        h, w = stream.image_size
-        placeholder = feats[0].new_zeros(1, 3, 1, 1).expand(1, 3, h, w)  # no pixel memory
-        with inject_backbone_features(backbone, feats):
-            sample = deploy.model(placeholder, [sample], mode='predict')[0]
+        sample = predict_on_features(deploy.model, feats, [sample], stream.image_size)[0]
     return stream, sample, image_id
 
 
