@@ -1,85 +1,7 @@
 """Deployment: images -> container files on the edge, container files -> task predictions.
 
-What ``tools/compress.py`` and ``tools/analyze.py`` do, importable and tested::
-
-    edge (compress_images)                              receiver (analyze_bitstreams)
-    image file ─ test pipeline ─ data preprocessor      <stem>.dicm ─ parse (CRC, fingerprint)
-      ─ DICMResNet.compress (head, RE, g_a, rANS)         ─ DICMResNet.decompress (rANS, g_s,
-      ─► <stem>.dicm + manifest.json/.csv                    layer2..4) ─ stock neck + heads
-                                                           ─► COCO results json / class scores
-
-No pixels are reconstructed on the receiver: the decoded features go straight into the
-detector's neck and heads (or the classifier's neck and head).
-
-**Same input as evaluation.** Each image runs through the config's *test pipeline* (annotation
-loaders dropped: they do not touch pixels) and the model's data preprocessor, one image per
-batch, exactly as ``tools/test.py`` does with ``batch_size=1``; the codec then sees the very
-tensor evaluation sees. Predictions from the files are therefore identical to the in-memory
-evaluation with ``model.backbone.real_coding=True`` at batch size 1. (With larger evaluation
-batches the preprocessor pads every image to the batch's largest, which changes what is coded.)
-
-**How analyze runs the heads on decoded features.** :func:`inject_backbone_features` makes the
-backbone's next forward return the decoded features instead of computing them; the *stock*
-``model(inputs, data_samples, mode='predict')`` then runs unchanged (``extract_feat`` -> neck ->
-RPN/RoI/bbox/mask heads with their rescaling and post-processing, or the classifier's neck and
-head), on a zero-memory placeholder input of the coded size (``expand`` of a 1x1 tensor: no
-pixel is ever materialised). Any detector whose ``predict`` calls ``self.backbone`` once
-fits (checked: Mask R-CNN in the tests, RetinaNet by hand). The data sample's metainfo
-(``img_shape``, ``ori_shape``, ``scale_factor``, ``pad_shape``, ``batch_input_shape``, ...) is
-the one the preprocessor produced on the edge, kept in the manifest; for a container without a
-manifest entry it is rebuilt from the container alone (predictions then in coded-input
-coordinates).
-
-**Rates** (per image in the manifest, totals as total bits / total pixels)::
-
-    bytes         size of the container file (header, CRC, y and z strings: everything sent)
-    bpp_original  8 * bytes / (original height * width)      <- the headline number
-    bpp_input     8 * bytes / (input height * width)         (input = after the pipeline's
-                                                              resize, before batch padding;
-                                                              equals DICMBppMetric's dicm/bpp
-                                                              at batch size 1)
-
-``bpp_original`` is the headline: it is the rate of the picture the sender holds, comparable
-with a pixel codec coding that same picture (:mod:`mmdicm.baselines`), and it
-does not change when the task pipeline resizes (COCO's 1333x800 upsampling would make
-``bpp_input`` look cheaper than it is). The side information in the manifest (original size,
-scale factor: a few bytes a real system would put in the container header) is not counted.
-
-**Manifest** (``manifest.json``; ``manifest.csv`` has one row per image with the scalar fields)::
-
-    {"format": "mmdicm-manifest", "version": 1, "mmdicm_version", "task": "detection" |
-     "classification", "config", "checkpoint", "model_fingerprint" (hex), "source": {"type":
-     "folder" | "coco", "path", "img_prefix"}, "categories" (COCO input only), "headline_bpp":
-     "bpp_original", "rate_definitions": {...}, "totals": {"num_images", "bytes",
-     "original_pixels", "input_pixels", "bpp_original", "bpp_input"}, "failures": [{"image",
-     "reason"}], "images": [{
-        "file": "<stem>.dicm", "image": source image path, "img_id",
-        "original_hw": [h, w], "input_hw": [h, w] (after resize),
-        "coded_hw": [h, w] (the preprocessor's output = the container's image size),
-        "padded_hw": [h, w] (after the backbone pads to the codec stride),
-        "bytes", "bpp_original", "bpp_input",
-        "metainfo": {...} (the data sample's metainfo after the preprocessor; tuples stored as
-                       lists),
-        with --bit-map also "bit_map", "bit_grid", "estimated_bits", "estimated_bits_y",
-        "estimated_bits_z", "bit_map_vmax"}]}
-
-Everything is deterministic: no timestamps, files in sorted order, the same inputs give the
-same bytes on a rerun (rANS is exact). Across machines or thread counts the float encoder may
-round a latent differently (other bytes, still decodable anywhere: the decoder's Gaussian
-parameters are float64 and snapped to a grid, see :mod:`mmdicm.codec.compression_net`).
-
-**Bit-allocation map** (``--bit-map``). From the likelihoods of the eval-mode codec forward
-on the same tensor that is coded (the estimate real coding approaches):
-``bits(y, position) = Σ_channels -log2 p(y_hat)`` on y's grid (one position per
-``cell x cell`` coded pixels, ``cell`` = 16 for the paper's split), plus z's bits
-``Σ_channels -log2 p(z_hat)`` spread evenly over the ``4 x 4`` y positions each z position
-covers. ``<stem>.bits.npy`` holds that grid (float32, **bits per latent position**; its sum is
-the estimated total bits of y and z). ``<stem>.bits.png`` shows it over the original image:
-spread evenly over each cell's pixels, cropped to the input region (bits spent on padding are
-not drawn), resized to the original size (nearest) and rescaled to **bits per original-image
-pixel**, so its mean is about ``bpp_original`` minus container overhead and padding bits. The
-``inferno`` colormap runs from 0 to ``bit_map_vmax`` (in the manifest and in the PNG's
-``Description`` text chunk), blended over the image with ``alpha`` (1 = heatmap only).
+What ``tools/compress.py`` and ``tools/analyze.py`` do, importable and tested. The manifest,
+the rates it records and the bit-allocation map are specified in ``docs/deployment.md``.
 """
 from __future__ import annotations
 
@@ -510,7 +432,7 @@ def render_bit_map(alloc: BitAllocation,
                    image: Optional[np.ndarray] = None,
                    alpha: float = 0.6,
                    cmap: str = 'inferno') -> Tuple[np.ndarray, np.ndarray, float]:
-    """The bit map over the original image (see the module docstring for units).
+    """The bit map over the original image (units: ``docs/deployment.md``).
 
     Args:
         alloc (BitAllocation): From :func:`bit_allocation`.
@@ -757,8 +679,8 @@ def compress_images(deploy: DeployModel,
         images (ImageSet): From :func:`find_images`.
         out_dir (str): Output folder (created if needed).
         overwrite (bool): Replace existing outputs of the same names. Defaults to False.
-        bit_map (bool): Also write ``<name>.bits.png`` and ``<name>.bits.npy`` (see the module
-            docstring). Defaults to False.
+        bit_map (bool): Also write ``<name>.bits.png`` and ``<name>.bits.npy`` (see
+            ``docs/deployment.md``). Defaults to False.
         bit_map_alpha (float): Heatmap opacity over the image in [0, 1]. Defaults to 0.6.
         progress (bool): Show a progress bar on stderr. Defaults to True.
         min_side (int, optional): Smallest accepted image side in pixels; 0 accepts all.
@@ -1015,7 +937,7 @@ def analyze_bitstreams(deploy: DeployModel,
 
     Each file is parsed against this model (a corrupted, truncated or foreign file is a
     failure of that file: the others are still analysed), decoded to features and run
-    through the stock heads (see the module docstring). The data sample's metainfo comes
+    through the stock heads (see ``docs/deployment.md``). The data sample's metainfo comes
     from ``manifest.json`` when it has an entry for the file, else from the container alone.
 
     Output ``out`` (json): for a detector a COCO results list (``image_id``, ``category_id``,
