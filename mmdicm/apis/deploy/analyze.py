@@ -7,7 +7,7 @@ import math
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -17,8 +17,8 @@ from ...models import predict_on_features
 from .manifest import (CONTAINER_SUFFIX, MANIFEST_JSON, RATE_DEFINITIONS, from_json, hw,
                        rate_totals, read_manifest, to_json)
 from .model import DeployError, DeployModel
-from .records import (accuracy, classification_record, coco_metrics, detection_records,
-                      read_cls_annotations)
+from .records import (Annotations, accuracy, category_ids, classification_record, coco_metrics,
+                      detection_records, load_annotations)
 from .util import error_text, progress_bar
 
 __all__ = ['AnalyzeResult', 'analyze_bitstreams', 'check_analyze_inputs',
@@ -93,9 +93,14 @@ class _FileFailure(Exception):
     """One container cannot be analysed; the message says why (for the summary)."""
 
 
+def _image_key(entry: Optional[Dict[str, Any]], name: str) -> str:
+    """The file name an annotation file knows the image by: its source image's, else the
+    container's."""
+    return osp.basename(str((entry or {}).get('image') or name))
+
+
 def _analyze_one(deploy: DeployModel, path: str, entry: Optional[Dict[str, Any]],
-                 ann_file: Optional[str], ann_ids_by_name: Dict[str, Any],
-                 cls_labels: Optional[Dict[str, int]]) -> Tuple[DICMBitstream, Any, Any]:
+                 ann: Annotations) -> Tuple[DICMBitstream, Any, Any]:
     """Parse, decode and predict one container: ``(stream, predicted sample, image id)``."""
     backbone = deploy.backbone
     name = osp.basename(path)
@@ -110,13 +115,13 @@ def _analyze_one(deploy: DeployModel, path: str, entry: Optional[Dict[str, Any]]
                            f'{MANIFEST_JSON} entry (coded_hw {entry.get("coded_hw")})')
     sample = _sample_from(deploy, stream, entry, name)
     image_id = sample.metainfo.get('img_id')
-    if ann_file is not None:
-        key = osp.basename(str((entry or {}).get('image') or name))
-        known = ann_ids_by_name if cls_labels is None else cls_labels
+    if ann.file is not None:
+        key = _image_key(entry, name)
+        known = ann.ids_by_name if ann.labels is None else ann.labels
         if key not in known:
-            raise _FileFailure(f'image {key} is not in {ann_file}')
-        if cls_labels is None:
-            image_id = ann_ids_by_name[key]
+            raise _FileFailure(f'image {key} is not in {ann.file}')
+        if ann.labels is None:
+            image_id = ann.ids_by_name[key]
             sample.set_metainfo(dict(img_id=image_id))
     with torch.no_grad():
         try:
@@ -125,6 +130,106 @@ def _analyze_one(deploy: DeployModel, path: str, entry: Optional[Dict[str, Any]]
             raise _FileFailure(f'invalid bitstream: {e}') from None
         sample = predict_on_features(deploy.model, feats, [sample], stream.image_size)[0]
     return stream, sample, image_id
+
+
+def _list_containers(in_dir: str, manifest: Optional[Dict[str, Any]]
+                     ) -> Tuple[List[str], Dict[Any, Dict[str, Any]], List[Tuple[str, str]]]:
+    """The container names in ``in_dir`` (sorted), the manifest's entries by file name, and
+    a failure for each entry whose file is missing."""
+    names = sorted(n for n in os.listdir(in_dir) if n.endswith(CONTAINER_SUFFIX)
+                   and osp.isfile(osp.join(in_dir, n)))
+    entries = {e.get('file'): e for e in (manifest or {}).get('images', [])
+               if isinstance(e, dict)}
+    failures = [(name, f'listed in {MANIFEST_JSON} but missing') for name in sorted(entries)
+                if name not in names]
+    if not names:
+        raise DeployError(f'no {CONTAINER_SUFFIX} files in {in_dir}')
+    return names, entries, failures
+
+
+def _model_notes(deploy: DeployModel, manifest: Optional[Dict[str, Any]],
+                 fingerprint: str) -> List[str]:
+    """Notes on this model against the one that wrote the files."""
+    notes = []
+    if manifest and manifest.get('model_fingerprint') not in (None, fingerprint):
+        notes.append(f'{MANIFEST_JSON} was written by model {manifest["model_fingerprint"]}, '
+                     f'this model is {fingerprint}: expect fingerprint mismatches')
+    if deploy.tables_computed:
+        notes.append('the checkpoint had no entropy tables; they were computed with update(): '
+                     'files coded with the checkpoint\'s own tables would not match')
+    return notes
+
+
+def _analyze_files(deploy: DeployModel, in_dir: str, names: Sequence[str],
+                   entries: Dict[Any, Dict[str, Any]], ann: Annotations,
+                   cat_ids: Optional[List[Any]], result: AnalyzeResult,
+                   progress: bool) -> List[Dict[str, Any]]:
+    """Analyse every container into ``result`` (files, samples, predictions, failures, a
+    note on files without a manifest entry); returns their sizes as rate entries."""
+    classes = list(deploy.dataset_meta.get('classes') or [])
+    sizes: List[Dict[str, Any]] = []
+    no_entry = 0
+    for name in progress_bar(names, 'analyze', progress):
+        path = osp.join(in_dir, name)
+        entry = entries.get(name)
+        try:  # one bad file must not stop the others
+            stream, sample, image_id = _analyze_one(deploy, path, entry, ann)
+        except _FileFailure as e:
+            result.failures.append((name, str(e)))
+            continue
+        except Exception as e:  # noqa: BLE001
+            result.failures.append((name, f'analysis failed: {error_text(e)}'))
+            continue
+        no_entry += entry is None
+        result.files.append(name)
+        result.samples.append(sample)
+        if deploy.task == 'detection':
+            result.predictions.extend(detection_records(sample, image_id, cat_ids))
+        else:
+            result.predictions.append(classification_record(sample, name, image_id, classes))
+        meta = sample.metainfo
+        sizes.append(dict(bytes=osp.getsize(path), original_hw=hw(meta['ori_shape']),
+                          input_hw=hw(meta.get('img_shape', stream.image_size))))
+    if no_entry:
+        result.notes.append(f'{no_entry} file(s) without a {MANIFEST_JSON} entry: their '
+                            'predictions are in coded-input coordinates (original size and '
+                            'scale unknown)')
+    return sizes
+
+
+def _metrics(deploy: DeployModel, result: AnalyzeResult, entries: Dict[Any, Dict[str, Any]],
+             ann: Annotations) -> Dict[str, Any]:
+    """Task metrics of the analysed files against the annotation file (none without one)."""
+    if ann.file is None or not result.samples:
+        return {}
+    with deploy.scope_context():
+        if ann.coco is None:
+            labels = [ann.labels[_image_key(entries.get(f), f)] for f in result.files]
+            return accuracy(result.samples, labels)
+        metrics = coco_metrics(deploy.dataset_meta, result.samples, ann.file)
+    annotated = len(ann.ids_by_name)
+    if annotated > len(result.samples):
+        result.notes.append(f'{annotated - len(result.samples)} of {annotated} annotated '
+                            'images have no prediction (they count as misses)')
+    return metrics
+
+
+def _write_outputs(result: AnalyzeResult, in_dir: str, ann_file: Optional[str], task: str,
+                   fingerprint: str) -> None:
+    """The predictions json and its summary json."""
+    os.makedirs(osp.dirname(osp.abspath(result.out)), exist_ok=True)
+    with open(result.out, 'w', encoding='utf-8') as f:
+        json.dump(result.predictions, f)
+    with open(result.summary_path, 'w', encoding='utf-8') as f:
+        json.dump(dict(in_dir=in_dir, out=result.out, ann_file=ann_file, task=task,
+                       model_fingerprint=fingerprint, num_analyzed=len(result.files),
+                       num_failed=len(result.failures), metrics=to_json(result.metrics),
+                       rate=result.rate, headline_bpp='bpp_original',
+                       rate_definitions=RATE_DEFINITIONS,
+                       failures=[dict(file=n, reason=r) for n, r in result.failures],
+                       notes=result.notes),
+                  f, indent=1)
+        f.write('\n')
 
 
 def analyze_bitstreams(deploy: DeployModel,
@@ -165,121 +270,22 @@ def analyze_bitstreams(deploy: DeployModel,
     """
     check_analyze_inputs(in_dir, out, ann_file)
     manifest = read_manifest(in_dir)
-    names = sorted(n for n in os.listdir(in_dir) if n.endswith(CONTAINER_SUFFIX)
-                   and osp.isfile(osp.join(in_dir, n)))
-    entries = {e.get('file'): e for e in (manifest or {}).get('images', [])
-               if isinstance(e, dict)}
-    failures: List[Tuple[str, str]] = [
-        (name, f'listed in {MANIFEST_JSON} but missing') for name in sorted(entries)
-        if name not in names]
-    if not names:
-        raise DeployError(f'no {CONTAINER_SUFFIX} files in {in_dir}')
-
-    notes: List[str] = []
-    fingerprint = deploy.fingerprint()
-    if manifest and manifest.get('model_fingerprint') not in (None, fingerprint.hex()):
-        notes.append(f'{MANIFEST_JSON} was written by model {manifest["model_fingerprint"]}, '
-                     f'this model is {fingerprint.hex()}: expect fingerprint mismatches')
-    if deploy.tables_computed:
-        notes.append('the checkpoint had no entropy tables; they were computed with update(): '
-                     'files coded with the checkpoint\'s own tables would not match')
-    classes = list(deploy.dataset_meta.get('classes') or [])
-
-    # ids through the annotation file
-    coco_api, cls_labels = None, None
-    ann_ids_by_name: Dict[str, Any] = {}
-    if ann_file is not None and deploy.task == 'detection':
-        from mmdet.datasets.api_wrappers import COCO
-        try:
-            coco_api = COCO(ann_file)
-        except Exception as e:  # noqa: BLE001
-            raise DeployError(f'cannot read {ann_file} as a COCO json: {error_text(e)}') from e
-        ann_ids_by_name = {osp.basename(img['file_name']): img['id']
-                           for img in coco_api.dataset.get('images', [])}
-    elif ann_file is not None:
-        cls_labels = read_cls_annotations(ann_file)
-
-    cat_ids: Optional[List[Any]] = None  # None: category_id = class index
+    names, entries, failures = _list_containers(in_dir, manifest)
+    fingerprint = deploy.fingerprint().hex()
+    notes = _model_notes(deploy, manifest, fingerprint)
+    ann = load_annotations(deploy.task, ann_file)
+    cat_ids = None  # None: category_id = class index
     if deploy.task == 'detection':
-        source_cats = (coco_api.dataset.get('categories') if coco_api is not None else
-                       (manifest or {}).get('categories'))
-        if source_cats:
-            by_name = {c['name']: c['id'] for c in source_cats}
-            missing = [c for c in classes if c not in by_name]
-            if missing or not classes:
-                notes.append(f'classes {missing[:3]} not among the COCO categories: '
-                             'category_id = class index')
-            else:
-                cat_ids = [by_name[c] for c in classes]
-                if coco_api is not None and \
-                        coco_api.get_cat_ids(cat_names=classes) != cat_ids:
-                    notes.append('the annotation file lists categories in another order than '
-                                 "the model's classes: CocoMetric (as tools/test.py) maps "
-                                 'labels by position, the json by name')
-        else:
-            notes.append('no COCO categories known: category_id = class index (0-based)')
+        cat_ids = category_ids(list(deploy.dataset_meta.get('classes') or []), ann.coco,
+                               (manifest or {}).get('categories'), notes)
 
-    files: List[str] = []
-    samples: List[Any] = []
-    predictions: List[Dict[str, Any]] = []
-    sizes: List[Tuple[int, List[int], List[int]]] = []
-    no_entry = 0
-    for name in progress_bar(names, 'analyze', progress):
-        path = osp.join(in_dir, name)
-        entry = entries.get(name)
-        try:  # one bad file must not stop the others
-            stream, sample, image_id = _analyze_one(deploy, path, entry, ann_file,
-                                                    ann_ids_by_name, cls_labels)
-        except _FileFailure as e:
-            failures.append((name, str(e)))
-            continue
-        except Exception as e:  # noqa: BLE001
-            failures.append((name, f'analysis failed: {error_text(e)}'))
-            continue
-        no_entry += entry is None
-        files.append(name)
-        samples.append(sample)
-        if deploy.task == 'detection':
-            predictions += detection_records(sample, image_id, cat_ids)
-        else:
-            predictions.append(classification_record(sample, name, image_id, classes))
-        meta = sample.metainfo
-        sizes.append((osp.getsize(path), hw(meta['ori_shape']),
-                      hw(meta.get('img_shape', stream.image_size))))
-    if no_entry:
-        notes.append(f'{no_entry} file(s) without a {MANIFEST_JSON} entry: their predictions '
-                     'are in coded-input coordinates (original size and scale unknown)')
-
-    rate = rate_totals([dict(bytes=b, original_hw=o, input_hw=i) for b, o, i in sizes])
-    metrics: Dict[str, Any] = {}
-    if ann_file is not None and samples:
-        with deploy.scope_context():
-            if coco_api is not None:
-                metrics = coco_metrics(deploy.dataset_meta, samples, ann_file)
-                annotated = len(ann_ids_by_name)
-                if annotated > len(samples):
-                    notes.append(f'{annotated - len(samples)} of {annotated} annotated images '
-                                 'have no prediction (they count as misses)')
-            else:
-                metrics = accuracy(samples, [cls_labels[osp.basename(
-                    str((entries.get(f) or {}).get('image') or f))] for f in files])
-
-    out_dir = osp.dirname(osp.abspath(out))
-    os.makedirs(out_dir, exist_ok=True)
-    with open(out, 'w', encoding='utf-8') as f:
-        json.dump(predictions, f)
     summary_path = (out[:-len('.json')] if out.endswith('.json') else out) + '.summary.json'
-    result = AnalyzeResult(out=out, summary_path=summary_path, files=files, samples=samples,
-                           predictions=predictions, failures=failures, metrics=metrics,
-                           rate=rate, notes=notes)
-    with open(summary_path, 'w', encoding='utf-8') as f:
-        json.dump(dict(in_dir=in_dir, out=out, ann_file=ann_file, task=deploy.task,
-                       model_fingerprint=fingerprint.hex(), num_analyzed=len(files),
-                       num_failed=len(failures), metrics=to_json(metrics), rate=rate,
-                       headline_bpp='bpp_original', rate_definitions=RATE_DEFINITIONS,
-                       failures=[dict(file=n, reason=r) for n, r in failures], notes=notes),
-                  f, indent=1)
-        f.write('\n')
+    result = AnalyzeResult(out=out, summary_path=summary_path, files=[], samples=[],
+                           predictions=[], failures=failures, metrics={}, rate={}, notes=notes)
+    result.rate = rate_totals(_analyze_files(deploy, in_dir, names, entries, ann, cat_ids,
+                                             result, progress))
+    result.metrics = _metrics(deploy, result, entries, ann)
+    _write_outputs(result, in_dir, ann_file, deploy.task, fingerprint)
     return result
 
 

@@ -125,6 +125,40 @@ def _dataset_meta(cfg: Any, checkpoint: dict, scope: str) -> Dict[str, Any]:
     return {}
 
 
+def _load_weights(model: nn.Module, checkpoint: str, config: str) -> dict:
+    """Load ``checkpoint`` into ``model``, every key fitting; returns the checkpoint."""
+    from ...engine.checkpoint import load_trusted_checkpoint
+    try:
+        ckpt = load_trusted_checkpoint(checkpoint, map_location='cpu')
+    except Exception as e:  # noqa: BLE001  (any unreadable file is the user's input)
+        raise DeployError(f'cannot load checkpoint {checkpoint}: {type(e).__name__}: '
+                          f'{str(e).splitlines()[0] if str(e) else ""}') from e
+    if not isinstance(ckpt, dict):
+        raise DeployError(f'{checkpoint} is not a checkpoint (a {type(ckpt).__name__})')
+    state = ckpt.get('state_dict', ckpt)
+    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # tensors of another shape: another architecture
+        lines = [ln.strip() for ln in str(e).splitlines() if 'size mismatch' in ln]
+        first = lines[0] if lines else str(e).splitlines()[0]
+        raise DeployError(f'checkpoint {checkpoint} does not fit the model of {config}: '
+                          f'{len(lines) or "some"} tensor(s) of another shape ({first})'
+                          ) from None
+    if result.missing_keys or result.unexpected_keys:
+        def some(keys: List[str]) -> str:
+            return ', '.join(keys[:3]) + (', ...' if len(keys) > 3 else '')
+        parts = []
+        if result.missing_keys:
+            parts.append(f'{len(result.missing_keys)} missing keys ({some(result.missing_keys)})')
+        if result.unexpected_keys:
+            parts.append(f'{len(result.unexpected_keys)} unexpected keys '
+                         f'({some(result.unexpected_keys)})')
+        raise DeployError(f'checkpoint {checkpoint} does not fit the model of {config}: '
+                          + '; '.join(parts))
+    return ckpt
+
+
 def load_deploy_model(config: str,
                       checkpoint: str,
                       cfg_options: Optional[Dict[str, Any]] = None,
@@ -155,7 +189,6 @@ def load_deploy_model(config: str,
     from mmengine.config import Config
     from mmengine.registry import MODELS, DefaultScope
 
-    from ...engine.checkpoint import load_trusted_checkpoint
     from ...models import DICMResNet
 
     if not osp.isfile(config):
@@ -178,34 +211,7 @@ def load_deploy_model(config: str,
         raise DeployError(f'{config}: the model backbone must be a DICMResNet with a codec '
                           f'(compression network included), got {type(backbone).__name__}')
 
-    try:
-        ckpt = load_trusted_checkpoint(checkpoint, map_location='cpu')
-    except Exception as e:  # noqa: BLE001  (any unreadable file is the user's input)
-        raise DeployError(f'cannot load checkpoint {checkpoint}: {type(e).__name__}: '
-                          f'{str(e).splitlines()[0] if str(e) else ""}') from e
-    if not isinstance(ckpt, dict):
-        raise DeployError(f'{checkpoint} is not a checkpoint (a {type(ckpt).__name__})')
-    state = ckpt.get('state_dict', ckpt)
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as e:  # tensors of another shape: another architecture
-        lines = [ln.strip() for ln in str(e).splitlines() if 'size mismatch' in ln]
-        first = lines[0] if lines else str(e).splitlines()[0]
-        raise DeployError(f'checkpoint {checkpoint} does not fit the model of {config}: '
-                          f'{len(lines) or "some"} tensor(s) of another shape ({first})'
-                          ) from None
-    if result.missing_keys or result.unexpected_keys:
-        def some(keys: List[str]) -> str:
-            return ', '.join(keys[:3]) + (', ...' if len(keys) > 3 else '')
-        parts = []
-        if result.missing_keys:
-            parts.append(f'{len(result.missing_keys)} missing keys ({some(result.missing_keys)})')
-        if result.unexpected_keys:
-            parts.append(f'{len(result.unexpected_keys)} unexpected keys '
-                         f'({some(result.unexpected_keys)})')
-        raise DeployError(f'checkpoint {checkpoint} does not fit the model of {config}: '
-                          + '; '.join(parts))
+    ckpt = _load_weights(model, checkpoint, config)
     model.to(device).eval()
     tables_computed = bool(backbone.update(force=False))
     return DeployModel(model=model, cfg=cfg, scope=scope, task=task,

@@ -3,14 +3,72 @@
 from __future__ import annotations
 
 import os.path as osp
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
 from .model import DeployError
+from .util import error_text
 
-__all__ = ['accuracy', 'classification_record', 'coco_metrics', 'detection_records',
-           'read_cls_annotations']
+__all__ = ['Annotations', 'accuracy', 'category_ids', 'classification_record', 'coco_metrics',
+           'detection_records', 'load_annotations', 'read_cls_annotations']
+
+
+@dataclass
+class Annotations:
+    """An annotation file as the receiver uses it (all empty without one).
+
+    Attributes:
+        file (str, optional): The file.
+        coco (COCO, optional): A detector's COCO json (mmdet's COCO api).
+        ids_by_name (dict): COCO image id by image file name.
+        labels (dict, optional): A classifier's label by image file name.
+    """
+
+    file: Optional[str] = None
+    coco: Any = None
+    ids_by_name: Dict[str, Any] = field(default_factory=dict)
+    labels: Optional[Dict[str, int]] = None
+
+
+def load_annotations(task: str, ann_file: Optional[str]) -> Annotations:
+    """A COCO json for ``task == 'detection'``, else an mmpretrain ``<image> <label>`` list."""
+    if ann_file is None:
+        return Annotations()
+    if task != 'detection':
+        return Annotations(ann_file, labels=read_cls_annotations(ann_file))
+    from mmdet.datasets.api_wrappers import COCO
+    try:
+        coco = COCO(ann_file)
+    except Exception as e:  # noqa: BLE001
+        raise DeployError(f'cannot read {ann_file} as a COCO json: {error_text(e)}') from e
+    return Annotations(ann_file, coco, {osp.basename(img['file_name']): img['id']
+                                        for img in coco.dataset.get('images', [])})
+
+
+def category_ids(classes: Sequence[str], coco: Any,
+                 manifest_categories: Optional[List[Dict[str, Any]]],
+                 notes: List[str]) -> Optional[List[Any]]:
+    """COCO ``category_id`` of each class, by name: through the annotation file's categories
+    if there is one, else those the manifest recorded; None (category_id = class index) if
+    neither has them all. Appends what to know to ``notes``."""
+    source_cats = coco.dataset.get('categories') if coco is not None else manifest_categories
+    if not source_cats:
+        notes.append('no COCO categories known: category_id = class index (0-based)')
+        return None
+    by_name = {c['name']: c['id'] for c in source_cats}
+    missing = [c for c in classes if c not in by_name]
+    if missing or not classes:
+        notes.append(f'classes {missing[:3]} not among the COCO categories: '
+                     'category_id = class index')
+        return None
+    cat_ids = [by_name[c] for c in classes]
+    if coco is not None and coco.get_cat_ids(cat_names=classes) != cat_ids:
+        notes.append('the annotation file lists categories in another order than '
+                     "the model's classes: CocoMetric (as tools/test.py) maps "
+                     'labels by position, the json by name')
+    return cat_ids
 
 
 def _xyxy2xywh(box: Sequence[float]) -> List[float]:
