@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..apis import inject_backbone_features
+from ..models import inject_backbone_features
 from .utils import Probe
 
 __all__ = ['DICM_DETECTOR_CONFIG', 'STOCK_DETECTOR_CONFIG', 'build_detector',
@@ -162,9 +162,8 @@ def make_detection_batch(batch_size: int = 2,
 
 
 # ---------------------------------------------------------------------------------- workload
-#: Within a ``with`` block, ``backbone(x)`` returns the given decoded features instead of
-#: computing them (an instance-level ``forward`` override, removed on exit): how
-#: ``tools/analyze.py`` runs a stock detector's unchanged ``predict`` on a bitstream.
+#: :func:`mmdicm.models.inject_backbone_features` under the benchmarks' older name: within a
+#: ``with`` block, ``backbone(x)`` returns the given decoded features, as in ``tools/analyze.py``.
 backbone_returns = inject_backbone_features
 
 

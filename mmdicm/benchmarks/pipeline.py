@@ -22,11 +22,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..models import predict_on_features
 from ..utils import check_int
-from .detection import (DICM_DETECTOR_CONFIG, STOCK_DETECTOR_CONFIG, backbone_returns,
-                        build_detector, count_workload, detection_sample,
-                        fix_detection_workload, fixed_proposals, instrument_detector,
-                        record_proposals)
+from .detection import (DICM_DETECTOR_CONFIG, STOCK_DETECTOR_CONFIG, build_detector,
+                        count_workload, detection_sample, fix_detection_workload,
+                        fixed_proposals, instrument_detector, record_proposals)
 from .utils import (Probe, Run, check_threads, cpu_model, load_average, median_run,
                     parse_size, photo, torch_threads, with_other)
 
@@ -167,11 +167,9 @@ class _Pipelines:
     # ---- receiver: bytes -> predictions
     def dicm_receiver(self, payload: bytes) -> List[Any]:
         feats = self.backbone.decompress(payload)
-        h, w = self.coded_size
-        placeholder = feats[0].new_zeros(1, 3, 1, 1).expand(1, 3, h, w)  # no pixels
-        with backbone_returns(self.backbone, feats):
-            return self.dicm(placeholder, [detection_sample(self.size, self.coded_size)],
-                             mode='predict')
+        return predict_on_features(self.dicm, feats,
+                                   [detection_sample(self.size, self.coded_size)],
+                                   self.coded_size)
 
     def stock_predict(self, img: torch.Tensor) -> List[Any]:
         return self.stock.test_step(dict(inputs=[img],

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from mmdicm.apis.deploy import (MANIFEST_CSV, MANIFEST_JSON, DeployError, analyze_bitstreams,
-                                bit_allocation, compress_images, find_images,
-                                inject_backbone_features, load_deploy_model, render_bit_map)
+                                bit_allocation, compress_images, find_images, load_deploy_model,
+                                render_bit_map)
 from mmdicm.codec import pack, unpack
 from mmdicm.engine import likelihood_bpp
 
@@ -376,20 +376,6 @@ def test_checkpoint_of_another_architecture_is_refused(work):
     with pytest.raises(DeployError, match='does not fit the model'):
         load_deploy_model(DEMO, work['ckpt'], {**OPTIONS, 'model.neck.out_channels': 64,
                                                'model.rpn_head.in_channels': 64})
-
-
-def test_inject_backbone_features_is_scoped(deploy):
-    backbone = deploy.backbone
-    feats = (torch.zeros(1, 64, 2, 2), )
-    with inject_backbone_features(backbone, feats):
-        assert backbone(torch.zeros(1, 3, 8, 8)) is feats
-        with pytest.raises(RuntimeError, match='batch of 1'):
-            backbone(torch.zeros(2, 3, 8, 8))
-    assert 'forward' not in vars(backbone)
-    with pytest.raises(KeyError):
-        with inject_backbone_features(backbone, feats):
-            raise KeyError('boom')
-    assert 'forward' not in vars(backbone)
 
 
 # ---------------------------------------------------------------------- a classifier

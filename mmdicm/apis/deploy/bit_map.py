@@ -1,0 +1,152 @@
+"""Where the bits go (``--bit-map``): estimated bits per latent position of one image, drawn
+over the original picture (units: ``docs/deployment.md``). matplotlib is imported only to draw."""
+from __future__ import annotations
+
+import os.path as osp
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ...version import __version__
+from .manifest import BIT_GRID_SUFFIX, BIT_MAP_SUFFIX, CONTAINER_SUFFIX
+
+__all__ = ['BitAllocation', 'bit_allocation', 'render_bit_map', 'write_bit_map']
+
+
+@dataclass(frozen=True)
+class BitAllocation:
+    """Estimated bits of one image's transmitted latents, per y-grid position.
+
+    Attributes:
+        bits (np.ndarray): (h_y, w_y) float64, bits of y at each position plus the bits of
+            the z position above it shared evenly among the y positions it covers.
+        y_bits (float): Σ -log2 p(y_hat).
+        z_bits (float): Σ -log2 p(z_hat).
+        cell (int): Coded-image pixels per grid position along each side.
+    """
+
+    bits: np.ndarray
+    y_bits: float
+    z_bits: float
+    cell: int
+
+    @property
+    def total(self) -> float:
+        """float: Estimated bits of y and z (container overhead excluded)."""
+        return self.y_bits + self.z_bits
+
+
+@torch.no_grad()
+def bit_allocation(backbone: nn.Module, inputs: torch.Tensor) -> BitAllocation:
+    """Bits per latent position of one preprocessed image, from the eval-mode likelihoods.
+
+    Args:
+        backbone (DICMResNet): In eval mode, with a compression network.
+        inputs (Tensor): (1, 3, H, W), what :meth:`DICMResNet.compress` is given.
+    """
+    if backbone.training:
+        raise RuntimeError('bit_allocation() needs the backbone in eval mode (the rounded '
+                           'latents that real coding transmits)')
+    if inputs.dim() != 4 or inputs.shape[0] != 1:
+        raise ValueError(f'bit_allocation() takes one image (1, 3, H, W), got '
+                         f'{tuple(inputs.shape)}')
+    codec = backbone.codec
+    net = codec._require_net()
+    f1 = backbone.forward_head(inputs)  # of the padded input
+    likelihoods = net(codec._edge_features(f1))['likelihoods']
+    y_bits = -torch.log2(likelihoods['y'].double()).sum(1)[0]
+    z_bits = -torch.log2(likelihoods['z'].double()).sum(1)[0]
+    ky = y_bits.shape[0] // z_bits.shape[0]
+    kx = y_bits.shape[1] // z_bits.shape[1]
+    z_share = z_bits.repeat_interleave(ky, 0).repeat_interleave(kx, 1) / (ky * kx)
+    # pixels per y position: the padded input over y's grid (not net.stride, which is z's)
+    cell = f1.shape[-2] * codec.input_stride // y_bits.shape[0]
+    return BitAllocation(bits=(y_bits + z_share).cpu().numpy(), y_bits=float(y_bits.sum()),
+                         z_bits=float(z_bits.sum()), cell=cell)
+
+
+def render_bit_map(alloc: BitAllocation,
+                   input_hw: Sequence[int],
+                   original_hw: Sequence[int],
+                   image: Optional[np.ndarray] = None,
+                   alpha: float = 0.6,
+                   cmap: str = 'inferno') -> Tuple[np.ndarray, np.ndarray, float]:
+    """The bit map over the original image (units: ``docs/deployment.md``).
+
+    Args:
+        alloc (BitAllocation): From :func:`bit_allocation`.
+        input_hw ((int, int)): Input size after the pipeline's resize (the image region of
+            the coded tensor, top-left).
+        original_hw ((int, int)): Size of the original image (of the PNG).
+        image (np.ndarray, optional): RGB uint8 original image to blend over.
+        alpha (float): Heatmap opacity in [0, 1]. Defaults to 0.6.
+        cmap (str): matplotlib colormap. Defaults to ``'inferno'``.
+
+    Returns:
+        tuple: ``(rgb, density, vmax)``: the uint8 (H, W, 3) picture, the float map in bits
+        per original pixel and the value at the top of the colormap.
+    """
+    import cv2
+    from matplotlib import colormaps
+    if not 0 <= alpha <= 1:
+        raise ValueError(f'alpha must be in [0, 1], got {alpha}')
+    c = alloc.cell
+    per_pixel = np.repeat(np.repeat(alloc.bits / (c * c), c, 0), c, 1)  # bits per coded pixel
+    ih, iw = int(input_hw[0]), int(input_hw[1])
+    oh, ow = int(original_hw[0]), int(original_hw[1])
+    per_pixel = per_pixel[:ih, :iw]
+    density = cv2.resize(per_pixel, (ow, oh), interpolation=cv2.INTER_NEAREST)
+    density = density * (ih * iw) / (oh * ow)  # bits per original pixel
+    vmax = float(density.max()) if density.size and density.max() > 0 else 1.0
+    heat = colormaps[cmap](np.clip(density / vmax, 0, 1))[..., :3]
+    if image is not None:
+        if image.shape[:2] != (oh, ow):
+            raise ValueError(f'image of shape {image.shape[:2]} for a map of size {(oh, ow)}')
+        heat = (1 - alpha) * image[..., :3].astype(np.float64) / 255 + alpha * heat
+    rgb = np.clip(np.rint(heat * 255), 0, 255).astype(np.uint8)
+    return rgb, density, vmax
+
+
+def _write_png(path: str, rgb: np.ndarray, description: str) -> None:
+    """Exact-size PNG through a private Figure + Agg canvas (the global backend is untouched)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(dpi=100, frameon=False)
+    fig.figimage(rgb, xo=0, yo=0, origin='upper', resize=True)
+    FigureCanvasAgg(fig).print_png(
+        path, metadata={'Software': f'mmdicm {__version__}', 'Description': description})
+
+
+def write_bit_map(backbone: nn.Module, inputs: torch.Tensor, image_path: str, name: str,
+                  out_dir: str, input_hw: Sequence[int], original_hw: Sequence[int],
+                  alpha: float) -> Dict[str, Any]:
+    """``<name>.bits.npy`` (the grid) and ``<name>.bits.png`` (the map over the image at
+    ``image_path``) in ``out_dir``; returns the manifest entry's bit-map fields.
+
+    Args:
+        backbone (DICMResNet): In eval mode, with a compression network.
+        inputs (Tensor): (1, 3, H, W), the preprocessed image that is coded.
+        image_path (str): The original image (drawn under the map if its size matches).
+        name (str): Stem of the output files (``<name>.dicm`` is the container).
+        out_dir (str): Output folder.
+        input_hw ((int, int)): Input size after the pipeline's resize.
+        original_hw ((int, int)): Size of the original image.
+        alpha (float): Heatmap opacity over the image in [0, 1].
+    """
+    import mmcv
+    alloc = bit_allocation(backbone, inputs)
+    image = mmcv.imread(image_path, channel_order='rgb')
+    if image is not None and image.shape[:2] != tuple(original_hw):
+        image = None  # e.g. an EXIF rotation the pipeline applied differently
+    rgb, _, vmax = render_bit_map(alloc, input_hw, original_hw, image, alpha)
+    png, grid = name + BIT_MAP_SUFFIX, name + BIT_GRID_SUFFIX
+    np.save(osp.join(out_dir, grid), alloc.bits.astype(np.float32))
+    _write_png(osp.join(out_dir, png), rgb,
+               f'mmdicm bit-allocation map of {name}{CONTAINER_SUFFIX}: colour = estimated bits '
+               f'per original-image pixel, inferno colormap from 0 to {vmax:.6g}, blended over '
+               f'the image with alpha {alpha}')
+    return dict(bit_map=png, bit_grid=grid, estimated_bits=alloc.total,
+                estimated_bits_y=alloc.y_bits, estimated_bits_z=alloc.z_bits, bit_map_vmax=vmax)
