@@ -214,3 +214,29 @@ def test_receiver_rejects_streams_of_another_model():
     b.update(force=True)
     with pytest.raises(BitstreamError, match='fingerprint'):
         b.decompress(a.compress(torch.rand(1, 3, 64, 64)))
+
+
+def test_task_models_of_one_edge_write_and_read_the_same_files():
+    """Two task models that share the edge (a detector's and a classifier's task stage after
+    one stage 4) but differ in g_s and tail: compress gives byte-identical containers, and
+    each decodes the other's; a model with another edge refuses them, naming both digests."""
+    first, second = tiny(), tiny()
+    with torch.no_grad():
+        for p in list(second.codec.net.g_s.parameters()) + list(second.layer3.parameters()):
+            p.add_(torch.randn_like(p) * 0.1)  # another task's receiver side
+    for m in (first, second):
+        m.eval().update(force=True)
+    images = torch.rand(2, 3, 64, 96)
+    files = first.compress(images)
+    assert files == second.compress(images)
+    assert first.edge_fingerprint() == second.edge_fingerprint()
+    for reader in (first, second):
+        outs = reader.decompress(files)
+        assert [o.shape for o in outs] == [o.shape for o in reader(images)]
+    other = tiny()
+    with torch.no_grad():
+        other.codec.net.h_a[0].weight.add_(0.01)  # another stage 4
+    other.eval().update(force=True)
+    with pytest.raises(BitstreamError, match=f'written by model {first.edge_fingerprint().hex()}'
+                                             f', this model is {other.edge_fingerprint().hex()}'):
+        other.decompress(files)
