@@ -319,7 +319,7 @@ def test_bit_map_size_units_and_total(compressed, deploy, work):
 def test_coco_input_and_metrics_match_the_runner_test(work, deploy, tmp_path):
     """COCO json in, CocoMetric out: the same numbers (and bpp) as the stock test loop with
     real coding at batch size 1."""
-    from mmdicm.engine.launch import build_runner, prepare_config
+    from mmdicm.apis.launch import build_runner, prepare_config
     out = tmp_path / 'coco'
     compressed = compress_images(deploy, find_images(work['ann'], work['images']), str(out),
                                  progress=False)

@@ -1,7 +1,7 @@
 """Shared by the training tests: the CPU demo configs shrunk to seconds (not a test module).
 
 Each demo config in ``configs/demo`` is run as shipped, through
-:func:`mmdicm.engine.launch.prepare_config` / ``build_runner``, with ``--cfg-options``-style
+:func:`mmdicm.apis.launch.prepare_config` / ``build_runner``, with ``--cfg-options``-style
 overrides that shrink only the data (a tiny generated embedded set), the batch (2, no
 workers), the codec widths and the schedule. Nothing about the model classes or hooks changes.
 """
@@ -171,7 +171,7 @@ def write_tiny_config(path: str, model: str, data_root: str,
     With ``probe_dir``, :class:`dicm_probe_hooks.TrainProbeHook` is appended to the custom
     hooks (the subprocess needs this folder on ``PYTHONPATH``: :func:`one_thread_env`).
     """
-    from mmdicm.engine.launch import prepare_config
+    from mmdicm.apis.launch import prepare_config
     opts = tiny_options(model, data_root, **kwargs)
     opts.update(extra or {})
     cfg = prepare_config(DEMO_CONFIGS[model], cfg_options=opts)

@@ -19,8 +19,8 @@ from torch.utils.data import DataLoader
 
 import mmdicm.models  # noqa: F401  (registers DICMResNet)
 from mmdicm.datasets.transforms import get_box_store
-from mmdicm.engine import box_hook as box_hook_module
-from mmdicm.engine.box_hook import SemanticBoxHook, compute_semantic_boxes
+from mmdicm.engine.hooks import semantic_box_hook as box_hook_module
+from mmdicm.engine.hooks.semantic_box_hook import SemanticBoxHook, compute_semantic_boxes
 from mmdicm.models.selfsup.guidance import semantic_boxes
 
 NUM_IMAGES = 7

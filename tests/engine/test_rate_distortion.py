@@ -11,7 +11,7 @@ from mmpretrain.registry import MODELS
 from mmdicm.engine.optim import (DICMOptimWrapper, DICMOptimWrapperConstructor,
                                  is_aux_parameter)
 from mmdicm.engine.pretrained import DICMPretrainedInit  # noqa: F401  (registers it)
-from mmdicm.engine.rate_distortion import RateDistortionLossHook, feature_distortion
+from mmdicm.engine.hooks.rate_distortion_hook import RateDistortionLossHook, feature_distortion
 from mmdicm.models import DICMResNet
 from mmdicm.models.selfsup.moco import DICMMoCoV2  # noqa: F401  (registers it)
 
