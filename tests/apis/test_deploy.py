@@ -47,13 +47,7 @@ CLASSES = ('circle', 'triangle', 'rectangle', 'star')
 PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket')
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One intra-op thread on the shared 2-core machine (see tests/engine/test_hooks.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread_module')
 
 
 def _save_random_model(config, path, seed, options, scope, meta=None):

@@ -35,13 +35,7 @@ class Wrapper(nn.Module):
         self.module = module
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Tiny convolutions: one intra-op thread is ~50x faster on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread_module')
 
 
 @pytest.fixture(scope='module')

@@ -11,8 +11,8 @@ import time
 import pytest
 import torch
 
-from dicm_tiny import (ROOT, TABLE_SUFFIXES, fixed_batch_probe, make_data,  # noqa: F401
-                       one_thread, one_thread_env, write_tiny_config)
+from dicm_tiny import (ROOT, TABLE_SUFFIXES, fixed_batch_probe, make_data, one_thread_env,
+                       write_tiny_config)
 from mmdicm.engine import load_trusted_checkpoint
 from mmdicm.apis.launch import build_runner, prepare_config
 

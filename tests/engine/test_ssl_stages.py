@@ -39,12 +39,7 @@ LOSS_KEYS = {1: {'loss_contrastive'},
 NEW_PART = {2: 'codec.re.', 3: None, 4: 'codec.net.'}
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread_module')
 
 
 @HOOKS.register_module(name='MMDICMStageRecordHook')

@@ -8,10 +8,9 @@ workers), the codec widths and the schedule. Nothing about the model classes or 
 import os.path as osp
 from typing import Any, Dict, Optional
 
-import pytest
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_DIR = osp.join(ROOT, 'configs', 'demo')
 
 #: demo config of each model the training tests run
@@ -36,14 +35,6 @@ QUANTILE_KEYS = ('backbone.codec.re.entropy_bottleneck.quantiles',
 TABLE_SUFFIXES = ('_quantized_cdf', '_offset', '_cdf_length')
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread (as in test_hooks.py): on a shared 2-core machine, 2 threads
-    spinning at each op's barrier while another process holds a core are many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def make_data(root: str, num_train: int = 4, num_val: int = 2, image_size: int = 64) -> str:
