@@ -71,7 +71,7 @@ def probe(rel, child, work):
     out = dict(rel=rel, tags_after_load=count_tags(cfg.to_dict()))
 
     # mmdicm's tools: prepare_config + check_config (paths, hooks, checkpoints)
-    from mmdicm.engine.launch import check_config, prepare_config
+    from mmdicm.apis.launch import check_config, prepare_config
     tool_cfg = prepare_config(child, work_dir=osp.join(work, 'tool'),
                               cfg_options=dict(load_from=None))
     out['tool_tags'] = count_tags(tool_cfg.to_dict())

@@ -7,7 +7,7 @@ import pytest
 from mmdicm.apis import DEMO_CONFIG, format_summary, learned, run_demo
 from mmdicm.codec import read as read_bitstream
 from mmdicm.datasets import generate_embedded_dataset
-from mmdicm.engine.launch import build_runner, prepare_config
+from mmdicm.apis.launch import build_runner, prepare_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join(ROOT, 'configs', 'demo', 'mask-rcnn_dicm_r18_embedded.py')

@@ -7,7 +7,7 @@ Usage::
 ``IMAGES`` is a folder, a glob pattern (quoted) or an image file. The heatmap of each image is
 its layer4 activation summed over channels and min-max normalised, on a plain resize to the
 config's ``SemanticBoxHook.image_size`` (or ``--image-size``); the box bounds the region above
-the threshold -- exactly what the SSL stages use. Logic: :mod:`mmdicm.engine.heatmaps`.
+the threshold -- exactly what the SSL stages use. Logic: :mod:`mmdicm.apis.heatmaps`.
 """
 import argparse
 import sys
@@ -29,7 +29,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     import mmdicm  # noqa: F401  (registers the `mmdicm::` scope before configs are parsed)
-    from mmdicm.engine.heatmaps import draw_heatmaps
+    from mmdicm.apis.heatmaps import draw_heatmaps
     size = None
     if args.image_size:
         size = args.image_size[0] if len(args.image_size) == 1 else tuple(args.image_size[:2])

@@ -10,7 +10,7 @@ Runs the CPU demo configs of ``configs/ssl/demo/`` in order -- (1) semantic-guid
 network alone -- each loading the previous stage's checkpoint, then fine-tunes the receiver
 side (tail, FPN, heads) of ``configs/demo/mask-rcnn_dicm_r18_embedded.py`` from the stage-4
 checkpoint and tests it on real bitstreams. A smoke test of the whole chain on the embedded
-data (generated if missing), not a benchmark. Logic: :mod:`mmdicm.engine.ssl_pipeline`.
+data (generated if missing), not a benchmark. Logic: :mod:`mmdicm.apis.ssl_pipeline`.
 """
 import argparse
 import sys
@@ -35,7 +35,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print('error: --detector-iters and --val-images must be >= 1', file=sys.stderr)
         return 2
 
-    from mmdicm.engine.ssl_pipeline import (DETECTOR_CONFIG, format_pipeline_summary,
+    from mmdicm.apis.ssl_pipeline import (DETECTOR_CONFIG, format_pipeline_summary,
                                             run_ssl_pipeline)
     result = run_ssl_pipeline(work_dir=args.work_dir, data_root=args.data_root,
                               detector=None if args.no_detector else DETECTOR_CONFIG,

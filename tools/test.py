@@ -4,7 +4,7 @@ import sys
 
 
 def main(argv=None) -> int:
-    from mmdicm.engine.launch import add_common_args, run_tool
+    from mmdicm.apis.launch import add_common_args, run_tool
     parser = argparse.ArgumentParser(description='Test with mmdicm (DICM feature codec)')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')

@@ -1,6 +1,6 @@
 """Train a model from a config: ``python tools/train.py configs/<config>.py [options]``.
 
-Thin wrapper over :mod:`mmdicm.engine.launch`, with mmdet's options. Multi-GPU / multi-node:
+Thin wrapper over :mod:`mmdicm.apis.launch`, with mmdet's options. Multi-GPU / multi-node:
 ``tools/dist_train.sh`` (torchrun) or ``tools/slurm_train.sh`` (slurm), both through mmengine's
 launchers.
 """
@@ -9,7 +9,7 @@ import sys
 
 
 def main(argv=None) -> int:
-    from mmdicm.engine.launch import add_common_args, run_tool
+    from mmdicm.apis.launch import add_common_args, run_tool
     parser = argparse.ArgumentParser(description='Train with mmdicm (DICM feature codec)')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')

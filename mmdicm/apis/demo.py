@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, Optional
 from mmengine.config import Config
 
 from ..datasets import generate_embedded_dataset
-from ..engine.launch import build_runner, prepare_config
+from .launch import build_runner, prepare_config
 
 __all__ = ['DEMO_CONFIG', 'DEMO_METRICS', 'format_summary', 'learned', 'run_demo']
 

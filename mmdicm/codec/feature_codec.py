@@ -20,10 +20,11 @@ from .re_module import REModule
 
 __all__ = ['DICMFeatureCodec', 'DEFAULT_MAX_PIXELS']
 
-#: Largest padded image (height x width) a container may declare for :meth:`decode`:
-#: 4096 x 4096. Decoding memory grows with it (see ``docs/bitstream.md``); raise it per codec
-#: with ``max_pixels=`` (or the attribute) for larger images.
-DEFAULT_MAX_PIXELS = 4096 * 4096
+#: Largest padded image (height x width) a codec encodes or a container may declare for
+#: :meth:`decode`: 2048 x 2048 (1080p, and COCO/VOC/ImageNet at their test scales, fit).
+#: Decoding memory grows with it: ~0.8 GB above the model at the released widths
+#: (``docs/bitstream.md``); raise it on both sides with ``max_pixels=`` for larger images.
+DEFAULT_MAX_PIXELS = 2048 * 2048
 
 
 class DICMFeatureCodec(nn.Module):
@@ -40,7 +41,8 @@ class DICMFeatureCodec(nn.Module):
         max_pixels (int): Largest padded image area (height x width) a container may declare;
             larger ones are refused by :meth:`parse` before anything is allocated, so a crafted
             header cannot make the receiver allocate without limit. Defaults to
-            :data:`DEFAULT_MAX_PIXELS` (4096 x 4096).
+            :data:`DEFAULT_MAX_PIXELS` (2048 x 2048). :meth:`encode` refuses larger inputs too,
+            so an edge never writes files its receivers refuse.
         channels_last (bool): Run the RE module and the compression network on channels-last
             (NHWC) tensors; outputs are contiguous NCHW either way, and values, gradients and
             bitstreams are the same up to float rounding. On CPU this is measured faster:
@@ -204,12 +206,16 @@ class DICMFeatureCodec(nn.Module):
         net = self._require_net()
         if len(image_sizes) != f1.shape[0]:
             raise ValueError(f'got {len(image_sizes)} image sizes for a batch of {f1.shape[0]}')
+        padded = (f1.shape[-2] * self.input_stride, f1.shape[-1] * self.input_stride)
+        if padded[0] * padded[1] > self.max_pixels:
+            raise ValueError(f'padded size {padded[0]}x{padded[1]} exceeds max_pixels='
+                             f'{self.max_pixels}; raise it on the edge and the receivers '
+                             '(DICMFeatureCodec(max_pixels=...)) or code smaller images')
         bad = ~torch.isfinite(f1)
         if bool(bad.any()):
             raise ValueError(f'f1 has {int(bad.sum())} non-finite values (NaN/Inf): the input '
                              'image or the backbone head is broken; refusing to encode it')
         out = net.compress(self._edge_features(f1))
-        padded = (f1.shape[-2] * self.input_stride, f1.shape[-1] * self.input_stride)
         fp = self.fingerprint()
         z_shape = tuple(int(s) for s in out['shape'])
         return [

@@ -1,13 +1,13 @@
 """Training machinery on top of mmengine: Runner with safe checkpoint loading, rate and
 bitstream hooks, the semantic-box refresh hook of the SSL stage."""
-from .box_hook import SemanticBoxHook, compute_semantic_boxes
 from .checkpoint import (checkpoint_safe_globals, load_trusted_checkpoint,
                          mmengine_checkpoint_globals)
-from .hooks import (AUX_PARAM_KEY, BitstreamRecordHook, EntropyUpdateHook, RateLossHook,
-                    find_codec_modules, likelihood_bpp, unwrap_model)
+from .hooks import (AUX_PARAM_KEY, BitstreamRecordHook, EntropyUpdateHook,
+                    RateDistortionLossHook, RateLossHook, SemanticBoxHook,
+                    compute_semantic_boxes, feature_distortion, find_codec_modules,
+                    likelihood_bpp, unwrap_model)
 from .optim import DICMOptimWrapper, DICMOptimWrapperConstructor, is_aux_parameter
 from .pretrained import DICMPretrainedInit
-from .rate_distortion import RateDistortionLossHook, feature_distortion
 from .runner import DICMRunner, ExitWithParent
 
 __all__ = ['AUX_PARAM_KEY', 'BitstreamRecordHook', 'DICMOptimWrapper',

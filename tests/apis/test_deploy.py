@@ -47,13 +47,7 @@ CLASSES = ('circle', 'triangle', 'rectangle', 'star')
 PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket')
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One intra-op thread on the shared 2-core machine (see tests/engine/test_hooks.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread_module')
 
 
 def _save_random_model(config, path, seed, options, scope, meta=None):
@@ -319,7 +313,7 @@ def test_bit_map_size_units_and_total(compressed, deploy, work):
 def test_coco_input_and_metrics_match_the_runner_test(work, deploy, tmp_path):
     """COCO json in, CocoMetric out: the same numbers (and bpp) as the stock test loop with
     real coding at batch size 1."""
-    from mmdicm.engine.launch import build_runner, prepare_config
+    from mmdicm.apis.launch import build_runner, prepare_config
     out = tmp_path / 'coco'
     compressed = compress_images(deploy, find_images(work['ann'], work['images']), str(out),
                                  progress=False)

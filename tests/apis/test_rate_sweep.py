@@ -5,7 +5,6 @@ import copy
 import json
 import os
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -19,8 +18,7 @@ from mmdicm.baselines import get_pixel_codec
 from mmdicm.datasets.transforms import PixelCodecRoundtrip
 from mmdicm.evaluation import PixelCodecBppMetric
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'engine'))
-from dicm_tiny import TINY_CODEC, make_data, one_thread  # noqa: E402,F401
+from dicm_tiny import TINY_CODEC, make_data
 
 CLS = rs.SWEEP_TASKS['classification']
 DET = rs.SWEEP_TASKS['detection']

@@ -36,16 +36,11 @@ TINY = dict(dicm_cfg_options=TINY_DICM, stock_cfg_options=TINY_STOCK, test_cfg=T
             mbt_channels=(16, 24), cheng_channels=(16, ))
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures('one_thread_module')
 
 
 @pytest.fixture(scope='module')
-def result(one_thread):
+def result(one_thread_module):
     return run_pipeline_benchmark(64, repeats=2, warmup=1, threads=1, **TINY)
 
 

@@ -13,9 +13,10 @@ import pytest
 from fuzz_decode_cases import build_codec, crafted_containers, valid_containers  # tests/codec
 
 HERE = osp.dirname(osp.abspath(__file__))
-#: peak RSS of a receiver process through every case (decoding a declared 4096 x 4096 image
-#: included); the child's import of torch + mmdicm alone is ~0.5 GiB
-MAX_RSS_MB = 1536
+#: how far the receiver's peak RSS may grow through every crafted case (declared sizes up to
+#: 65536 x 65536 included) above what it held after decoding the first, real container (the
+#: process itself, torch and mmdicm imported: ~0.9-1.6 GB, which varies with the machine)
+MAX_RSS_GROWTH_MB = 256
 
 
 def run_child(tmp_path, cases, widths, timeout):
@@ -44,8 +45,8 @@ def check_fuzz(tmp_path, widths, n, timeout):
     second = run_child(tmp_path, cases, widths, timeout)
     assert first == [{**r, 'rss_mb': s['rss_mb']} for r, s in zip(second, first)], \
         'decoding is not deterministic across runs'
-    peak = max(r['rss_mb'] for r in first)
-    assert peak < MAX_RSS_MB, f'peak RSS {peak} MB'
+    growth = max(r['rss_mb'] for r in first) - first[0]['rss_mb']
+    assert cases[0][0] == 'valid' and growth < MAX_RSS_GROWTH_MB, f'RSS grew by {growth} MB'
     for (label, _), r in zip(cases, first):
         if label == 'valid':
             assert r['ok'], r

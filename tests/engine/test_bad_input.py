@@ -9,9 +9,8 @@ import sys
 
 import pytest
 
-from dicm_tiny import (DEMO_CONFIGS, ROOT, make_data, one_thread,  # noqa: F401
-                       one_thread_env, tiny_options)
-from mmdicm.engine.launch import build_runner, check_config, prepare_config
+from dicm_tiny import DEMO_CONFIGS, ROOT, make_data, one_thread_env, tiny_options
+from mmdicm.apis.launch import build_runner, check_config, prepare_config
 
 
 @pytest.fixture(scope='module')

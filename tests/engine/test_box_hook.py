@@ -19,8 +19,8 @@ from torch.utils.data import DataLoader
 
 import mmdicm.models  # noqa: F401  (registers DICMResNet)
 from mmdicm.datasets.transforms import get_box_store
-from mmdicm.engine import box_hook as box_hook_module
-from mmdicm.engine.box_hook import SemanticBoxHook, compute_semantic_boxes
+from mmdicm.engine.hooks import semantic_box_hook as box_hook_module
+from mmdicm.engine.hooks.semantic_box_hook import SemanticBoxHook, compute_semantic_boxes
 from mmdicm.models.selfsup.guidance import semantic_boxes
 
 NUM_IMAGES = 7
@@ -35,13 +35,7 @@ class Wrapper(nn.Module):
         self.module = module
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Tiny convolutions: one intra-op thread is ~50x faster on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread_module')
 
 
 @pytest.fixture(scope='module')

@@ -1,5 +1,5 @@
 """The start-up check resolves every ``type`` of a config where the Runner will build it
-(:mod:`mmdicm.engine.config_types`), builds mmdicm's own model parts on the meta device, and
+(:mod:`mmdicm.apis.config_types`), builds mmdicm's own model parts on the meta device, and
 refuses real coding without an entropy-table update: each a one-line ``ValueError`` naming the
 config key, before anything is built."""
 import glob
@@ -11,9 +11,9 @@ from mmengine.registry import HOOKS, MODELS
 
 from dicm_tiny import DEMO_CONFIGS, ROOT, make_data, tiny_options
 from mmdicm.engine import EntropyUpdateHook
-from mmdicm.engine import launch
-from mmdicm.engine.config_types import resolve_config_types
-from mmdicm.engine.launch import check_config, prepare_config
+from mmdicm.apis import launch
+from mmdicm.apis.config_types import resolve_config_types
+from mmdicm.apis.launch import check_config, prepare_config
 from mmdicm.models import DICMResNet
 
 SHIPPED = sorted(osp.relpath(p, ROOT) for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
@@ -189,7 +189,7 @@ def test_scopes_are_honoured_as_the_runner_builds(data_root):
      'has features from the split on'),
     ('classifier', {'model.backbone.frozen_parts': ['stem']},
      "model.backbone (DICMResNet): frozen_parts ['stem'] unknown; choose from ('head', 're', "
-     "'net', 'tail')"),
+     "'g_a', 'h_a', 'h_s', 'entropy', 'g_s', 'net', 'tail', 'edge')"),
     ('classifier', {'model.backbone.depth': 51}, 'model.backbone (DICMResNet): invalid depth 51 for resnet'),
     ('classifier', {'model.backbone.spilt_stage': 1},
      "model.backbone (DICMResNet): ResNet.__init__() got an unexpected keyword argument "

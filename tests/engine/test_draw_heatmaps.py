@@ -1,4 +1,4 @@
-"""tools/draw_heatmaps.py and mmdicm.engine.heatmaps: images found, heatmaps of a checkpoint's
+"""tools/draw_heatmaps.py and mmdicm.apis.heatmaps: images found, heatmaps of a checkpoint's
 backbone drawn into a PNG, errors as one-line messages."""
 import importlib.util
 import os.path as osp
@@ -9,19 +9,14 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmdicm.engine.heatmaps import draw_heatmaps, find_images, load_model
+from mmdicm.apis.heatmaps import draw_heatmaps, find_images, load_model
 from mmdicm.models.selfsup.moco import DICMMoCoV2  # noqa: F401  (registers it)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'ssl', 'demo', 'stage1_mocov2-ccrop_r18_embedded.py')
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread_module')
 
 
 @pytest.fixture(scope='module')

@@ -296,14 +296,6 @@ def _loader():
                 batch_size=2, num_workers=0, collate_fn=dict(type='default_collate'))
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 threads spinning at each op's
-    barrier while another process holds a core make these runs up to 30x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _runner_cfg(work_dir, aux_weight, validate, resume=False):

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from mmdicm.engine import DICMRunner
-from mmdicm.engine.launch import build_runner, prepare_config
+from mmdicm.apis.launch import build_runner, prepare_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

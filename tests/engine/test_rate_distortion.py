@@ -11,7 +11,7 @@ from mmpretrain.registry import MODELS
 from mmdicm.engine.optim import (DICMOptimWrapper, DICMOptimWrapperConstructor,
                                  is_aux_parameter)
 from mmdicm.engine.pretrained import DICMPretrainedInit  # noqa: F401  (registers it)
-from mmdicm.engine.rate_distortion import RateDistortionLossHook, feature_distortion
+from mmdicm.engine.hooks.rate_distortion_hook import RateDistortionLossHook, feature_distortion
 from mmdicm.models import DICMResNet
 from mmdicm.models.selfsup.moco import DICMMoCoV2  # noqa: F401  (registers it)
 
@@ -24,12 +24,7 @@ STAGE4 = dict(lambda_rate=0.08,
               tail_distortion=dict(target='f2', metric='l2', weights=(384., 256., 192.)))
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread_module')
 
 
 def moco(contrastive_weight=0., codec=TINY_CODEC, frozen_parts=('head', 're', 'tail')):

@@ -11,10 +11,10 @@ import time
 import pytest
 import torch
 
-from dicm_tiny import (ROOT, TABLE_SUFFIXES, fixed_batch_probe, make_data,  # noqa: F401
-                       one_thread, one_thread_env, write_tiny_config)
+from dicm_tiny import (ROOT, TABLE_SUFFIXES, fixed_batch_probe, make_data, one_thread_env,
+                       write_tiny_config)
 from mmdicm.engine import load_trusted_checkpoint
-from mmdicm.engine.launch import build_runner, prepare_config
+from mmdicm.apis.launch import build_runner, prepare_config
 
 TRAIN = osp.join(ROOT, 'tools', 'train.py')
 MAX_ITERS, INTERVAL = 8, 2

@@ -13,9 +13,9 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS, MODELS, DefaultScope, init_default_scope
 
 from mmdicm.engine.checkpoint import load_trusted_checkpoint
-from mmdicm.engine.launch import build_runner, prepare_config
-from mmdicm.engine.rate_distortion import RateDistortionLossHook
-from mmdicm.engine.ssl_pipeline import DETECTOR_CONFIG, SSL_STAGES, last_checkpoint
+from mmdicm.apis.launch import build_runner, prepare_config
+from mmdicm.engine.hooks.rate_distortion_hook import RateDistortionLossHook
+from mmdicm.apis.ssl_pipeline import DETECTOR_CONFIG, SSL_STAGES, last_checkpoint
 
 TINY_RE = dict(hidden_channels=16, latent_channels=16, depths=(1, 1, 1))
 TINY_NET = dict(mid_channels=16, latent_channels=32, hyper_channels=16, hyper_dim=32,
@@ -39,12 +39,7 @@ LOSS_KEYS = {1: {'loss_contrastive'},
 NEW_PART = {2: 'codec.re.', 3: None, 4: 'codec.net.'}
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread_module')
 
 
 @HOOKS.register_module(name='MMDICMStageRecordHook')
@@ -250,7 +245,7 @@ def test_raising_the_rate_weight_lowers_the_rate():
 
 
 def test_pipeline_detector_options_and_summary(tmp_path):
-    from mmdicm.engine.ssl_pipeline import (_detector_options, format_pipeline_summary,
+    from mmdicm.apis.ssl_pipeline import (_detector_options, format_pipeline_summary,
                                             last_checkpoint)
     cfg = prepare_config(DETECTOR_CONFIG, work_dir=str(tmp_path), cfg_options=_detector_options(
         '/data/embedded', 5, 3, ('head', 're', 'net')))

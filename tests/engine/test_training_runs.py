@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from dicm_tiny import (DEMO_CONFIGS, QUANTILE_KEYS, fixed_batch_probe, make_data,  # noqa: F401
-                       one_thread, snapshot, tiny_options)
-from mmdicm.engine.launch import build_runner, prepare_config
+from dicm_tiny import (DEMO_CONFIGS, QUANTILE_KEYS, fixed_batch_probe, make_data, snapshot,
+                       tiny_options)
+from mmdicm.apis.launch import build_runner, prepare_config
 
 MODELS = sorted(DEMO_CONFIGS)
 

@@ -12,7 +12,7 @@ import pytest
 
 from dicm_tiny import DEMO_CONFIGS, ROOT, make_data, one_thread_env, tiny_options
 from mmdicm.engine import DICMRunner
-from mmdicm.engine.launch import prepare_config
+from mmdicm.apis.launch import prepare_config
 from mmdicm.engine.runner import ExitWithParent
 
 

@@ -17,12 +17,7 @@ TINY_CODEC = dict(
              hyper_heads=2, gl_size=(8, 5)))
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread_module')
 
 
 def build(contrastive_weight=1., codec=None, frozen_parts=(), seed=0, type='DICMMoCoV2'):

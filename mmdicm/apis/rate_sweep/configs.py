@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from mmengine.config import Config
 from mmengine.registry import TRANSFORMS
 
-from ...engine.launch import prepare_config
+from ..launch import prepare_config
 from ...baselines import get_pixel_codec
 from .tasks import SweepError, SweepTask
 

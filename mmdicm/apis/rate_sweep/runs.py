@@ -8,8 +8,8 @@ import torch
 from mmengine.config import Config
 
 from ...engine.checkpoint import load_trusted_checkpoint
-from ...engine.launch import build_runner, check_config
-from ...engine.ssl_pipeline import last_checkpoint
+from ..launch import build_runner, check_config
+from ..ssl_pipeline import last_checkpoint
 from .tasks import SweepError
 
 __all__ = ['check_covered', 'merge_codec_checkpoint', 'test', 'train']

@@ -4,7 +4,7 @@ import os.path as osp
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ...engine.ssl_pipeline import CONFIG_ROOT
+from ..ssl_pipeline import CONFIG_ROOT
 from ...baselines import PIXEL_CODECS, get_pixel_codec
 
 __all__ = ['DEFAULT_LAMBDAS', 'DEFAULT_QUALITIES', 'SWEEP_TASKS', 'SweepError', 'SweepTask',

@@ -3,7 +3,7 @@
 ContrastiveCrop (Peng et al., "Crafting Better Contrastive Views for Siamese Representation
 Learning", CVPR 2022), as DICM uses it for MoCo v2: every image has a box around its object,
 computed from the backbone's own heatmap (:mod:`mmdicm.models.selfsup.guidance`) and refreshed
-during training (:class:`~mmdicm.engine.box_hook.SemanticBoxHook`). A positive view is a
+during training (:class:`~mmdicm.engine.hooks.semantic_box_hook.SemanticBoxHook`). A positive view is a
 RandomResizedCrop whose *centre* is drawn from Beta(α, α) inside that box
 (:class:`SemanticGuidedCrop`); the boxes live in shared memory (:class:`SemanticBoxStore`),
 so running dataloader workers see every refresh.
@@ -234,7 +234,7 @@ class SemanticGuidedCrop(RandomResizedCrop):
         alpha (float): Beta(α, α) parameter, > 0; 1 is uniform in the box, < 1 favours its
             borders. Defaults to 0.6 (the authors' value).
         store (str): Name of the :class:`SemanticBoxStore` to read. Defaults to 'default'
-            (:class:`~mmdicm.engine.box_hook.SemanticBoxHook`'s default).
+            (:class:`~mmdicm.engine.hooks.semantic_box_hook.SemanticBoxHook`'s default).
 
     Example:
         >>> view_pipeline = [

@@ -9,7 +9,7 @@ images themselves (ContrastiveCrop's Fig. 3)::
 exactly the hook's rule (:mod:`~mmdicm.models.selfsup.guidance`); :func:`draw_heatmap_grid`
 draws them on a grid and returns a matplotlib :class:`~matplotlib.figure.Figure` attached to
 an Agg canvas (no pyplot, the global backend is left alone). ``tools/draw_heatmaps.py`` is the
-command line (:func:`mmdicm.engine.heatmaps.draw_heatmaps` loads config and checkpoint).
+command line (:func:`mmdicm.apis.heatmaps.draw_heatmaps` loads config and checkpoint).
 """
 import math
 from typing import Optional, Sequence, Tuple

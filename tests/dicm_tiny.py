@@ -1,17 +1,16 @@
 """Shared by the training tests: the CPU demo configs shrunk to seconds (not a test module).
 
 Each demo config in ``configs/demo`` is run as shipped, through
-:func:`mmdicm.engine.launch.prepare_config` / ``build_runner``, with ``--cfg-options``-style
+:func:`mmdicm.apis.launch.prepare_config` / ``build_runner``, with ``--cfg-options``-style
 overrides that shrink only the data (a tiny generated embedded set), the batch (2, no
 workers), the codec widths and the schedule. Nothing about the model classes or hooks changes.
 """
 import os.path as osp
 from typing import Any, Dict, Optional
 
-import pytest
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_DIR = osp.join(ROOT, 'configs', 'demo')
 
 #: demo config of each model the training tests run
@@ -36,14 +35,6 @@ QUANTILE_KEYS = ('backbone.codec.re.entropy_bottleneck.quantiles',
 TABLE_SUFFIXES = ('_quantized_cdf', '_offset', '_cdf_length')
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread (as in test_hooks.py): on a shared 2-core machine, 2 threads
-    spinning at each op's barrier while another process holds a core are many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def make_data(root: str, num_train: int = 4, num_val: int = 2, image_size: int = 64) -> str:
@@ -171,7 +162,7 @@ def write_tiny_config(path: str, model: str, data_root: str,
     With ``probe_dir``, :class:`dicm_probe_hooks.TrainProbeHook` is appended to the custom
     hooks (the subprocess needs this folder on ``PYTHONPATH``: :func:`one_thread_env`).
     """
-    from mmdicm.engine.launch import prepare_config
+    from mmdicm.apis.launch import prepare_config
     opts = tiny_options(model, data_root, **kwargs)
     opts.update(extra or {})
     cfg = prepare_config(DEMO_CONFIGS[model], cfg_options=opts)
