@@ -173,3 +173,12 @@ def write_tiny_config(path: str, model: str, data_root: str,
             dict(type='TrainProbeHook', out_dir=probe_dir, sleep=probe_sleep)]
     cfg.dump(path)
     return path
+
+
+def tiny_demo_config(model: str, data_root: str, name: str, **options: Any):
+    """The demo config of ``model`` with :func:`tiny_options` and ``options`` applied, as
+    ``tools/train.py`` prepares it (``name`` names its work dir)."""
+    from mmdicm.apis.launch import prepare_config
+    opts = tiny_options(model, data_root, name=name)
+    opts.update(options)
+    return prepare_config(DEMO_CONFIGS[model], cfg_options=opts)

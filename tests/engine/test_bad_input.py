@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from dicm_tiny import DEMO_CONFIGS, ROOT, make_data, one_thread_env, tiny_options
+from dicm_tiny import DEMO_CONFIGS, ROOT, make_data, one_thread_env, tiny_demo_config, tiny_options
 from mmdicm.apis.launch import build_runner, check_config, prepare_config
 
 
@@ -20,9 +20,7 @@ def data_root(tmp_path_factory):
 
 
 def _cfg(model, data_root, **options):
-    opts = tiny_options(model, data_root, name=f'bad-{model}')
-    opts.update(options)
-    return prepare_config(DEMO_CONFIGS[model], cfg_options=opts)
+    return tiny_demo_config(model, data_root, f'bad-{model}', **options)
 
 
 # ---------------------------------------------------------------------- positive control

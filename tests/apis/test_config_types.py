@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmengine.registry import HOOKS, MODELS
 
-from dicm_tiny import DEMO_CONFIGS, ROOT, make_data, tiny_options
+from dicm_tiny import ROOT, make_data, tiny_demo_config
 from mmdicm.engine import EntropyUpdateHook
 from mmdicm.apis import launch
 from mmdicm.apis.config_types import resolve_config_types
@@ -42,9 +42,7 @@ def data_root(tmp_path_factory):
 
 
 def _cfg(model, data_root, **options):
-    opts = tiny_options(model, data_root, name=f'types-{model}')
-    opts.update(options)
-    return prepare_config(DEMO_CONFIGS[model], cfg_options=opts)
+    return tiny_demo_config(model, data_root, f'types-{model}', **options)
 
 
 # ---------------------------------------------------------------------- no false positives
