@@ -3,37 +3,32 @@
 # size, schedule and what training from scratch on a CPU needs differ from the real config.
 # STATUS: the pipeline runs end to end (tests/engine/test_training_runs.py); slim widths and
 # norms follow the Mask R-CNN demo's measured recipe, the schedule is not tuned for this model.
-_base_ = '../retinanet_dicm.py'
+_base_ = ['../retinanet_dicm.py', '../_base_/demo_embedded.py']
 
-data_root = 'data/embedded/'  # mmdicm: embedded dataset (generated offline, deterministic)
-metainfo = dict(classes=('circle', 'triangle', 'rectangle', 'star'))  # mmdicm: its 4 classes
-norm_cfg = dict(type='BN', requires_grad=True)  # mmdicm: norms in neck and head (below)
+data_root = _base_.embedded_root  # mmdicm: embedded dataset (configs/_base_/demo_embedded.py)
+metainfo = _base_.embedded_metainfo  # mmdicm: its 4 classes
+norm_cfg = _base_.demo_norm_cfg  # mmdicm: BatchNorm in neck and heads (from scratch)
 
 model = dict(
-    backbone=dict(
-        depth=18,  # mmdicm: shallow ResNet: no pretrained weights offline, CPU budget
-        init_cfg=None,  # mmdicm: from scratch (no model hub here)
-        frozen_stages=-1,  # mmdicm: nothing pretrained to freeze
-        norm_eval=False),  # mmdicm: BN statistics must be learned
+    backbone=_base_.demo_backbone,  # mmdicm: ResNet-18 from scratch, BN statistics learned
     # mmdicm: R-18 widths; "slim" FPN and head at 128 channels with BatchNorm, as the Mask
     # R-CNN demo (from scratch on a CPU)
-    neck=dict(in_channels=[64, 128, 256, 512], out_channels=128, norm_cfg=norm_cfg),
+    neck=_base_.demo_neck,  # mmdicm: R-18 widths, 128 channels, BatchNorm
     bbox_head=dict(in_channels=128, feat_channels=128, norm_cfg=norm_cfg, num_classes=4),
     test_cfg=dict(max_per_img=20))  # mmdicm: a few shapes per image
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(256, 256), keep_ratio=True),  # mmdicm: 256-px input (CPU)
+    _base_.demo_resize,  # mmdicm: 256-px input (CPU)
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(256, 256), keep_ratio=True),  # mmdicm: 256-px input (CPU)
+    _base_.demo_resize,  # mmdicm: 256-px input (CPU)
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+    dict(type='PackDetInputs', meta_keys=_base_.demo_meta_keys),
 ]
 train_dataloader = dict(
     batch_size=4,  # mmdicm: CPU batch
@@ -52,13 +47,8 @@ val_evaluator = [  # mmdicm: the embedded val split; measured bpp as in the real
     dict(type='DICMBppMetric')]
 test_evaluator = val_evaluator
 
-# mmdicm: a few CPU minutes, iteration-based
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=300, val_interval=300)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
-    dict(type='MultiStepLR', by_epoch=False, begin=0, end=300, milestones=[250], gamma=0.1),
-]
-default_hooks = dict(
-    checkpoint=dict(by_epoch=False, interval=300),  # mmdicm: iteration-based
-    logger=dict(interval=10))
-log_processor = dict(by_epoch=False)
+# mmdicm: a few CPU minutes, iteration-based (configs/_base_/demo_embedded.py)
+train_cfg = _base_.demo_train_cfg
+param_scheduler = _base_.demo_param_scheduler
+default_hooks = _base_.demo_default_hooks
+log_processor = _base_.demo_log_processor
