@@ -7,6 +7,8 @@ import os
 import os.path as osp
 import runpy
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -203,6 +205,21 @@ def test_rerun_is_bit_exact(compressed, deploy, work, tmp_path):
     compress_images(deploy, find_images(work['images']), compressed.out_dir, overwrite=True,
                     bit_map=True, progress=False)
     assert _snapshot(compressed.out_dir) == first
+
+
+def test_manifest_is_the_same_bytes_whatever_the_hash_seed(work, tmp_path):
+    """mmengine collects metainfo keys in a set: the manifest writes them sorted, so two
+    processes with other hash seeds write identical manifests (and containers)."""
+    outs = []
+    for seed in ('1', '2'):
+        out = tmp_path / f'seed{seed}'
+        env = dict(os.environ, PYTHONHASHSEED=seed, OMP_NUM_THREADS='1')
+        proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'compress.py'), DEMO,
+                               work['ckpt'], work['images'], str(out), '--no-progress']
+                              + CLI_OPTIONS, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outs.append(_snapshot(str(out)))
+    assert outs[0] == outs[1] and any(k.endswith('manifest.json') for k in outs[0])
 
 
 def test_compress_refuses_to_overwrite_and_writes_nothing(compressed, deploy, work, capsys,

@@ -38,9 +38,12 @@ CSV_FIELDS = ('file', 'image', 'img_id', 'original_h', 'original_w', 'input_h', 
 
 
 def to_json(value: Any) -> Any:
-    """Metainfo (tuples, arrays, tensors, numpy scalars) as plain json values."""
+    """Metainfo (tuples, arrays, tensors, numpy scalars) as plain json values; dict keys
+    sorted (mmengine collects metainfo keys in a set, whose order changes with the hash
+    seed: sorted, ``manifest.json`` is the same bytes on every rerun)."""
     if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
+        items = sorted(value.items(), key=lambda kv: str(kv[0]))
+        return {str(k): to_json(v) for k, v in items}
     if isinstance(value, (list, tuple)):
         return [to_json(v) for v in value]
     if isinstance(value, np.ndarray):
