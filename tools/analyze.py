@@ -27,8 +27,9 @@ def main(argv=None) -> int:
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     args = parser.parse_args(argv)
 
-    from mmdicm.apis.deploy import (DeployError, analyze_bitstreams, check_analyze_inputs,
-                                    format_analyze_summary, load_deploy_model)
+    from mmdicm.apis.deploy import (DeployError, EdgeMismatchError, analyze_bitstreams,
+                                    check_analyze_inputs, format_analyze_summary,
+                                    load_deploy_model)
     try:
         check_analyze_inputs(args.in_dir, args.out, args.ann_file)
         deploy = load_deploy_model(args.config, args.checkpoint, args.cfg_options)
@@ -36,7 +37,7 @@ def main(argv=None) -> int:
                                     progress=not args.no_progress)
     except DeployError as e:
         print(f'error: {e}', file=sys.stderr)
-        return 2
+        return 1 if isinstance(e, EdgeMismatchError) else 2
     print(format_analyze_summary(result))
     return result.exit_code
 

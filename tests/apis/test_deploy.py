@@ -207,6 +207,21 @@ def test_rerun_is_bit_exact(compressed, deploy, work, tmp_path):
     assert _snapshot(compressed.out_dir) == first
 
 
+def test_files_of_another_edge_are_refused_up_front(work, compressed, tmp_path, capsys):
+    """A task model trained on another edge: analyze refuses the whole folder with one line
+    naming both digests, exit 1, and writes no predictions."""
+    other = load_deploy_model(DEMO, work['other'], OPTIONS)
+    theirs = tmp_path / 'theirs'
+    compress_images(other, find_images(work['images']), str(theirs), progress=False)
+    out = tmp_path / 'p.json'
+    code = ANALYZE([DEMO, work['ckpt'], str(theirs), str(out), '--no-progress'] + CLI_OPTIONS)
+    err = capsys.readouterr().err.strip().splitlines()
+    ours = load_deploy_model(DEMO, work['ckpt'], OPTIONS).fingerprint().hex()
+    assert code == 1 and len(err) == 1 and not out.exists()
+    assert f'written by edge {other.fingerprint().hex()}' in err[0]
+    assert f'trained on edge {ours}' in err[0]
+
+
 def test_manifest_is_the_same_bytes_whatever_the_hash_seed(work, tmp_path):
     """mmengine collects metainfo keys in a set: the manifest writes them sorted, so two
     processes with other hash seeds write identical manifests (and containers)."""

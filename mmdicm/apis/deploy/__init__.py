@@ -9,7 +9,7 @@ from .compress import CompressResult, check_outputs, compress_images, format_com
 from .inputs import (IMAGE_EXTENSIONS, ImageFileError, ImageRecord, ImageSet, check_image_file,
                      find_images)
 from .manifest import MANIFEST_CSV, MANIFEST_JSON
-from .model import DeployError, DeployModel, load_deploy_model
+from .model import DeployError, DeployModel, EdgeMismatchError, load_deploy_model
 
 # public in the one-file module without being in its __all__: still importable from here
 from .manifest import (BIT_GRID_SUFFIX, BIT_MAP_SUFFIX, CONTAINER_SUFFIX,  # noqa: F401
@@ -18,6 +18,7 @@ from .model import ANNOTATION_TRANSFORMS  # noqa: F401
 
 __all__ = [
     'AnalyzeResult', 'BitAllocation', 'CompressResult', 'DeployError', 'DeployModel',
+    'EdgeMismatchError',
     'IMAGE_EXTENSIONS', 'ImageFileError', 'ImageRecord', 'ImageSet', 'MANIFEST_CSV',
     'MANIFEST_JSON', 'analyze_bitstreams', 'bit_allocation', 'check_analyze_inputs',
     'check_image_file', 'check_outputs', 'compress_images', 'find_images',

@@ -16,7 +16,7 @@ from ...codec import read as read_bitstream
 from ...models import predict_on_features
 from .manifest import (CONTAINER_SUFFIX, MANIFEST_JSON, RATE_DEFINITIONS, from_json, hw,
                        rate_totals, read_manifest, to_json)
-from .model import DeployError, DeployModel
+from .model import DeployError, DeployModel, EdgeMismatchError
 from .records import (Annotations, accuracy, category_ids, classification_record, coco_metrics,
                       detection_records, load_annotations)
 from .util import error_text, progress_bar
@@ -151,9 +151,6 @@ def _model_notes(deploy: DeployModel, manifest: Optional[Dict[str, Any]],
                  fingerprint: str) -> List[str]:
     """Notes on this model against the one that wrote the files."""
     notes = []
-    if manifest and manifest.get('model_fingerprint') not in (None, fingerprint):
-        notes.append(f'{MANIFEST_JSON} was written by model {manifest["model_fingerprint"]}, '
-                     f'this model is {fingerprint}: expect fingerprint mismatches')
     if deploy.tables_computed:
         notes.append('the checkpoint had no entropy tables; they were computed with update(): '
                      'files coded with the checkpoint\'s own tables would not match')
@@ -272,6 +269,12 @@ def analyze_bitstreams(deploy: DeployModel,
     manifest = read_manifest(in_dir)
     names, entries, failures = _list_containers(in_dir, manifest)
     fingerprint = deploy.fingerprint().hex()
+    written_by = (manifest or {}).get('model_fingerprint')
+    if written_by not in (None, fingerprint):
+        raise EdgeMismatchError(
+            f'{in_dir}: the files were written by edge {written_by} ({MANIFEST_JSON}), this '
+            f'task model was trained on edge {fingerprint}: analyze them with a task model '
+            'of their edge (one trained from the same stage-4 checkpoint)')
     notes = _model_notes(deploy, manifest, fingerprint)
     ann = load_annotations(deploy.task, ann_file)
     cat_ids = None  # None: category_id = class index

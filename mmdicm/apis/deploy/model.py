@@ -22,6 +22,12 @@ class DeployError(ValueError):
     and exit with status 2. Problems with single files are collected, never raised."""
 
 
+class EdgeMismatchError(DeployError):
+    """The files were written by another edge than the task model was trained on (their
+    manifest's digest is not the model's): analyze refuses them all, with one line naming
+    both digests, and exits with status 1."""
+
+
 @dataclass
 class DeployModel:
     """A task model ready for deployment: built, loaded, in eval mode, tables in place.
