@@ -207,6 +207,26 @@ def test_rerun_is_bit_exact(compressed, deploy, work, tmp_path):
     assert _snapshot(compressed.out_dir) == first
 
 
+def test_compress_writes_the_same_files_whatever_task_checkpoint_of_one_edge(work, compressed,
+                                                                           tmp_path):
+    """Another task model of the same edge (its g_s, tail and heads differ, the edge is the
+    same): compress writes byte-identical containers."""
+    ckpt = torch.load(work['ckpt'], map_location='cpu', weights_only=False)
+    state = ckpt['state_dict']
+    changed = [k for k in state if k.startswith(('backbone.codec.net.g_s.', 'backbone.layer3.',
+                                                 'roi_head.')) and state[k].is_floating_point()]
+    assert len(changed) > 20
+    for k in changed:
+        state[k] = state[k] + 0.05
+    other = str(tmp_path / 'other_task.pth')
+    torch.save(ckpt, other)
+    out = tmp_path / 'again'
+    assert COMPRESS([DEMO, other, work['images'], str(out), '--no-progress'] + CLI_OPTIONS) == 0
+    ours = {n: b for n, b in _snapshot(compressed.out_dir).items() if n.endswith('.dicm')}
+    theirs = {n: b for n, b in _snapshot(str(out)).items() if n.endswith('.dicm')}
+    assert ours and ours == theirs
+
+
 def test_files_of_another_edge_are_refused_up_front(work, compressed, tmp_path, capsys):
     """A task model trained on another edge: analyze refuses the whole folder with one line
     naming both digests, exit 1, and writes no predictions."""
