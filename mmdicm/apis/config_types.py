@@ -1,41 +1,10 @@
 """Every ``type`` of a config looked up where the Runner will build it, before anything is built.
 
-mmengine builds a config's parts one by one, minutes apart: the model and hooks when the Runner
-is made, the datasets, transforms and metrics when a loop starts. A misspelled type anywhere
-fails only when its turn comes, as a ~500-line log ending in ``KeyError: 'CheckpointHok is not
-in the mmpretrain::hook registry ...'``. :func:`check_config_types` resolves each one up front,
-against the registry the Runner would use, under the config's ``default_scope`` and any
-``_scope_`` on the way (mmengine's ``Registry.switch_scope_and_registry`` + ``Registry.get``,
-``'mmdet.X'`` names included), and names the config key of the first that does not resolve::
-
-    default_hooks.checkpoint.type: 'CheckpointHok' is not a registered hook (did you mean
-    CheckpointHook?)
-
-It also builds mmdicm's own model components (:class:`~mmdicm.models.DICMResNet`,
-:class:`~mmdicm.models.DICMCodecNeck`) on the ``meta`` device (no memory, ~40 ms for
-ResNet-50 with the released codec), so their argument checks (``split_stage``,
-``out_indices``, ``frozen_parts``, codec widths) run at start too. Stock components are looked
-up, never built: their constructors may load files or weights.
-
-Where things are built (mmengine 0.10.7's Runner, mmdet 3.3, mmpretrain 1.2)::
-
-    model, data_preprocessor         MODELS; inside a model also TASK_UTILS (assigners,
-                                     samplers, coders, prior generators); init_cfg
-                                     WEIGHT_INITIALIZERS; augments mmpretrain's BATCH_AUGMENTS;
-                                     roi_layer / nms name mmcv ops (not checked)
-    *_dataloader.dataset             DATASETS (wrappers: dataset, datasets); pipeline and the
-                                     transforms / policies nested in it TRANSFORMS; sampler,
-                                     batch_sampler DATA_SAMPLERS; collate_fn, worker_init_fn
-                                     FUNCTIONS
-    *_evaluator                      METRICS (EVALUATOR for a dict with ``metrics``)
-    default_hooks.*, custom_hooks    HOOKS
-    optim_wrapper                    OPTIM_WRAPPERS; optimizer OPTIMIZERS; constructor
-                                     OPTIM_WRAPPER_CONSTRUCTORS
-    param_scheduler                  PARAM_SCHEDULERS
-    train_cfg, val_cfg, test_cfg     LOOPS (when they name a type)
-    visualizer, vis_backends         VISUALIZERS, VISBACKENDS
-    log_processor                    LOG_PROCESSORS
-    model_wrapper_cfg, runner_type   MODEL_WRAPPERS, RUNNERS
+:func:`check_config_types` resolves each type against the registry the Runner would use (under
+``default_scope`` and any ``_scope_``), names the config key of the first that does not
+resolve (``default_hooks.checkpoint.type: 'CheckpointHok' is not a registered hook (did you
+mean CheckpointHook?)``), and builds mmdicm's own backbone / neck on the ``meta`` device so
+their argument checks run at start. Which key is built from which registry: ``docs/configs.md``.
 """
 import copy
 import difflib
