@@ -157,7 +157,13 @@ def test_every_config_inherited_by_scope_builds_and_validates(tmp_path, group, r
         metrics = [m for split in c['evaluators'].values() for m in split]
         if embedded:
             assert c['data'], f'{rel}: its data was not generated where it looks'
-            assert c['check_train'] == 'ok' and c['check_test'] == 'ok', rel
+            if rel.endswith('_from-stage4.py'):  # the chain's stage 4 has not run here
+                assert c['check_train'].startswith(
+                    'FileNotFoundError: model.backbone.init_cfg.checkpoint: checkpoint not '
+                    'found: work_dirs/ssl_pipeline/stage4/'), rel
+            else:
+                assert c['check_train'] == 'ok', rel
+            assert c['check_test'] == 'ok', rel
             assert 'train' in c['datasets'], rel
             for split, (dataset, sample) in c['datasets'].items():
                 assert dataset.startswith(('mmdet.', 'mmpretrain.')), (rel, split)

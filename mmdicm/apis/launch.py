@@ -24,7 +24,11 @@ from ..engine.hooks import EntropyUpdateHook
 from ..engine.runner import DICMRunner
 
 __all__ = ['prepare_config', 'check_config', 'build_runner', 'set_local_rank',
-           'add_common_args', 'run_tool']
+           'add_common_args', 'run_tool', 'last_checkpoint', 'CONFIG_ROOT']
+
+#: ``configs/`` as shipped in the package (a link in a checkout, copies in a wheel)
+CONFIG_ROOT = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '.mim', 'configs',
+                       'dicm')
 
 #: what each tool reads: (dataloader, evaluator) config keys
 _MODE_DATA = {
@@ -317,7 +321,8 @@ def check_config(cfg: Config, mode: str = 'train') -> None:
       such as ``torchvision://resnet50`` are not checked).
 
     A missing path of mmdicm's embedded dataset says how to make it
-    (``python tools/make_embedded_data.py --out ...``). Remote paths (``s3://...`` or a non-local ``backend_args``) are not checked.
+    (``python tools/make_embedded_data.py --out ...``). Remote paths (``s3://...`` or a
+    non-local ``backend_args``) are not checked.
 
     Args:
         cfg (Config): A config from :func:`prepare_config`.
@@ -409,3 +414,13 @@ def run_tool(args: argparse.Namespace,
         return 2
     action(build_runner(cfg))
     return 0
+
+
+def last_checkpoint(work_dir: str) -> str:
+    """The checkpoint mmengine's CheckpointHook wrote last in ``work_dir``."""
+    marker = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(marker):
+        raise FileNotFoundError(f'no checkpoint was saved in {work_dir}')
+    with open(marker) as f:
+        path = f.read().strip()
+    return path if osp.isabs(path) else osp.join(work_dir, osp.basename(path))

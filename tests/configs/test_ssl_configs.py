@@ -77,7 +77,8 @@ def test_stage_semantics(configs, name, stage):
     assert cfg.default_scope == 'mmpretrain'
 
 
-@pytest.mark.parametrize('name, size', [('full', (224, 224, 224, 256)), ('demo', (64, ) * 4)])
+@pytest.mark.parametrize('name, size', [('full', (224, 224, 224, 256)),
+                                        ('demo', (64, 64, 64, 128))])
 def test_the_train_loader_reads_the_stage_pipeline(configs, name, size):
     for stage, cfg in enumerate(configs[name], 1):
         pipeline = cfg.train_dataloader.dataset.pipeline
@@ -179,3 +180,31 @@ def test_task_stages_start_from_stage4_with_the_edge_frozen(configs, task):
     assert not backbone.last_features['f2'].requires_grad
     assert backbone.last_features['f3'].requires_grad is not probe
     assert outs[-1].requires_grad is not probe
+
+
+@pytest.mark.parametrize('task', ['mask-rcnn_dicm_r18_embedded_from-stage4.py',
+                                  'resnet18_dicm_embedded_image-cls_from-stage4.py'])
+def test_cpu_task_stages_read_what_the_demo_stage4_writes(configs, task):
+    """The CPU twins chained by tools/ssl_pipeline.py: the edge frozen, initialised from the
+    file the demo stage 4 writes in the chain's work dir, and the edge's input -- pipeline
+    size and normalisation -- the same for detector and classifier (they read one set of
+    files the detector's edge writes)."""
+    from mmdicm.apis.ssl_pipeline import TASK_CONFIGS
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'demo', task))
+    stage4 = configs['demo'][3]
+    assert cfg.model.backbone.init_cfg == dict(
+        type='DICMPretrained', prefix='backbone.',
+        checkpoint=f'work_dirs/ssl_pipeline/stage4/epoch_{stage4.train_cfg.max_epochs}.pth')
+    assert tuple(cfg.model.backbone.frozen_parts) == ('edge', )
+    assert cfg.model.backbone.depth == stage4.model.backbone.depth
+    assert task in [osp.basename(c) for _, c in TASK_CONFIGS]
+    detector = Config.fromfile(osp.join(ROOT, 'configs', 'demo', TASK_CONFIGS[0][1]))
+    ours = cfg.model.get('data_preprocessor') or cfg.data_preprocessor
+    theirs = detector.model.data_preprocessor
+    for key in ('mean', 'std'):
+        assert list(ours[key]) == list(theirs[key])
+    assert ours.get('to_rgb', ours.get('bgr_to_rgb')) and theirs.bgr_to_rgb
+    sizes = [t for t in cfg.test_pipeline if t['type'] in ('Resize', 'ResizeEdge')]
+    scale = sizes[0]['scale']
+    assert (scale if isinstance(scale, int) else max(scale)) == \
+        max(detector.test_pipeline[1]['scale'])

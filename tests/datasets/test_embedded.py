@@ -182,6 +182,49 @@ def test_classification_view(small, split):
         assert load_image(osp.join(small['cls_dir'], rel)).shape == (crop_size, crop_size, 3)
 
 
+@pytest.mark.parametrize('split', ['train', 'val'])
+def test_image_level_view_is_the_largest_object(small, split):
+    """One line per detection image, '<file_name> <label>', the label being the category of
+    its largest object (by area); mmpretrain's CustomDataset reads it with the images."""
+    from mmpretrain.datasets import CustomDataset
+    coco = COCO(small[f'{split}_ann'])
+    with open(small[f'image_labels_{split}'], encoding='utf-8') as f:
+        lines = [line.split() for line in f.read().splitlines()]
+    assert [name for name, _ in lines] == [img['file_name'] for img in coco.dataset['images']]
+    for (name, label), img in zip(lines, coco.dataset['images']):
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=[img['id']]))
+        areas = [a['area'] for a in anns]
+        assert int(label) == anns[int(np.argmax(areas))]['category_id'] - 1
+    dataset = CustomDataset(data_root=small['out_dir'], data_prefix=f'{split}/',
+                            ann_file=f'annotations/image_labels_{split}.txt',
+                            metainfo=dict(classes=DEFAULT_CATEGORIES), pipeline=[])
+    assert len(dataset) == SMALL[f'num_{split}']
+    assert all(osp.isfile(dataset.get_data_info(i)['img_path']) for i in range(len(dataset)))
+
+
+def test_image_level_view_is_added_to_an_older_dataset(tmp_path):
+    """A dataset written before the image-level lists existed gets them, and nothing else
+    changes; an image without objects has no image-level label: one-line error."""
+    from mmdicm.datasets.embedded import image_labels
+    out = tmp_path / 'd'
+    info = generate_embedded_dataset(out, **SMALL)
+    first = open(info['image_labels_val'], encoding='utf-8').read()
+    for split in ('train', 'val'):
+        os.remove(info[f'image_labels_{split}'])
+    before = tree_snapshot(out)
+    again = generate_embedded_dataset(out, **SMALL)
+    assert not again['generated']
+    assert open(info['image_labels_val'], encoding='utf-8').read() == first
+    after = tree_snapshot(out)
+    assert {k: v for k, v in after.items() if 'image_labels' not in k} == before
+    coco = json.load(open(info['val_ann']))
+    coco['annotations'] = [a for a in coco['annotations'] if a['image_id'] != 2]
+    bad = tmp_path / 'bad.json'
+    bad.write_text(json.dumps(coco))
+    with pytest.raises(ValueError, match=r'without objects, e.g. 000002.jpg'):
+        image_labels(str(bad))
+
+
 # ---------------------------------------------------------------- determinism, idempotence
 
 

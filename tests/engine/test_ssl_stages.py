@@ -1,8 +1,11 @@
 """DICM's four training stages through mmengine's Runner, from the shipped demo configs (shrunk
 to tiny widths and 8 images): each trains, freezes exactly what it should, logs its loss
 terms, and its checkpoint loads into the next stage -- and stage 4's into the demo Mask R-CNN
--- with no unexpected missing keys."""
+-- with no unexpected missing keys. Then the chain's task stages on stage 4's edge: a
+detector and a classifier that read one set of container files."""
+import json
 import math
+import os.path as osp
 
 import cv2
 import numpy as np
@@ -15,7 +18,7 @@ from mmengine.registry import HOOKS, MODELS, DefaultScope, init_default_scope
 from mmdicm.engine.checkpoint import load_trusted_checkpoint
 from mmdicm.apis.launch import build_runner, prepare_config
 from mmdicm.engine.hooks.rate_distortion_hook import RateDistortionLossHook
-from mmdicm.apis.ssl_pipeline import DETECTOR_CONFIG, SSL_STAGES, last_checkpoint
+from mmdicm.apis.ssl_pipeline import SSL_STAGES, TASK_CONFIGS, last_checkpoint
 
 TINY_RE = dict(hidden_channels=16, latent_channels=16, depths=(1, 1, 1))
 TINY_NET = dict(mid_channels=16, latent_channels=32, hyper_channels=16, hyper_dim=32,
@@ -180,7 +183,7 @@ def test_checkpoint_loads_into_the_next_stage(chain, stage):
 
 
 def _detector_cfg():
-    cfg = Config.fromfile(DETECTOR_CONFIG)
+    cfg = Config.fromfile(TASK_CONFIGS[0][1])
     cfg.model.backbone.codec = dict(re=dict(TINY_RE), net=dict(TINY_NET))
     return cfg
 
@@ -244,22 +247,102 @@ def test_raising_the_rate_weight_lowers_the_rate():
     assert bpp[20.] < 0.7 * bpp[0.01], bpp
 
 
-def test_pipeline_detector_options_and_summary(tmp_path):
-    from mmdicm.apis.ssl_pipeline import (_detector_options, format_pipeline_summary,
-                                            last_checkpoint)
-    cfg = prepare_config(DETECTOR_CONFIG, work_dir=str(tmp_path), cfg_options=_detector_options(
-        '/data/embedded', 5, 3, ('head', 're', 'net')))
-    assert cfg.val_dataloader is None and cfg.val_cfg is None and cfg.val_evaluator is None
-    assert cfg.test_dataloader.dataset.indices == 3
-    assert cfg.test_dataloader.dataset.data_root == '/data/embedded/'
-    assert cfg.train_cfg.max_iters == 5 and cfg.model.backbone.frozen_parts == (
-        'head', 're', 'net')
+def _tiny_task_options(name):
+    """The tiny edge of the test chain, no worker processes, small batches."""
+    options = {'model.backbone.codec': dict(re=dict(TINY_RE), net=dict(TINY_NET)),
+               'train_dataloader.batch_size': 2, 'train_dataloader.num_workers': 0,
+               'train_dataloader.persistent_workers': False, 'log_level': 'WARNING'}
+    if name == 'detector':  # every box kept: a 2-iteration detector scores low
+        options['model.test_cfg.rcnn.score_thr'] = 0.0
+    return options
+
+
+@pytest.fixture(scope='module')
+def tasks(chain, tmp_path_factory):
+    """Both CPU task stages (2 iterations each) on stage 4's edge, then one compress of 3
+    embedded val images and both analyses, as tools/ssl_pipeline.py chains them."""
+    from mmdicm.apis.one_bitstream import TASK_CONFIGS, compress_and_analyze, run_task_stage
+    from mmdicm.datasets import generate_embedded_dataset
+    work = tmp_path_factory.mktemp('one_bitstream')
+    data = str(work / 'embedded')
+    generate_embedded_dataset(data, num_train=4, num_val=3, image_size=64, max_objects=2)
+    stage4 = chain['checkpoints'][4]
+    models = []
+    for name, config in TASK_CONFIGS:
+        ckpt = run_task_stage(config, stage4, str(work / name), data, iters=2,
+                              cfg_options=_tiny_task_options(name))
+        models.append((name, config, ckpt))
+    tiny = {'model.backbone.codec': dict(re=dict(TINY_RE), net=dict(TINY_NET))}
+    options = dict(detector=dict(tiny, **{'model.test_cfg.rcnn.score_thr': 0.0}),
+                   classifier=tiny)
+    result = compress_and_analyze(models, data, str(work / 'shared'), cfg_options=options,
+                                  log=lambda _: None)
+    return dict(models=models, result=result, stage4=stage4, data=data)
+
+
+def test_two_task_models_read_the_same_files(tasks):
+    """One compress, a detector and a classifier of one edge: every file decodes in both,
+    each gives its task's predictions and metric, against the one measured rate."""
+    result = tasks['result']
+    assert not any(result['failures'].values()), result['failures']
+    assert result['num_files'] == 3 and result['bpp'] > 0
+    assert 'coco/bbox_mAP' in result['metrics']['detector']
+    assert 'coco/segm_mAP' in result['metrics']['detector']
+    assert 0 <= result['metrics']['classifier']['accuracy/top1'] <= 100
+    with open(osp.join(osp.dirname(result['files']), 'classifier.json')) as f:
+        records = json.load(f)
+    assert len(records) == 3 and all('pred_label' in r for r in records)
+    with open(osp.join(osp.dirname(result['files']), 'detector.json')) as f:
+        assert {r['image_id'] for r in json.load(f)} <= {1, 2, 3}
+
+
+def test_task_stages_keep_the_edge_and_train_the_receiver(tasks):
+    """Each task checkpoint holds stage 4's bit-deciding weights bit for bit (stem + layer1,
+    RE, g_a, h_a, h_s, entropy models) and a changed receiver (g_s, tail)."""
+    stage4 = load_trusted_checkpoint(tasks['stage4'])['state_dict']
+    edge = ('backbone.conv1.', 'backbone.bn1.', 'backbone.layer1.', 'backbone.codec.re.',
+            'backbone.codec.net.g_a.', 'backbone.codec.net.h_a.', 'backbone.codec.net.h_s.',
+            'backbone.codec.net.entropy_bottleneck.',
+            'backbone.codec.net.gaussian_conditional.')
+    receiver = ('backbone.codec.net.g_s.', 'backbone.layer2.', 'backbone.layer3.')
+    for name, _, ckpt in tasks['models']:
+        state = load_trusted_checkpoint(ckpt)['state_dict']
+        keys = [k for k in stage4 if k.startswith(edge)]
+        assert len(keys) > 50
+        for k in keys:
+            assert torch.equal(state[k], stage4[k]), f'{name}: edge weight {k} changed'
+        assert any(not torch.equal(state[k], stage4[k]) for k in stage4
+                   if k.startswith(receiver) and stage4[k].is_floating_point()), name
+
+
+def test_task_options_and_a_config_that_is_not_a_task_stage(tmp_path):
+    from mmdicm.apis.one_bitstream import TASK_CONFIGS, _task_options, run_task_stage
+    cfg = prepare_config(TASK_CONFIGS[0][1], work_dir=str(tmp_path),
+                         cfg_options=_task_options('/data/embedded', '/x/s4.pth', 5, 0))
+    assert cfg.val_dataloader is None and cfg.test_dataloader is None
+    assert cfg.model.backbone.init_cfg.checkpoint == '/x/s4.pth'
+    assert cfg.train_dataloader.dataset.data_root == '/data/embedded/'
+    assert cfg.train_cfg.max_iters == 5 and 'edge' in cfg.model.backbone.frozen_parts
+    with pytest.raises(ValueError, match="not a task stage.*'edge'"):
+        run_task_stage(TASK_CONFIGS[0][1], '/x/s4.pth', str(tmp_path),
+                       cfg_options={'model.backbone.frozen_parts': ('re', )})
+
+
+def test_last_checkpoint_and_summary(tmp_path):
+    from mmdicm.apis.ssl_pipeline import format_pipeline_summary
     with pytest.raises(FileNotFoundError):
         last_checkpoint(str(tmp_path))
     (tmp_path / 'last_checkpoint').write_text('/elsewhere/epoch_2.pth')
     assert last_checkpoint(str(tmp_path)) == '/elsewhere/epoch_2.pth'
+    shared = dict(files='/w/bitstreams', num_files=100, bpp=0.75,
+                  metrics=dict(detector={'coco/bbox_mAP': 0.12, 'coco/segm_mAP': 0.1},
+                               classifier={'accuracy/top1': 61.0}),
+                  failures=dict(compress=[], detector=[], classifier=[('a.dicm', 'bad')]))
     text = format_pipeline_summary(dict(
-        checkpoints=['a', 'b', 'c', 'd', 'e'], num_stages=4, metrics={'dicm/bpp': 1.5},
+        checkpoints=['a', 'b', 'c', 'd'], num_stages=4,
+        task_checkpoints=dict(detector='e', classifier='f'), one_bitstream=shared,
         seconds=dict(stage1=60., detector=60.)))
-    assert 'detector   e' in text and 'bpp (real bytes) 1.500' in text and 'n/a' in text
-    assert 'time: 2.0 min' in text
+    assert 'detector   e' in text and 'classifier f' in text
+    assert '100 files in /w/bitstreams, 0.750 bpp' in text
+    assert 'bbox mAP 0.120, segm mAP 0.100' in text and 'top-1 % 61.000' in text
+    assert 'FAILED files: classifier 1' in text and 'time: 2.0 min' in text

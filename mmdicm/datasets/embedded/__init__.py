@@ -5,10 +5,10 @@ from .render import render_sample
 from .shapes import rasterize_polygon, shape_polygon
 from .spec import (DEFAULT_CATEGORIES, GENERATOR_VERSION, OBJECT_GAP, PHOTOS, SUPPORTED_SHAPES,
                    EmbeddedObject, EmbeddedSample)
-from .writer import generate_embedded_dataset
+from .writer import generate_embedded_dataset, image_labels, write_image_labels
 
 __all__ = [
     'GENERATOR_VERSION', 'DEFAULT_CATEGORIES', 'SUPPORTED_SHAPES', 'PHOTOS', 'OBJECT_GAP',
     'EmbeddedObject', 'EmbeddedSample', 'shape_polygon', 'rasterize_polygon',
-    'render_sample', 'generate_embedded_dataset'
+    'render_sample', 'generate_embedded_dataset', 'image_labels', 'write_image_labels'
 ]

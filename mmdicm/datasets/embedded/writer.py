@@ -5,7 +5,7 @@ import os.path as osp
 import shutil
 import tempfile
 import time
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image
@@ -44,6 +44,8 @@ def _paths(out_dir: str) -> Dict[str, str]:
         cls_train=osp.join(cls_dir, 'train.txt'),
         cls_val=osp.join(cls_dir, 'val.txt'),
         classes_file=osp.join(cls_dir, 'classes.txt'),
+        image_labels_train=osp.join(out_dir, 'annotations', 'image_labels_train.txt'),
+        image_labels_val=osp.join(out_dir, 'annotations', 'image_labels_val.txt'),
         meta=osp.join(out_dir, 'meta.json'),
     )
 
@@ -108,8 +110,41 @@ def _write_split(root: str, split: str, args: Dict[str, Any]) -> Dict[str, Any]:
         json.dump(coco, f, separators=(',', ':'))
     with open(osp.join(root, 'classification', f'{split}.txt'), 'w', encoding='utf-8') as f:
         f.writelines(cls_lines)
+    write_image_labels(osp.join(root, 'annotations', f'instances_{split}.json'),
+                       osp.join(root, 'annotations', f'image_labels_{split}.txt'))
     return dict(images=num, instances=len(annotations), cls_samples=len(cls_lines),
                 per_category=per_category)
+
+
+def image_labels(ann_file: str) -> List[Tuple[str, int]]:
+    """``(file_name, label)`` of every image of a COCO json: the category of its largest
+    object (by mask area; the first in annotation order on a tie), label = category id - 1.
+
+    The image-level view of the detection images (docs/embedded_data.md): what a classifier
+    that reads the same files as the detector is trained and scored on."""
+    with open(ann_file, encoding='utf-8') as f:
+        coco = json.load(f)
+    largest: Dict[int, Tuple[float, int]] = {}
+    for ann in coco['annotations']:
+        best = largest.get(ann['image_id'])
+        if best is None or ann['area'] > best[0]:
+            largest[ann['image_id']] = (ann['area'], ann['category_id'] - 1)
+    missing = [img['file_name'] for img in coco['images'] if img['id'] not in largest]
+    if missing:
+        raise ValueError(f'{ann_file}: {len(missing)} image(s) without objects, e.g. '
+                         f'{missing[0]}: no image-level label')
+    return [(img['file_name'], largest[img['id']][1]) for img in coco['images']]
+
+
+def write_image_labels(ann_file: str, out_file: str) -> str:
+    """Write :func:`image_labels` as mmpretrain's text list (``<file_name> <label>`` per
+    line, file names relative to the split's image folder); returns ``out_file``."""
+    lines = [f'{name} {label}\n' for name, label in image_labels(ann_file)]
+    tmp = out_file + '.tmp'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        f.writelines(lines)
+    os.replace(tmp, out_file)
+    return out_file
 
 
 def _read_meta(path: str) -> Optional[Dict[str, Any]]:
@@ -153,9 +188,10 @@ def generate_embedded_dataset(out_dir: Union[str, 'os.PathLike[str]'],
 
     Idempotent: if ``out_dir/meta.json`` records the same generator version and arguments
     and the files are all there, nothing is written and the call returns at once
-    (``generated=False``). The dataset is built in a temporary sibling directory and moved
-    into place at the end, ``meta.json`` last, so an interrupted run leaves no half-written
-    dataset behind.
+    (``generated=False``) -- except the image-level label lists, derived from the COCO
+    jsons, which are added to a dataset written before they existed. The dataset is built
+    in a temporary sibling directory and moved into place at the end, ``meta.json`` last,
+    so an interrupted run leaves no half-written dataset behind.
 
     Args:
         out_dir (str | os.PathLike): Output directory (created if missing).
@@ -175,7 +211,8 @@ def generate_embedded_dataset(out_dir: Union[str, 'os.PathLike[str]'],
 
     Returns:
         dict: Paths (``out_dir``, ``train_dir``, ``val_dir``, ``train_ann``, ``val_ann``,
-        ``cls_dir``, ``cls_train``, ``cls_val``, ``classes_file``, ``meta``), ``classes``
+        ``cls_dir``, ``cls_train``, ``cls_val``, ``classes_file``, ``image_labels_train``,
+        ``image_labels_val``, ``meta``), ``classes``
         (tuple), per-split counts (``num_images``, ``num_instances``, ``num_cls_samples``,
         ``instances_per_category``), ``generated`` (False if an identical dataset was
         already there) and ``seconds`` (wall time of this call).
@@ -200,9 +237,19 @@ def generate_embedded_dataset(out_dir: Union[str, 'os.PathLike[str]'],
         raise NotADirectoryError(f'out_dir {out_dir} exists and is not a directory')
     if osp.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
         meta = _existing_dataset(out_dir, args)
+        _add_image_labels(out_dir)
         return _result(out_dir, meta, generated=False, seconds=time.perf_counter() - start)
     meta = _write_dataset(out_dir, args)
     return _result(out_dir, meta, generated=True, seconds=time.perf_counter() - start)
+
+
+def _add_image_labels(out_dir: str) -> None:
+    """The image-level label lists of a dataset written before they existed (derived from
+    its COCO jsons alone: the images and ``meta.json`` stay as they are)."""
+    paths = _paths(out_dir)
+    for split in SPLITS:
+        if not osp.isfile(paths[f'image_labels_{split}']):
+            write_image_labels(paths[f'{split}_ann'], paths[f'image_labels_{split}'])
 
 
 def _existing_dataset(out_dir: str, args: Dict[str, Any]) -> Dict[str, Any]:
