@@ -182,22 +182,28 @@ def test_task_stages_start_from_stage4_with_the_edge_frozen(configs, task):
     assert outs[-1].requires_grad is not probe
 
 
-@pytest.mark.parametrize('task', ['mask-rcnn_dicm_r18_embedded_from-stage4.py',
-                                  'resnet18_dicm_embedded_image-cls_from-stage4.py'])
+#: the CPU twins of the task stages -> their frozen parts
+CPU_TASK_STAGES = {'mask-rcnn_dicm_r18_embedded_from-stage4.py': ('edge', ),
+                   'faster-rcnn_dicm_r18_embedded_from-stage4.py': ('edge', ),
+                   'resnet18_dicm_embedded_image-cls_from-stage4.py': ('edge', ),
+                   'resnet18_dicm_embedded_image-cls_linear-probe.py': ('edge', 'g_s', 'tail')}
+
+
+@pytest.mark.parametrize('task', list(CPU_TASK_STAGES))
 def test_cpu_task_stages_read_what_the_demo_stage4_writes(configs, task):
-    """The CPU twins chained by tools/ssl_pipeline.py: the edge frozen, initialised from the
-    file the demo stage 4 writes in the chain's work dir, and the edge's input -- pipeline
-    size and normalisation -- the same for detector and classifier (they read one set of
-    files the detector's edge writes)."""
+    """The CPU twins (two of them chained by tools/ssl_pipeline.py): the edge frozen,
+    initialised from the file the demo stage 4 writes in the chain's work dir, and the edge's
+    input -- pipeline size and normalisation -- the same for detectors and classifiers (they
+    read one set of files the detector's edge writes)."""
     from mmdicm.apis.ssl_pipeline import TASK_CONFIGS
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'demo', task))
     stage4 = configs['demo'][3]
     assert cfg.model.backbone.init_cfg == dict(
         type='DICMPretrained', prefix='backbone.',
         checkpoint=f'work_dirs/ssl_pipeline/stage4/epoch_{stage4.train_cfg.max_epochs}.pth')
-    assert tuple(cfg.model.backbone.frozen_parts) == ('edge', )
+    assert tuple(cfg.model.backbone.frozen_parts) == CPU_TASK_STAGES[task]
     assert cfg.model.backbone.depth == stage4.model.backbone.depth
-    assert task in [osp.basename(c) for _, c in TASK_CONFIGS]
+    assert {osp.basename(c) for _, c in TASK_CONFIGS} < set(CPU_TASK_STAGES)
     detector = Config.fromfile(osp.join(ROOT, 'configs', 'demo', TASK_CONFIGS[0][1]))
     ours = cfg.model.get('data_preprocessor') or cfg.data_preprocessor
     theirs = detector.model.data_preprocessor
@@ -208,3 +214,14 @@ def test_cpu_task_stages_read_what_the_demo_stage4_writes(configs, task):
     scale = sizes[0]['scale']
     assert (scale if isinstance(scale, int) else max(scale)) == \
         max(detector.test_pipeline[1]['scale'])
+
+
+def test_the_cpu_linear_probe_trains_the_head_alone():
+    from mmengine.registry import MODELS, init_default_scope
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'demo',
+                                   'resnet18_dicm_embedded_image-cls_linear-probe.py'))
+    cfg.model.backbone.init_cfg = None
+    init_default_scope(cfg.default_scope)
+    model = MODELS.build(cfg.model)
+    trained = {n.split('.')[0] for n, p in model.named_parameters() if p.requires_grad}
+    assert trained == {'head'} and cfg.optim_wrapper.optimizer.lr == 30.
