@@ -242,6 +242,20 @@ def test_files_of_another_edge_are_refused_up_front(work, compressed, tmp_path, 
     assert f'trained on edge {ours}' in err[0]
 
 
+def test_files_coded_from_other_pixels_are_refused_up_front(work, compressed, tmp_path,
+                                                            capsys):
+    """The same edge weights, but a task model whose preprocessor normalises otherwise:
+    analyze refuses the folder with one line naming both, exit 1, no predictions."""
+    manifest = json.loads(open(osp.join(compressed.out_dir, MANIFEST_JSON)).read())
+    assert manifest['input_normalisation']['mean'] == [123.675, 116.28, 103.53]
+    out = tmp_path / 'p.json'
+    other = CLI_OPTIONS + ['model.data_preprocessor.mean=[0,0,0]']
+    code = ANALYZE([DEMO, work['ckpt'], compressed.out_dir, str(out), '--no-progress'] + other)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and not out.exists()
+    assert "'mean': [123.675, 116.28, 103.53]" in err[0] and "'mean': [0.0, 0.0, 0.0]" in err[0]
+
+
 def test_manifest_is_the_same_bytes_whatever_the_hash_seed(work, tmp_path):
     """mmengine collects metainfo keys in a set: the manifest writes them sorted, so two
     processes with other hash seeds write identical manifests (and containers)."""

@@ -275,6 +275,12 @@ def analyze_bitstreams(deploy: DeployModel,
             f'{in_dir}: the files were written by edge {written_by} ({MANIFEST_JSON}), this '
             f'task model was trained on edge {fingerprint}: analyze them with a task model '
             'of their edge (one trained from the same stage-4 checkpoint)')
+    written_from = (manifest or {}).get('input_normalisation')
+    if written_from is not None and written_from != deploy.input_normalisation():
+        raise EdgeMismatchError(
+            f'{in_dir}: the files were coded from pixels preprocessed as {written_from} '
+            f'({MANIFEST_JSON}), this task model was trained on pixels preprocessed as '
+            f'{deploy.input_normalisation()}: give it the edge\'s data_preprocessor')
     notes = _model_notes(deploy, manifest, fingerprint)
     ann = load_annotations(deploy.task, ann_file)
     cat_ids = None  # None: category_id = class index

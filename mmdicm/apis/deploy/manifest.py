@@ -113,7 +113,8 @@ def build_manifest(deploy: DeployModel, source: Dict[str, Any],
     manifest: Dict[str, Any] = dict(
         format=MANIFEST_FORMAT, version=MANIFEST_VERSION, mmdicm_version=__version__,
         task=deploy.task, config=deploy.config_path, checkpoint=deploy.checkpoint_path,
-        model_fingerprint=deploy.fingerprint().hex(), source=source)
+        model_fingerprint=deploy.fingerprint().hex(),
+        input_normalisation=deploy.input_normalisation(), source=source)
     if categories:
         manifest['categories'] = categories
     manifest.update(headline_bpp='bpp_original', rate_definitions=RATE_DEFINITIONS,

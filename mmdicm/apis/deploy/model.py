@@ -62,6 +62,20 @@ class DeployModel:
         """16-byte digest of what decoding depends on (see ``DICMFeatureCodec.fingerprint``)."""
         return self.backbone.codec.fingerprint()
 
+    def input_normalisation(self) -> Dict[str, Any]:
+        """What the data preprocessor does to pixels before the edge: ``channel_swap`` (BGR
+        <-> RGB) and the per-channel ``mean`` / ``std`` (None when it does not normalise).
+        Not in the edge digest (it is config, not weights), so the manifest records it and
+        analyze compares: a task model trained on other pixels would read the features
+        wrongly without any error."""
+        pre = self.model.data_preprocessor
+        swap = getattr(pre, 'to_rgb', getattr(pre, '_channel_conversion', False))
+        out: Dict[str, Any] = dict(channel_swap=bool(swap), mean=None, std=None)
+        if getattr(pre, '_enable_normalize', False):
+            for key in ('mean', 'std'):
+                out[key] = [round(float(v), 4) for v in getattr(pre, key).flatten()]  # float32
+        return out
+
     @property
     def codec_stride(self) -> int:
         """The codec's total stride in input pixels (64 for the paper's split: one position
