@@ -4,7 +4,7 @@
                                            └─► bpp = 8 * len(bytes) / (H * W)  (input pixels)
 
 One file per family: :mod:`.pillow` (jpeg, webp, avif), :mod:`.heif` (hevc), :mod:`.vvc`
-(vvc), on the :class:`PixelCodec` base and registry of :mod:`.base`; :mod:`.payload` counts
+(vvc), :mod:`.learned` (mbt2018-mean, trained here by :mod:`.learned_training`), on the :class:`PixelCodec` base and registry of :mod:`.base`; :mod:`.payload` counts
 the entropy-coded part of a file, :mod:`.sweep` runs codecs over images. Not imported by
 ``import mmdicm``. Codecs, settings and byte counts: ``docs/baselines.md``.
 """
@@ -15,11 +15,12 @@ from .payload import PayloadError, payload_size
 from .pillow import AVIFCodec, JPEGCodec, PillowCodec, WebPCodec  # isort: skip
 from .heif import HEVCCodec  # isort: skip
 from .vvc import VVCCodec  # isort: skip
+from .learned import LearnedCodec, MBT2018MeanCodec  # isort: skip
 from .sweep import SweepPoint, sweep
 
 __all__ = [
     'CodecError', 'CodecUnavailableError', 'PixelCodec', 'PillowCodec', 'JPEGCodec',
     'WebPCodec', 'AVIFCodec', 'HEVCCodec', 'VVCCodec', 'PIXEL_CODECS', 'register_pixel_codec',
     'get_pixel_codec', 'pixel_codec_availability', 'bpp', 'SweepPoint', 'sweep',
-    'PayloadError', 'payload_size'
+    'PayloadError', 'payload_size', 'LearnedCodec', 'MBT2018MeanCodec'
 ]
