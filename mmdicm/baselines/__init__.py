@@ -4,8 +4,9 @@
                                            └─► bpp = 8 * len(bytes) / (H * W)  (input pixels)
 
 One file per family: :mod:`.pillow` (jpeg, webp, avif), :mod:`.heif` (hevc), :mod:`.vvc`
-(vvc), :mod:`.learned` (mbt2018-mean, trained here by :mod:`.learned_training`), on the :class:`PixelCodec` base and registry of :mod:`.base`; :mod:`.payload` counts
-the entropy-coded part of a file, :mod:`.sweep` runs codecs over images. Not imported by
+(vvc), :mod:`.learned` (mbt2018-mean, trained here by :mod:`.learned_training`), on the
+:class:`PixelCodec` base and registry of :mod:`.base`; :mod:`.payload` counts the
+entropy-coded part of a file, :mod:`.sweep` runs codecs over images. Not imported by
 ``import mmdicm``. Codecs, settings and byte counts: ``docs/baselines.md``.
 """
 from .base import (PIXEL_CODECS, CodecError, CodecUnavailableError, PixelCodec, bpp,
