@@ -256,3 +256,24 @@ def test_fingerprint_covers_the_context_and_parameter_networks(fitted):
     assert codec.fingerprint() == fp
     # the hyperprior model's config (and so its fingerprint) did not change
     assert 'entropy_model' not in DICMCompressionNet(in_channels=32, **NET).config
+
+
+def test_coding_params_do_not_depend_on_summation_order(fitted):
+    """Why the tables survive other CPUs/thread counts: the context model computed with
+    another summation order (its input channels permuted) gives bit-identical parameters in
+    eval mode; the float32 path does not, so the check can see a desync-prone one."""
+    import copy
+    codec, data = fitted
+    cm = codec.net.context_mixture
+    with torch.no_grad():
+        y = torch.round(codec.net.g_a(codec._edge_features(data[:2])))
+        hyper = codec.net.hyper_features(torch.round(codec.net.h_a(y)))
+    perm = torch.randperm(y.shape[1], generator=torch.Generator().manual_seed(0))
+    twin = copy.deepcopy(cm)
+    with torch.no_grad():
+        twin.context_model.embed.weight.copy_(cm.context_model.embed.weight[:, perm])
+        assert torch.equal(twin.coding_params(y[:, perm], hyper), cm.coding_params(y, hyper))
+        anchors = anchor_mask(*y.shape[-2:])
+        raw = cm.context_model(y, anchors, topk=8)
+        raw_twin = twin.context_model(y[:, perm], anchors, topk=8)
+        assert not torch.equal(raw, raw_twin)
