@@ -15,7 +15,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 from compressai.ops import LowerBound
-from scipy.special import ndtr
 
 from . import rans
 from .entropy import check_bypass
@@ -44,6 +43,7 @@ def _quantised_cdfs(lo, length, mu, sigma, w, width: int) -> np.ndarray:
     """(n, width + 2) CDFs in CompressAI's table format: ``length`` values from ``lo``, then
     the escape symbol; every frequency >= 1, total 2**16; columns past a row's
     ``length + 2`` are padding."""
+    from scipy.special import ndtr  # only the coder needs SciPy (not `import mmdicm`)
     edges = lo[:, None] - 0.5 + np.arange(width + 1)
     cdf = np.zeros_like(edges)
     for k in range(mu.shape[1]):
