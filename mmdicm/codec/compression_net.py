@@ -255,7 +255,8 @@ class DICMCompressionNet(CompressionModel):
             scales, means = self.gaussian_params(z_hat)
             y_hat, y_likelihoods = self.gaussian_conditional(y, scales, means=means)
         else:
-            y_hat, y_likelihoods = self.context_mixture(y, self.hyper_features(z_hat))
+            out = self.context_mixture(y, self.hyper_features(z_hat))
+            y_hat, y_likelihoods = out['y_hat'], out['likelihoods']['y']
         return {'x_hat': self.g_s(y_hat), 'likelihoods': {'y': y_likelihoods, 'z': z_likelihoods}}
 
     @torch.no_grad()
@@ -273,8 +274,8 @@ class DICMCompressionNet(CompressionModel):
         z_strings = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
         if self.entropy_model != 'hyperprior':
-            y_strings, _ = self.context_mixture.compress(y, self.hyper_features(z_hat))
-            return {'strings': [*y_strings, z_strings], 'shape': z.size()[-2:]}
+            y_out = self.context_mixture.compress(y, self.hyper_features(z_hat))
+            return {'strings': [*y_out['strings'], z_strings], 'shape': z.size()[-2:]}
         scales, means = self.gaussian_params(z_hat)
         indexes = self.gaussian_conditional.build_indexes(scales)
         y_strings = self.gaussian_conditional.compress(y, indexes, means=means)
@@ -290,7 +291,8 @@ class DICMCompressionNet(CompressionModel):
                                                            for n in names) + ']')
         z_hat = self.entropy_bottleneck.decompress(strings[-1], tuple(shape))
         if self.entropy_model != 'hyperprior':
-            return self.context_mixture.decompress(strings[:2], self.hyper_features(z_hat))
+            hyper = self.hyper_features(z_hat)
+            return self.context_mixture.decompress(strings[:2], hyper.shape[-2:], hyper)['y_hat']
         scales, means = self.gaussian_params(z_hat)
         indexes = self.gaussian_conditional.build_indexes(scales)
         return self.gaussian_conditional.decompress(strings[0], indexes, means=means)

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import torch.nn as nn
+from compressai.latent_codecs import LatentCodec
 from torch.func import functional_call
 
 from ..layers import MaskedContextTransformer
@@ -68,10 +69,10 @@ def anchor_mask(h: int, w: int, device=None) -> torch.Tensor:
     return (ii + jj) % 2 == 1
 
 
-class CheckerboardMixtureCodec(nn.Module):
+class CheckerboardMixtureCodec(LatentCodec):
     """Gaussian-mixture entropy model of y with a masked Transformer context, coded in two
-    checkerboard passes (a CompressAI-style latent codec: ``forward(y, hyper)``,
-    ``compress(y, hyper)``, ``decompress(strings, hyper)``).
+    checkerboard passes: a CompressAI :class:`~compressai.latent_codecs.LatentCodec`
+    (``forward(y, hyper)``, ``compress(y, hyper)``, ``decompress(strings, shape, hyper)``).
 
     .. code-block:: none
 
@@ -118,19 +119,21 @@ class CheckerboardMixtureCodec(nn.Module):
         self._f64_context, self._f64_params = Float64Weights(), Float64Weights()
 
     # ------------------------------------------------------------------ estimation
-    def forward(self, y: torch.Tensor, hyper: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``(y_hat, likelihoods)``. Training: y + noise, a random visible half (one mask per
-        batch, as the release); otherwise: round(y) and exactly the coder's parameters."""
+    def forward(self, y: torch.Tensor, hyper: torch.Tensor) -> Dict[str, Any]:
+        """``{'likelihoods': {'y': ...}, 'y_hat': ...}``. Training: y + noise, a random
+        visible half (one mask per batch, as the release); otherwise: round(y) and exactly
+        the coder's parameters."""
         if not self.training:
             y_hat = torch.round(y)
             params = self.coding_params(y_hat, hyper.double()).to(y.dtype)
-            return y_hat, self.gaussian_mixture.likelihood(y_hat, params)
-        y_hat = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-        h, w = y.shape[-2:]
-        visible = torch.rand(h, w, device=y.device) >= self.mask_ratio
-        ctx = self.context_model(y_hat, visible)
-        params = self.param_net(torch.cat([hyper, ctx], 1))
-        return y_hat, self.gaussian_mixture.likelihood(y_hat, params)
+        else:
+            y_hat = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+            h, w = y.shape[-2:]
+            visible = torch.rand(h, w, device=y.device) >= self.mask_ratio
+            ctx = self.context_model(y_hat, visible)
+            params = self.param_net(torch.cat([hyper, ctx], 1))
+        likelihoods = self.gaussian_mixture.likelihood(y_hat, params)
+        return {'likelihoods': {'y': likelihoods}, 'y_hat': y_hat}
 
     # ------------------------------------------------------------------ coding parameters
     def _pass_params(self, hyper64: torch.Tensor, ctx64: Optional[torch.Tensor],
@@ -171,9 +174,9 @@ class CheckerboardMixtureCodec(nn.Module):
 
     # ------------------------------------------------------------------ real coding
     @torch.no_grad()
-    def compress(self, y: torch.Tensor, hyper64: torch.Tensor) -> Tuple[List[List[bytes]],
-                                                                      torch.Tensor]:
-        """``([anchor strings, non-anchor strings], y_hat)``: one string per item and pass."""
+    def compress(self, y: torch.Tensor, hyper64: torch.Tensor) -> Dict[str, Any]:
+        """``{'strings': [anchor strings, non-anchor strings], 'shape', 'y_hat'}``: one
+        string per item and pass."""
         bad = ~torch.isfinite(y)
         if bool(bad.any()):
             raise ValueError(f'y latent has {int(bad.sum())} non-finite values (NaN/Inf): the '
@@ -187,14 +190,17 @@ class CheckerboardMixtureCodec(nn.Module):
                 tables = self._tables(params[b][:, where])
                 strings[k].append(self.gaussian_mixture.encode(
                     symbols[b][:, where.cpu()].reshape(-1).numpy(), tables, 'y latent'))
-        return strings, y_hat
+        return {'strings': strings, 'shape': tuple(y.shape[-2:]), 'y_hat': y_hat}
 
     @torch.no_grad()
-    def decompress(self, strings: Sequence[Sequence[bytes]], hyper64: torch.Tensor
-                   ) -> torch.Tensor:
-        """y_hat from ``[anchor strings, non-anchor strings]`` (raises BitstreamError for
-        any string that is not exactly what :meth:`compress` wrote)."""
+    def decompress(self, strings: Sequence[Sequence[bytes]], shape: Sequence[int],
+                   hyper64: torch.Tensor) -> Dict[str, Any]:
+        """``{'y_hat'}`` from ``[anchor strings, non-anchor strings]`` (raises
+        BitstreamError for any string that is not exactly what :meth:`compress` wrote)."""
         n_items, (h, w) = hyper64.size(0), hyper64.shape[-2:]
+        if tuple(shape) != (h, w):
+            raise ValueError(f'y shape {tuple(shape)} does not match the hyper features\' '
+                             f'{(h, w)}')
         if len(strings) != 2 or any(len(s) != n_items for s in strings):
             raise ValueError(f'expected [anchor strings, non-anchor strings] of {n_items} '
                              'items each')
@@ -215,4 +221,4 @@ class CheckerboardMixtureCodec(nn.Module):
                                                       label)
                 y_hat[b][:, where] = torch.from_numpy(values).float().view(
                     self.latent_channels, -1).to(y_hat.device)
-        return y_hat.view(n_items, -1, h, w)
+        return {'y_hat': y_hat.view(n_items, -1, h, w)}

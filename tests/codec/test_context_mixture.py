@@ -55,7 +55,7 @@ def _fitted():
         y = net.g_a(codec._edge_features(data))
     for _ in range(40):
         z_hat, z_lik = net.entropy_bottleneck(net.h_a(y))
-        _, y_lik = net.context_mixture(y, net.hyper_features(z_hat))
+        y_lik = net.context_mixture(y, net.hyper_features(z_hat))['likelihoods']['y']
         opt.zero_grad(), aux.zero_grad()
         (_bits(dict(y=y_lik, z=z_lik)) / y.numel() + codec.aux_loss()).backward()
         opt.step(), aux.step()
@@ -121,7 +121,7 @@ def test_training_uses_random_scans_and_reaches_every_entropy_parameter():
     calls = []
     hook = net.context_mixture.context_model.register_forward_hook(
         lambda m, args, out: calls.append(args[1].clone()))
-    _, lik = net.context_mixture(y, hyper)
+    lik = net.context_mixture(y, hyper)['likelihoods']['y']
     net.context_mixture(y, hyper)
     hook.remove()
     assert not torch.equal(calls[0], calls[1])  # a new random visible set per forward
