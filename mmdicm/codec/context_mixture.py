@@ -217,8 +217,11 @@ class CheckerboardMixtureCodec(LatentCodec):
                 label = what if n_items == 1 else f'{what} {b}'
                 if not isinstance(data, (bytes, bytearray, memoryview)):
                     raise BitstreamError(f'{label}: expected bytes, got {type(data).__name__}')
-                values = self.gaussian_mixture.decode(bytes(data), self._tables(params[b]),
-                                                      label)
+                try:
+                    tables = self._tables(params[b])
+                except ValueError as e:  # parameters from a z string no encoder wrote
+                    raise BitstreamError(f'{label}: {e}') from None
+                values = self.gaussian_mixture.decode(bytes(data), tables, label)
                 y_hat[b][:, where] = torch.from_numpy(values).float().view(
                     self.latent_channels, -1).to(y_hat.device)
         return {'y_hat': y_hat.view(n_items, -1, h, w)}

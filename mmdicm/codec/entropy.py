@@ -97,9 +97,12 @@ def check_encodable(model: EntropyModel, inputs: torch.Tensor, indexes: torch.Te
     check_bypass(value, model._cdf_length.long().cpu()[idx] - 2, what)
 
 
-def check_bypass(value: torch.Tensor, max_value: torch.Tensor, what: str) -> None:
+def check_bypass(value: torch.Tensor, max_value: torch.Tensor, what: str,
+                 buffer_bound: bool = True) -> None:
     """The bypass part of :func:`check_encodable` for any table layout: ``value`` = symbol -
-    offset (int64, batch first), ``max_value`` = its table's length - 2 (same shape)."""
+    offset (int64, batch first), ``max_value`` = its table's length - 2 (same shape).
+    ``buffer_bound=False`` skips the bound of CompressAI's fixed output buffer (for
+    :func:`mmdicm.codec.rans.encode`, which sizes its output exactly)."""
     raw = torch.where(value < 0, -2 * value - 1,
                       torch.where(value >= max_value, 2 * (value - max_value), 0))
     worst = int(raw.max()) if raw.numel() else 0
@@ -113,7 +116,8 @@ def check_bypass(value: torch.Tensor, max_value: torch.Tensor, what: str) -> Non
     chunks = torch.ceil(torch.log2(raw + 1) / 4)
     bypass_bits = torch.where(raw > 0, 4 + 4 * chunks, torch.zeros_like(raw)).sum(1)
     per_item = raw.size(1)
-    if raw.numel() and 16 * per_item + float(bypass_bits.max()) > 32 * (per_item - 3):
+    if buffer_bound and raw.numel() and (16 * per_item + float(bypass_bits.max())
+                                         > 32 * (per_item - 3)):
         raise ValueError(f'{what} has {int((raw > 0).sum())} values outside its entropy '
                          'model\'s range, too many for CompressAI\'s rANS encoder buffer: '
                          'the input or the model is broken')

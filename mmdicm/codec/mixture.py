@@ -28,6 +28,8 @@ SCALE_MIN, SCALE_MAX = 0.11, 256.0
 TAIL = 6.0
 #: at most this many values per table; the rest goes through the escape symbol (bypass)
 MAX_SUPPORT = 256
+#: means are clipped to +-MEAN_MAX for coding (table offsets stay far inside int32)
+MEAN_MAX = float(1 << 24)
 _PRECISION = 16
 _ROWS_PER_CHUNK = 1 << 15
 
@@ -155,6 +157,13 @@ class GaussianMixtureConditional(nn.Module):
         (n, num_params, K), in coding order). Single-threaded NumPy/SciPy, so the same
         parameters give the same tables in every process."""
         params = np.asarray(params, dtype=np.float64)
+        if not np.isfinite(params).all():
+            raise ValueError(f'{int((~np.isfinite(params)).sum())} mixture parameters are not '
+                             'finite: the model (or, decoding, the z string) is broken')
+        params = params.copy()
+        # means far out (only a crafted z or a broken model gives them) are clipped, so every
+        # table offset fits in int32; values beyond go through the escape symbol
+        params[:, 0] = np.clip(params[:, 0], -MEAN_MAX, MEAN_MAX)
         scales = np.clip(np.exp(np.minimum(params[:, 1], math.log(SCALE_MAX))), SCALE_MIN,
                          None)
         if self.num_params == 3:
@@ -170,7 +179,8 @@ class GaussianMixtureConditional(nn.Module):
         """One rANS string of int ``symbols`` (CompressAI's format, :func:`rans.encode`)."""
         symbols = np.asarray(symbols, dtype=np.int64).reshape(-1)
         check_bypass(torch.from_numpy(symbols - tables['offsets'])[None],
-                     torch.from_numpy(tables['sizes'].astype(np.int64) - 2)[None], what)
+                     torch.from_numpy(tables['sizes'].astype(np.int64) - 2)[None], what,
+                     buffer_bound=not rans.HAVE_EXTENSION)
         return rans.encode(symbols, np.arange(len(symbols), dtype=np.int32), tables['cdfs'],
                            tables['sizes'], tables['offsets'], starts=tables['starts'])
 
