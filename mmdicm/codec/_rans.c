@@ -291,6 +291,49 @@ static Py_ssize_t enc_symbols(const int32_t *symbols, const int32_t *indexes, Py
     return m;
 }
 
+/* Code validated arrays into a new bytes object (NULL with an exception set on failure). */
+static PyObject *encode_to_bytes(const int32_t *sym, const int32_t *ix, Py_ssize_t n,
+                                 const int32_t *c, Py_ssize_t stride, const int64_t *st,
+                                 const int32_t *sz, const int32_t *off) {
+    Py_ssize_t where = 0;
+    const Py_ssize_t m = enc_symbols(sym, ix, n, c, stride, st, sz, off, NULL, &where);
+    if (m < 0) {
+        PyErr_Format(PyExc_ValueError, "value out of the coder's range (symbol %zd)", where);
+        return NULL;
+    }
+    EncSym *syms = (EncSym *)PyMem_Malloc((size_t)(m ? m : 1) * sizeof(EncSym));
+    uint32_t *buf = (uint32_t *)PyMem_Malloc((size_t)(m + 2) * sizeof(uint32_t));
+    PyObject *result = NULL;
+    if (!syms || !buf) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    enc_symbols(sym, ix, n, c, stride, st, sz, off, syms, &where);
+    uint32_t *end = buf + m + 2, *ptr = end;
+    uint64_t x = RANS_L;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t j = m - 1; j >= 0; --j) {
+        if (syms[j].freq) enc_put(&x, &ptr, syms[j].start, syms[j].freq);
+        else enc_put_bits(&x, &ptr, syms[j].start);
+    }
+    ptr -= 2;
+    ptr[0] = (uint32_t)x;
+    ptr[1] = (uint32_t)(x >> 32);
+    Py_END_ALLOW_THREADS
+    /* little-endian words, as CompressAI writes them on x86 */
+    const Py_ssize_t nwords = end - ptr;
+    result = PyBytes_FromStringAndSize(NULL, nwords * 4);
+    if (result) {
+        unsigned char *o = (unsigned char *)PyBytes_AS_STRING(result);
+        for (Py_ssize_t k = 0; k < nwords; ++k)
+            for (int b = 0; b < 4; ++b) o[4 * k + b] = (unsigned char)(ptr[k] >> (8 * b));
+    }
+done:
+    PyMem_Free(syms);
+    PyMem_Free(buf);
+    return result;
+}
+
 /* encode(symbols, indexes, cdfs, cdf_sizes, offsets[, starts]) -> bytes */
 static PyObject *rans_encode(PyObject *self, PyObject *args) {
     PyObject *o_sym, *o_idx, *o_cdfs, *o_sizes, *o_offsets, *o_starts = Py_None;
@@ -301,8 +344,6 @@ static PyObject *rans_encode(PyObject *self, PyObject *args) {
     Py_buffer sym, idx, cdfs, sizes, offsets, starts;
     int got = 0;
     PyObject *result = NULL;
-    EncSym *syms = NULL;
-    uint32_t *buf = NULL;
     if (!get_int32_buffer(o_sym, &sym, 0, 1, "symbols")) return NULL;
     got = 1;
     if (!get_int32_buffer(o_idx, &idx, 0, 1, "indexes")) goto done;
@@ -331,47 +372,9 @@ static PyObject *rans_encode(PyObject *self, PyObject *args) {
             PyErr_Format(PyExc_ValueError, "CDF index out of range (symbol %zd)", i);
             goto done;
         }
-    Py_ssize_t where = 0;
-    const Py_ssize_t m = enc_symbols((const int32_t *)sym.buf, ix, n, c, stride, st, sz,
-                                     (const int32_t *)offsets.buf, NULL, &where);
-    if (m < 0) {
-        PyErr_Format(PyExc_ValueError, "value out of the coder's range (symbol %zd)", where);
-        goto done;
-    }
-    syms = (EncSym *)PyMem_Malloc((size_t)(m ? m : 1) * sizeof(EncSym));
-    buf = (uint32_t *)PyMem_Malloc((size_t)(m + 2) * sizeof(uint32_t));
-    if (!syms || !buf) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    enc_symbols((const int32_t *)sym.buf, ix, n, c, stride, st, sz,
-                (const int32_t *)offsets.buf, syms, &where);
-    uint32_t *end = buf + m + 2, *ptr = end;
-    uint64_t x = RANS_L;
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t j = m - 1; j >= 0; --j) {
-        if (syms[j].freq) enc_put(&x, &ptr, syms[j].start, syms[j].freq);
-        else enc_put_bits(&x, &ptr, syms[j].start);
-    }
-    ptr -= 2;
-    ptr[0] = (uint32_t)x;
-    ptr[1] = (uint32_t)(x >> 32);
-    Py_END_ALLOW_THREADS
-    /* little-endian words, as CompressAI writes them on x86 */
-    const Py_ssize_t nwords = end - ptr;
-    result = PyBytes_FromStringAndSize(NULL, nwords * 4);
-    if (result) {
-        unsigned char *o = (unsigned char *)PyBytes_AS_STRING(result);
-        for (Py_ssize_t k = 0; k < nwords; ++k) {
-            o[4 * k] = (unsigned char)ptr[k];
-            o[4 * k + 1] = (unsigned char)(ptr[k] >> 8);
-            o[4 * k + 2] = (unsigned char)(ptr[k] >> 16);
-            o[4 * k + 3] = (unsigned char)(ptr[k] >> 24);
-        }
-    }
+    result = encode_to_bytes((const int32_t *)sym.buf, ix, n, c, stride, st, sz,
+                             (const int32_t *)offsets.buf);
 done:
-    PyMem_Free(syms);
-    PyMem_Free(buf);
     if (got >= 6 && flat) PyBuffer_Release(&starts);
     if (got >= 5) PyBuffer_Release(&offsets);
     if (got >= 4) PyBuffer_Release(&sizes);

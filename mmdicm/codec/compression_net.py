@@ -179,18 +179,11 @@ class DICMCompressionNet(CompressionModel):
             nn.Conv2d(D, hyper_out * 4, 1), nn.PixelShuffle(2))
 
         self.entropy_bottleneck = EntropyBottleneck(N)
-        if entropy_model == 'hyperprior':
-            self.gaussian_conditional = GaussianConditional(None)
-        else:
-            self.context_mixture = CheckerboardMixtureCodec(
-                M, D, mixture_components, context_mask_ratio, context)
+        self._build_y_model(M, D, mixture_components, context, context_mask_ratio)
         resize_entropy_buffers_on_load(self)
         self.register_load_state_dict_pre_hook(_check_layout_on_load)
         #: float64 copies of h_s's tensors for the eval path, see _h_s_float64
         self._f64_h_s = Float64Weights()
-        #: names of the strings compress() returns, in order (one container section each)
-        self.string_names: Tuple[str, ...] = (
-            ('y', 'z') if entropy_model == 'hyperprior' else ('y anchors', 'y non-anchors', 'z'))
         self.config = dict(in_channels=in_channels, mid_channels=mid_channels,
                            latent_channels=M, hyper_channels=N, orders=orders,
                            global_local=global_local, mlp_ratios=mlp_ratios,
@@ -203,6 +196,18 @@ class DICMCompressionNet(CompressionModel):
                                mixture_components=int(mixture_components),
                                context=dict(context or {}),
                                context_mask_ratio=float(context_mask_ratio))
+
+    def _build_y_model(self, M: int, D: int, components: int,
+                       context: Optional[Dict[str, Any]], mask_ratio: float) -> None:
+        """The entropy model of y, and the names of the strings compress() returns (one
+        container section each)."""
+        if self.entropy_model == 'hyperprior':
+            self.gaussian_conditional = GaussianConditional(None)
+            self.string_names: Tuple[str, ...] = ('y', 'z')
+        else:
+            self.context_mixture = CheckerboardMixtureCodec(M, D, components, mask_ratio,
+                                                            context)
+            self.string_names = ('y anchors', 'y non-anchors', 'z')
 
     # ------------------------------------------------------------------ entropy parameters
     def gaussian_params(self, z_hat: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
