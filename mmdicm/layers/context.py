@@ -18,16 +18,38 @@ from ..utils import check_int
 __all__ = ['MaskedContextTransformer', 'relative_buckets']
 
 
+class _Layout:
+    """Where the tokens of an (h, w) map are: bucket of every (query, key) offset and which
+    keys a query may see, built a chunk of query rows at a time (an (n, n) table would take
+    2 GB at 2048x2048)."""
+
+    def __init__(self, h: int, w: int, radius: int, visible: torch.Tensor) -> None:
+        ys, xs = torch.meshgrid(torch.arange(h, device=visible.device),
+                                torch.arange(w, device=visible.device), indexing='ij')
+        self.ys, self.xs, self.radius = ys.reshape(-1), xs.reshape(-1), radius
+        self.visible = visible  # (b, n)
+
+    def buckets(self, s: int, e: int) -> torch.Tensor:
+        """(e - s, n) int64 buckets of queries s..e-1: one per offset ``(dy, dx)`` with
+        ``|dy| + |dx| <= radius``, one shared by all farther keys."""
+        dy = self.ys[None] - self.ys[s:e, None]
+        dx = self.xs[None] - self.xs[s:e, None]
+        side, r = 2 * self.radius + 1, self.radius
+        near = dy.abs() + dx.abs() <= r
+        return torch.where(near, (dy + r) * side + dx + r, torch.full_like(dy, side**2))
+
+    def allowed(self, s: int, e: int) -> torch.Tensor:
+        """(b, e - s, n) bool: keys that are visible, or the query itself."""
+        n = self.ys.numel()
+        own = torch.arange(s, e, device=self.ys.device)[:, None] == torch.arange(
+            n, device=self.ys.device)[None]
+        return self.visible[:, None] | own
+
+
 def relative_buckets(h: int, w: int, radius: int, device=None) -> torch.Tensor:
-    """(h*w, h*w) int64: the bucket of each (query, key) offset ``(dy, dx)`` with
-    ``|dy| + |dx| <= radius`` (one per offset), and one shared bucket for all farther keys."""
-    ys, xs = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device),
-                            indexing='ij')
-    ys, xs = ys.reshape(-1), xs.reshape(-1)
-    dy, dx = ys[None] - ys[:, None], xs[None] - xs[:, None]
-    side = 2 * radius + 1
-    near = dy.abs() + dx.abs() <= radius
-    return torch.where(near, (dy + radius) * side + dx + radius, torch.full_like(dy, side**2))
+    """(h*w, h*w) int64: the bucket of each (query, key) offset (see :class:`_Layout`)."""
+    layout = _Layout(h, w, radius, torch.zeros(1, h * w, dtype=torch.bool, device=device))
+    return layout.buckets(0, h * w)
 
 
 class _Attention(nn.Module):
@@ -42,8 +64,8 @@ class _Attention(nn.Module):
         self.proj = nn.Linear(num_heads * head_dim, dim, bias=False)
         self.scale = dim**-0.5  # the release scales by the model width, not the head width
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor, buckets: torch.Tensor,
-                rel_emb: torch.Tensor, topk: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, layout: _Layout, rel_emb: torch.Tensor,
+                topk: int) -> torch.Tensor:
         b, n, _ = x.shape
         q, k, v = self.qkv(self.norm(x)).view(b, n, 3, self.num_heads,
                                               self.head_dim).permute(2, 0, 3, 1, 4)
@@ -51,16 +73,17 @@ class _Attention(nn.Module):
         # queries in chunks: the score matrix is (chunk, n) per head, not (n, n)
         chunk = max(1, (1 << 22) // max(1, n * self.num_heads * b))
         for s in range(0, n, chunk):
-            qs = q[:, :, s:s + chunk]
+            e = min(n, s + chunk)
+            qs = q[:, :, s:e]
             scores = qs @ k.transpose(-1, -2)
             rel = qs @ rel_emb.t()  # (b, h, chunk, n_buckets)
-            idx = buckets[s:s + chunk].expand(b, self.num_heads, -1, -1)
+            idx = layout.buckets(s, e).expand(b, self.num_heads, -1, -1)
             scores = (scores + rel.gather(-1, idx)) * self.scale
-            scores = scores.masked_fill(~allowed[:, None, s:s + chunk], float('-inf'))
+            scores = scores.masked_fill(~layout.allowed(s, e)[:, None], float('-inf'))
             if 0 < topk < n:
                 kth = scores.topk(topk, dim=-1).values[..., -1:]
                 scores = scores.masked_fill(scores < kth, float('-inf'))
-            out[:, :, s:s + chunk] = F.softmax(scores, dim=-1) @ v
+            out[:, :, s:e] = F.softmax(scores, dim=-1) @ v
         return x + self.proj(out.transpose(1, 2).reshape(b, n, -1))
 
 
@@ -73,8 +96,8 @@ class _Block(nn.Module):
         self.mlp = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden),
                                  nn.LeakyReLU(0.2), nn.Linear(hidden, dim))
 
-    def forward(self, x, allowed, buckets, rel_emb, topk):
-        x = self.attn(x, allowed, buckets, rel_emb, topk)
+    def forward(self, x, layout, rel_emb, topk):
+        x = self.attn(x, layout, rel_emb, topk)
         return x + self.mlp(x)
 
 
@@ -147,14 +170,11 @@ class MaskedContextTransformer(nn.Module):
             raise ValueError(f'visible must be a bool (H, W) or (B, H, W) mask for a latent '
                              f'of shape {tuple(y_hat.shape)}, got {tuple(visible.shape)}')
         vis = visible.reshape(b, 1, h * w)
-        n = h * w
-        eye = torch.eye(n, dtype=torch.bool, device=y_hat.device)
-        allowed = vis | eye  # (b, n, n): keys that are visible, or the query itself
+        layout = _Layout(h, w, self.radius, vis[:, 0])
         tokens = self.embed(torch.where(vis, y_hat.flatten(2), 0.0).transpose(1, 2))
-        buckets = relative_buckets(h, w, self.radius, y_hat.device)
         k = self._topk() if topk is None else topk
         for block in self.blocks:
-            tokens = block(tokens, allowed, buckets, self.rel_emb, k)
+            tokens = block(tokens, layout, self.rel_emb, k)
         out = tokens.transpose(1, 2) * ~vis
         return out.reshape(b, -1, h, w)
 

@@ -14,6 +14,7 @@ from mmdicm.codec import BitstreamError, DICMCompressionNet, DICMFeatureCodec, p
 from mmdicm.codec.context_mixture import anchor_mask
 from mmdicm.codec.mixture import GaussianMixtureConditional
 from mmdicm.layers import MaskedContextTransformer
+from mmdicm.layers.context import relative_buckets
 
 from fuzz_decode_cases import _mutate_string  # tests/codec
 
@@ -111,6 +112,10 @@ def test_context_model_reads_only_visible_positions():
     assert not torch.allclose(net(torch.where(visible, y + 1.0, y), visible), out)
     with pytest.raises(ValueError, match='visible must be a bool'):
         net(y, visible.float())
+    # one position bucket per offset of L1 distance <= radius (13 for 2), one for the rest
+    buckets = relative_buckets(5, 5, 2)
+    assert len(set(buckets[12].tolist())) == 14 and len(set(buckets[0].tolist())) == 7
+    assert len(set(buckets.diagonal().tolist())) == 1
 
 
 def test_training_uses_random_scans_and_reaches_every_entropy_parameter():
