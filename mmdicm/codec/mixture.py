@@ -31,7 +31,7 @@ MAX_SUPPORT = 256
 #: means are clipped to +-MEAN_MAX for coding (table offsets stay far inside int32)
 MEAN_MAX = float(1 << 24)
 _PRECISION = 16
-_ROWS_PER_CHUNK = 1 << 15
+_ENTRIES_PER_CHUNK = 1 << 20
 
 
 def _width_class(length: np.ndarray) -> np.ndarray:
@@ -88,8 +88,9 @@ def build_tables(means: np.ndarray, scales: np.ndarray,
     flat = np.empty(int(sizes.sum()), dtype=np.int32)
     classes = _width_class(length)
     for width in np.unique(classes):
-        for part in np.array_split(np.flatnonzero(classes == width),
-                                   max(1, int(np.sum(classes == width)) // _ROWS_PER_CHUNK)):
+        rows = np.flatnonzero(classes == width)
+        # ~2**20 table entries per chunk: each float64 temporary stays ~8 MB
+        for part in np.array_split(rows, max(1, len(rows) * int(width) // _ENTRIES_PER_CHUNK)):
             cdf = _quantised_cdfs(lo[part], length[part], means[part], scales[part],
                                   weights[part], int(width))
             cols = np.arange(int(width) + 2)
