@@ -17,6 +17,8 @@ try:
     from . import _rans
 except ImportError:  # pragma: no cover - the project's setup always builds it
     _rans = None
+if _rans is not None and not hasattr(_rans, 'encode'):  # built from an older _rans.c
+    _rans = None
 
 __all__ = ['decode', 'decode_python', 'encode', 'HAVE_EXTENSION']
 
@@ -142,9 +144,9 @@ def _warn_fallback() -> None:
     global _warned
     if not _warned:
         _warned = True
-        warnings.warn('mmdicm.codec._rans is not built; decoding with the pure-Python rANS '
-                      'decoder (same checks, much slower). Reinstall mmdicm '
-                      '(`pip install -e .`) with a C compiler to build it.')
+        warnings.warn('mmdicm.codec._rans is not built (or built from an older _rans.c); '
+                      'decoding with the pure-Python rANS decoder (same checks, much slower). '
+                      'Reinstall mmdicm (`pip install -e .`) with a C compiler to build it.')
 
 
 def encode(symbols: np.ndarray,
