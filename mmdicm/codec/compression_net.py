@@ -2,11 +2,14 @@
 
 Tang, Yi, Wang, "Towards Learned Image Compression for Multiple Semantic Analysis Tasks",
 IEEE Transactions on Broadcasting, 2025: HorNet (recursive gated convolution) analysis and
-synthesis transforms, Transformer hyper-transforms, CompressAI's entropy coding. Outside
-training ``h_s`` runs in float64 and snaps its outputs to a 2**-8 grid, so encoder and decoder
-agree on every CPU and thread count (``docs/codec.md``).
+synthesis transforms, Transformer hyper-transforms, CompressAI's entropy coding. Two entropy
+models of y, chosen by ``entropy_model``: ``'hyperprior'`` (a Gaussian from h_s) and
+``'context_mixture'`` (the release's: a Gaussian mixture from h_s and a Transformer context
+model, coded in two checkerboard passes; :mod:`~mmdicm.codec.context_mixture`). Outside
+training every network that decides a CDF runs in float64 and its outputs are snapped to a
+2**-8 grid, so encoder and decoder agree on every CPU and thread count (``docs/codec.md``).
 """
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -17,12 +20,13 @@ from torch.func import functional_call
 
 from ..layers import HorBlock, ViTBlock
 from ..utils import check_int
+from .context_mixture import PARAM_GRID_BITS, CheckerboardMixtureCodec, Float64Weights
 from .entropy import EntropyBottleneck, GaussianConditional, resize_entropy_buffers_on_load
 
-__all__ = ['DICMCompressionNet']
+__all__ = ['DICMCompressionNet', 'ENTROPY_MODELS']
 
-#: Gaussian parameters used for real coding are rounded to multiples of 2**-PARAM_GRID_BITS.
-PARAM_GRID_BITS = 8
+#: values of ``DICMCompressionNet(entropy_model=...)``
+ENTROPY_MODELS = ('hyperprior', 'context_mixture')
 
 
 def _triple(name: str, value, cast) -> Tuple:
@@ -30,6 +34,28 @@ def _triple(name: str, value, cast) -> Tuple:
     if len(value) != 3:
         raise ValueError(f'{name} must have one entry per stage (3), got {value!r}')
     return tuple(cast(v) for v in value)
+
+
+def _check_layout_on_load(net: 'DICMCompressionNet', state_dict: dict, prefix: str,
+                          *args: Any) -> None:
+    """Refuse, in one line, a checkpoint of the other entropy model (or another K): loaded
+    with ``strict=False`` (mmengine's default) it would silently leave the entropy model of
+    y half random."""
+    if not any(k.startswith(prefix + 'g_a.') for k in state_dict):
+        return  # nothing of this network in it (a plain ResNet checkpoint, a partial load)
+    theirs = ('context_mixture' if any(k.startswith(prefix + 'context_mixture.')
+                                       for k in state_dict) else 'hyperprior')
+    if theirs != net.entropy_model:
+        raise ValueError(f'checkpoint has entropy_model={theirs!r} weights but the network was '
+                         f'built with entropy_model={net.entropy_model!r}; set '
+                         f'entropy_model={theirs!r} in the codec config to load it')
+    key = prefix + 'context_mixture.param_net.2.weight'
+    if key in state_dict:
+        mine = net.context_mixture.param_net[2].weight.shape
+        if state_dict[key].shape != mine:
+            raise ValueError(f'checkpoint\'s mixture parameter network outputs '
+                             f'{state_dict[key].shape[0]} channels, this network {mine[0]}: '
+                             'mixture_components (or latent_channels) differ')
 
 
 class DICMCompressionNet(CompressionModel):
@@ -40,7 +66,10 @@ class DICMCompressionNet(CompressionModel):
         f2 ─ g_a ─► y ─ h_a ─► z ─ Q, EntropyBottleneck ─► z_hat ─ h_s ─► (scales, means)
                     └─ Q, GaussianConditional(scales, means) ─► y_hat ─ g_s ─► f3
 
-    Widths and blocks of each transform: ``docs/codec.md``.
+    With ``entropy_model='context_mixture'`` h_s outputs features instead, and y is coded by
+    :class:`~mmdicm.codec.context_mixture.CheckerboardMixtureCodec` (``context_mixture``):
+    a Gaussian mixture from h_s and a Transformer context model, two checkerboard passes.
+    Widths and blocks of each transform, and both entropy models: ``docs/codec.md``.
 
     Args:
         in_channels (int): Channels of the feature to compress (f2) and of the output (f3).
@@ -65,6 +94,15 @@ class DICMCompressionNet(CompressionModel):
             feature resolution, mirroring g_a exactly. That block is ~55 % of g_s's time
             (10 of 28 decoder GFLOPs at 512x512) and the backbone tail's layer2 follows
             directly, so by default g_s ends with its last up-scaling. Defaults to False.
+        entropy_model (str): ``'hyperprior'`` (mean-scale Gaussian from h_s) or
+            ``'context_mixture'`` (the release's mixture + context model). Checkpoints of
+            one do not load into the other. Defaults to ``'hyperprior'``.
+        mixture_components (int): K of ``'context_mixture'``. Defaults to 3 (the release's
+            training script uses 1: ``--K 1 --num_parameter 2``).
+        context (dict, optional): Context-model arguments of ``'context_mixture'``
+            (:class:`~mmdicm.layers.MaskedContextTransformer`). Defaults to the release's.
+        context_mask_ratio (float): Fraction of y hidden from the context model in training
+            (``'context_mixture'``). Defaults to 0.5.
 
     Example:
         >>> import torch
@@ -91,8 +129,16 @@ class DICMCompressionNet(CompressionModel):
                  hyper_dim: int = 384,
                  hyper_heads: int = 6,
                  hyper_mlp_ratio: float = 4.0,
-                 synthesis_full_res_block: bool = False) -> None:
+                 synthesis_full_res_block: bool = False,
+                 entropy_model: str = 'hyperprior',
+                 mixture_components: int = 3,
+                 context: Optional[Dict[str, Any]] = None,
+                 context_mask_ratio: float = 0.5) -> None:
         super().__init__()
+        if entropy_model not in ENTROPY_MODELS:
+            raise ValueError(f'entropy_model must be one of {ENTROPY_MODELS}, got '
+                             f'{entropy_model!r}')
+        self.entropy_model = entropy_model
         for name, value in (('in_channels', in_channels), ('mid_channels', mid_channels),
                             ('latent_channels', latent_channels),
                             ('hyper_channels', hyper_channels), ('hyper_dim', hyper_dim),
@@ -125,16 +171,19 @@ class DICMCompressionNet(CompressionModel):
         self.h_a = nn.Sequential(
             conv(M, D, 3, stride=2), vit(), conv(D, D, 3, stride=2), vit(), nn.Conv2d(D, N, 1))
         # The last up-scaling is a 1x1 conv + PixelShuffle: a 3x3 sub-pixel conv there would
-        # cost 2.7 GFLOPs at 512x512, more than the rest of h_s together.
+        # cost 2.7 GFLOPs at 512x512, more than the rest of h_s together. It outputs
+        # (scales, means) of y, or D-channel features for the context-mixture model.
+        hyper_out = 2 * M if entropy_model == 'hyperprior' else D
         self.h_s = nn.Sequential(
             nn.Conv2d(N, D, 1), vit(), subpel_conv3x3(D, D, 2), vit(),
-            nn.Conv2d(D, 2 * M * 4, 1), nn.PixelShuffle(2))
+            nn.Conv2d(D, hyper_out * 4, 1), nn.PixelShuffle(2))
 
         self.entropy_bottleneck = EntropyBottleneck(N)
-        self.gaussian_conditional = GaussianConditional(None)
+        self._build_y_model(M, D, mixture_components, context, context_mask_ratio)
         resize_entropy_buffers_on_load(self)
-        #: (weight key, float64 copies of h_s's tensors) for the eval path, see _h_s_float64
-        self._h_s_f64_cache: Tuple[Any, Dict[str, torch.Tensor]] = (None, {})
+        self.register_load_state_dict_pre_hook(_check_layout_on_load)
+        #: float64 copies of h_s's tensors for the eval path, see _h_s_float64
+        self._f64_h_s = Float64Weights()
         self.config = dict(in_channels=in_channels, mid_channels=mid_channels,
                            latent_channels=M, hyper_channels=N, orders=orders,
                            global_local=global_local, mlp_ratios=mlp_ratios,
@@ -142,11 +191,31 @@ class DICMCompressionNet(CompressionModel):
                            hyper_dim=D, hyper_heads=hyper_heads,
                            hyper_mlp_ratio=float(hyper_mlp_ratio),
                            synthesis_full_res_block=bool(synthesis_full_res_block))
+        if entropy_model != 'hyperprior':  # hyperprior configs (and fingerprints) unchanged
+            self.config.update(entropy_model=entropy_model,
+                               mixture_components=int(mixture_components),
+                               context=dict(context or {}),
+                               context_mask_ratio=float(context_mask_ratio))
+
+    def _build_y_model(self, M: int, D: int, components: int,
+                       context: Optional[Dict[str, Any]], mask_ratio: float) -> None:
+        """The entropy model of y, and the names of the strings compress() returns (one
+        container section each)."""
+        if self.entropy_model == 'hyperprior':
+            self.gaussian_conditional = GaussianConditional(None)
+            self.string_names: Tuple[str, ...] = ('y', 'z')
+        else:
+            self.context_mixture = CheckerboardMixtureCodec(M, D, components, mask_ratio,
+                                                            context)
+            self.string_names = ('y anchors', 'y non-anchors', 'z')
 
     # ------------------------------------------------------------------ entropy parameters
     def gaussian_params(self, z_hat: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """``(scales, means)`` of y from ``z_hat``; reproducible across machines outside
         training (docs/codec.md, "Cross-platform decoding")."""
+        if self.entropy_model != 'hyperprior':
+            raise RuntimeError(f'gaussian_params() is the hyperprior model\'s; this network '
+                               f'codes y with entropy_model={self.entropy_model!r}')
         if self.training:
             return self.h_s(z_hat).chunk(2, 1)
         params = functional_call(self.h_s, self._h_s_float64(), (z_hat.double(), ))
@@ -159,11 +228,14 @@ class DICMCompressionNet(CompressionModel):
         """h_s's weights in float64, cast once per weight version (casting its ~10 M weights
         took ~20 % of the float64 h_s at 512x512, measured): the key changes with any
         in-place update (optimizer step, load_state_dict) or replaced tensor."""
-        tensors = self.h_s.state_dict(keep_vars=True)
-        key = tuple((k, t.data_ptr(), t._version, t.device) for k, t in tensors.items())
-        if self._h_s_f64_cache[0] != key:
-            self._h_s_f64_cache = (key, {k: t.detach().double() for k, t in tensors.items()})
-        return self._h_s_f64_cache[1]
+        return self._f64_h_s(self.h_s)
+
+    def hyper_features(self, z_hat: torch.Tensor) -> torch.Tensor:
+        """h_s's features for the context-mixture model: float32 in training, float64
+        outside (they feed the float64 parameter network)."""
+        if self.training:
+            return self.h_s(z_hat)
+        return self._f64_h_s.run(self.h_s, z_hat.double())
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.config['in_channels']:
@@ -184,8 +256,12 @@ class DICMCompressionNet(CompressionModel):
         y = self.g_a(x)
         z = self.h_a(y)
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
-        scales, means = self.gaussian_params(z_hat)
-        y_hat, y_likelihoods = self.gaussian_conditional(y, scales, means=means)
+        if self.entropy_model == 'hyperprior':
+            scales, means = self.gaussian_params(z_hat)
+            y_hat, y_likelihoods = self.gaussian_conditional(y, scales, means=means)
+        else:
+            out = self.context_mixture(y, self.hyper_features(z_hat))
+            y_hat, y_likelihoods = out['y_hat'], out['likelihoods']['y']
         return {'x_hat': self.g_s(y_hat), 'likelihoods': {'y': y_likelihoods, 'z': z_likelihoods}}
 
     @torch.no_grad()
@@ -194,13 +270,17 @@ class DICMCompressionNet(CompressionModel):
 
         Returns:
             dict: ``strings`` = ``[y_strings, z_strings]`` (one bytes object per batch item
-            each) and ``shape`` = z's spatial size.
+            each; ``'context_mixture'``: ``[y_anchor_strings, y_non_anchor_strings,
+            z_strings]``, see :attr:`string_names`) and ``shape`` = z's spatial size.
         """
         self._check_input(x)
         y = self.g_a(x)
         z = self.h_a(y)
         z_strings = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
+        if self.entropy_model != 'hyperprior':
+            y_out = self.context_mixture.compress(y, self.hyper_features(z_hat))
+            return {'strings': [*y_out['strings'], z_strings], 'shape': z.size()[-2:]}
         scales, means = self.gaussian_params(z_hat)
         indexes = self.gaussian_conditional.build_indexes(scales)
         y_strings = self.gaussian_conditional.compress(y, indexes, means=means)
@@ -209,10 +289,15 @@ class DICMCompressionNet(CompressionModel):
     @torch.no_grad()
     def decompress_latent(self, strings: List[List[bytes]],
                           shape: Sequence[int]) -> torch.Tensor:
-        """Decode the quantised latent ``y_hat`` from ``[y_strings, z_strings]``."""
-        if not isinstance(strings, (list, tuple)) or len(strings) != 2:
-            raise ValueError('strings must be [y_strings, z_strings]')
-        z_hat = self.entropy_bottleneck.decompress(strings[1], tuple(shape))
+        """Decode the quantised latent ``y_hat`` from :meth:`compress`'s strings."""
+        names = self.string_names
+        if not isinstance(strings, (list, tuple)) or len(strings) != len(names):
+            raise ValueError('strings must be [' + ', '.join(n.replace(' ', '_') + '_strings'
+                                                           for n in names) + ']')
+        z_hat = self.entropy_bottleneck.decompress(strings[-1], tuple(shape))
+        if self.entropy_model != 'hyperprior':
+            hyper = self.hyper_features(z_hat)
+            return self.context_mixture.decompress(strings[:2], hyper.shape[-2:], hyper)['y_hat']
         scales, means = self.gaussian_params(z_hat)
         indexes = self.gaussian_conditional.build_indexes(scales)
         return self.gaussian_conditional.decompress(strings[0], indexes, means=means)
@@ -230,6 +315,8 @@ class DICMCompressionNet(CompressionModel):
         """The ``y_hat`` that :meth:`compress` transmits, computed without entropy coding."""
         self._check_input(x)
         y = self.g_a(x)
+        if self.entropy_model != 'hyperprior':
+            return torch.round(y)
         z_hat = self.entropy_bottleneck.quantize(
             self.h_a(y), 'dequantize', self.entropy_bottleneck._get_medians())
         _, means = self.gaussian_params(z_hat)

@@ -22,7 +22,7 @@ from . import rans
 from .bitstream import BitstreamError
 
 __all__ = ['ENTROPY_BUFFERS', 'EntropyBottleneck', 'GaussianConditional', 'bounded_decompress',
-           'check_encodable', 'resize_entropy_buffers_on_load']
+           'check_bypass', 'check_encodable', 'resize_entropy_buffers_on_load']
 
 #: buffers whose size depends on ``update()``
 ENTROPY_BUFFERS = ('_quantized_cdf', '_offset', '_cdf_length', 'scale_table')
@@ -94,7 +94,15 @@ def check_encodable(model: EntropyModel, inputs: torch.Tensor, indexes: torch.Te
     symbols = torch.round(symbols.double()).clamp(-2.0**40, 2.0**40).long()
     idx = indexes.long().cpu()
     value = symbols.cpu() - model._offset.long().cpu()[idx]
-    max_value = model._cdf_length.long().cpu()[idx] - 2
+    check_bypass(value, model._cdf_length.long().cpu()[idx] - 2, what)
+
+
+def check_bypass(value: torch.Tensor, max_value: torch.Tensor, what: str,
+                 buffer_bound: bool = True) -> None:
+    """The bypass part of :func:`check_encodable` for any table layout: ``value`` = symbol -
+    offset (int64, batch first), ``max_value`` = its table's length - 2 (same shape).
+    ``buffer_bound=False`` skips the bound of CompressAI's fixed output buffer (for
+    :func:`mmdicm.codec.rans.encode`, which sizes its output exactly)."""
     raw = torch.where(value < 0, -2 * value - 1,
                       torch.where(value >= max_value, 2 * (value - max_value), 0))
     worst = int(raw.max()) if raw.numel() else 0
@@ -104,11 +112,12 @@ def check_encodable(model: EntropyModel, inputs: torch.Tensor, indexes: torch.Te
                          'coded): the input or the model is broken')
     # bits per item, bounded above: <= 16 per symbol, plus a 4-bit count and 4-bit chunks
     # per bypass value; the encoder's buffer holds 32 bits per symbol, 2 words of state
-    raw = raw.reshape(inputs.size(0), -1).double()
+    raw = raw.reshape(value.size(0), -1).double()
     chunks = torch.ceil(torch.log2(raw + 1) / 4)
     bypass_bits = torch.where(raw > 0, 4 + 4 * chunks, torch.zeros_like(raw)).sum(1)
     per_item = raw.size(1)
-    if raw.numel() and 16 * per_item + float(bypass_bits.max()) > 32 * (per_item - 3):
+    if buffer_bound and raw.numel() and (16 * per_item + float(bypass_bits.max())
+                                         > 32 * (per_item - 3)):
         raise ValueError(f'{what} has {int((raw > 0).sum())} values outside its entropy '
                          'model\'s range, too many for CompressAI\'s rANS encoder buffer: '
                          'the input or the model is broken')

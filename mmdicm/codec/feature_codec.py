@@ -146,8 +146,9 @@ class DICMFeatureCodec(nn.Module):
         if self.net is None:
             raise RuntimeError('the compression network is bypassed (net=None): there is no '
                                'latent to entropy-code')
-        if any(m._quantized_cdf.numel() == 0 for m in (self.net.entropy_bottleneck,
-                                                       self.net.gaussian_conditional)):
+        models = [getattr(self.net, n, None) for n in ('entropy_bottleneck',
+                                                       'gaussian_conditional')]
+        if any(m._quantized_cdf.numel() == 0 for m in models if m is not None):
             raise RuntimeError('entropy tables are empty: call update(force=True) after '
                                'training or loading weights, before real coding (in a '
                                "config, keep dict(type='EntropyUpdateHook') in custom_hooks: "
@@ -158,8 +159,9 @@ class DICMFeatureCodec(nn.Module):
     def fingerprint(self) -> bytes:
         """16-byte digest of everything that decides the bits: the architecture, the weights
         of :attr:`upstream_modules` (the backbone head, when a backbone sets them), RE, g_a,
-        h_a, h_s, and every parameter and buffer of the entropy models (CDF tables, and z's
-        quantiles, whose medians dequantise z). Every container carries it and a receiver
+        h_a, h_s, and every parameter and buffer of the entropy models (CDF tables, z's
+        quantiles, whose medians dequantise z, and the context model and parameter network
+        of ``entropy_model='context_mixture'``). Every container carries it and a receiver
         decodes only containers that match its own, so a file from another model, λ or edge
         is refused; models that share these parts (task models trained on one frozen edge)
         share it. g_s is not in it: receivers may fine-tune their decoder."""
@@ -167,7 +169,9 @@ class DICMFeatureCodec(nn.Module):
         tensors: Dict[str, torch.Tensor] = {}
         parts = [(f'upstream.{i}', m) for i, m in enumerate(self.upstream_modules)]
         parts += [('re', self.re), ('g_a', net.g_a), ('h_a', net.h_a), ('h_s', net.h_s),
-                  ('eb', net.entropy_bottleneck), ('gc', net.gaussian_conditional)]
+                  ('eb', net.entropy_bottleneck),
+                  ('gc', getattr(net, 'gaussian_conditional', None)),
+                  ('cm', getattr(net, 'context_mixture', None))]
         for prefix, module in parts:
             if module is not None:
                 for name, tensor in module.state_dict(keep_vars=True).items():
@@ -220,7 +224,7 @@ class DICMFeatureCodec(nn.Module):
         z_shape = tuple(int(s) for s in out['shape'])
         return [
             pack(fp, image_size=tuple(size), latent_shapes=[z_shape],
-                 sections=[[out['strings'][0][i]], [out['strings'][1][i]]], padded_size=padded)
+                 sections=[[strings[i]] for strings in out['strings']], padded_size=padded)
             for i, size in enumerate(image_sizes)
         ]
 
@@ -232,8 +236,10 @@ class DICMFeatureCodec(nn.Module):
         if stream.fingerprint != fp:  # an already-parsed DICMBitstream
             raise BitstreamError('model fingerprint mismatch: the bitstream was written by '
                                  'another model or entropy table')
-        if len(stream.sections) != 2 or any(len(s) != 1 for s in stream.sections):
-            raise BitstreamError(f'expected sections [[y], [z]], got {len(stream.sections)} '
+        names = self._require_net().string_names
+        if len(stream.sections) != len(names) or any(len(s) != 1 for s in stream.sections):
+            layout = ', '.join(f'[{n}]' for n in names)
+            raise BitstreamError(f'expected sections [{layout}], got {len(stream.sections)} '
                                  'sections of ' + str([len(s) for s in stream.sections]))
         if len(stream.latent_shapes) != 1 or len(stream.latent_shapes[0]) != 2:
             raise BitstreamError(f'expected one 2-D z shape, got {stream.latent_shapes}')
@@ -268,8 +274,7 @@ class DICMFeatureCodec(nn.Module):
         if len({s.padded_size for s in streams}) != 1:
             raise ValueError('containers in one decode() call must share a padded size, got '
                              f'{sorted({s.padded_size for s in streams})}')
-        y_strings = [s.sections[0][0] for s in streams]
-        z_strings = [s.sections[1][0] for s in streams]
-        y_hat = net.decompress_latent([y_strings, z_strings], streams[0].latent_shapes[0])
+        strings = [[s.sections[k][0] for s in streams] for k in range(len(net.string_names))]
+        y_hat = net.decompress_latent(strings, streams[0].latent_shapes[0])
         f3 = net.g_s(self._layout(y_hat))  # = net.decompress(...)['x_hat']
         return f3.contiguous(), streams

@@ -230,3 +230,57 @@ def test_encode_still_codes_moderate_outliers_exactly():
     data = codec.encode(f1, [(128, 128)])
     with torch.no_grad():
         assert torch.equal(codec.decode(data)[0], codec(f1)['f3'])
+
+
+def _mixture_tables(n, seed):
+    """Per-symbol tables of random 3-Gaussian mixtures (flat layout) and their symbols,
+    some far outside their tables (bypass-coded)."""
+    from mmdicm.codec.mixture import GaussianMixtureConditional
+    rng = np.random.default_rng(seed)
+    params = rng.normal(size=(n, 3, 3))
+    params[:, 0] *= 4
+    params[::50, 1] += 5  # a few wide ones, capped at MAX_SUPPORT
+    tab = GaussianMixtureConditional(3).tables(np.round(params * 256) / 256)
+    symbols = np.round(params[:, 0, 0] + rng.normal(size=n) * 3).astype(np.int64)
+    symbols[::97] *= 300
+    return tab, symbols
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_array_encoder_writes_compressais_bytes(gaussian, seed):
+    """rans.encode (C, NumPy buffers) = CompressAI's RansEncoder, for the shared tables of a
+    GaussianConditional and for flat per-symbol tables, bypass values included."""
+    values, idx = random_symbols(gaussian, 3000, seed)
+    cdf, lengths, offsets = tables(gaussian)
+    theirs = ans.RansEncoder().encode_with_indexes(values.tolist(), idx.tolist(), cdf.tolist(),
+                                                   lengths.tolist(), offsets.tolist())
+    assert rans.encode(values.numpy(), idx.numpy(), cdf, lengths, offsets) == theirs
+    tab, symbols = _mixture_tables(4000, seed)
+    flat = tab['cdfs'].tolist()
+    rows = [flat[s:s + k] for s, k in zip(tab['starts'].tolist(), tab['sizes'].tolist())]
+    theirs = ans.RansEncoder().encode_with_indexes(symbols.tolist(), list(range(4000)), rows,
+                                                   tab['sizes'].tolist(), tab['offsets'].tolist())
+    ours = rans.encode(symbols, np.arange(4000), tab['cdfs'], tab['sizes'], tab['offsets'],
+                       starts=tab['starts'])
+    assert ours == theirs
+    assert (tab['sizes'] == tab['sizes'].max()).any() and len(set(tab['sizes'])) > 5
+    decoded = rans.decode(ours, np.arange(4000), tab['cdfs'], tab['sizes'], tab['offsets'],
+                          starts=tab['starts'])
+    out = np.empty(4000, np.int32)
+    rans.decode_python(ours, np.arange(4000, dtype=np.int32), tab['cdfs'], tab['sizes'],
+                       tab['offsets'], out, tab['starts'])
+    assert decoded.tolist() == out.tolist() == symbols.tolist()
+
+
+def test_flat_tables_are_checked_and_strings_refused():
+    tab, symbols = _mixture_tables(500, 7)
+    data = rans.encode(symbols, np.arange(500), tab['cdfs'], tab['sizes'], tab['offsets'],
+                       starts=tab['starts'])
+    args = (np.arange(500), tab['cdfs'], tab['sizes'], tab['offsets'])
+    with pytest.raises(BitstreamError, match='y string: .*(altered|left over|ends)'):
+        rans.decode(data[:-4] + bytes(4), *args, what='y string', starts=tab['starts'])
+    with pytest.raises(BitstreamError, match='out of bounds'):  # a table past the array's end
+        rans.decode(data, *args, starts=tab['starts'] + 10**6)
+    with pytest.raises(ValueError, match='out of the coder'):
+        rans.encode(np.full(500, 2**31 - 1), np.arange(500), tab['cdfs'], tab['sizes'],
+                    tab['offsets'], starts=tab['starts'])

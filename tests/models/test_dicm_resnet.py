@@ -240,3 +240,26 @@ def test_task_models_of_one_edge_write_and_read_the_same_files():
     with pytest.raises(BitstreamError, match=f'written by model {first.edge_fingerprint().hex()}'
                                              f', this model is {other.edge_fingerprint().hex()}'):
         other.decompress(files)
+
+
+def test_context_mixture_nets_are_part_of_the_edge():
+    """With entropy_model='context_mixture' the context model and parameter network decide
+    the bits: they belong to 'entropy' (so to 'edge', frozen by task stages) and to the
+    edge fingerprint."""
+    torch.manual_seed(0)
+    net = dict(TINY_CODEC['net'], entropy_model='context_mixture',
+               context=dict(depth=1, num_heads=2, head_dim=8))
+    model = DICMResNet(depth=18, codec=dict(TINY_CODEC, net=net), frozen_parts=('edge', ))
+    ids = {id(p) for m in model.part_modules('entropy') for p in m.parameters()}
+    names = {n for n, p in model.named_parameters() if id(p) in ids}
+    assert any(n.startswith('codec.net.context_mixture.context_model.') for n in names)
+    assert any(n.startswith('codec.net.context_mixture.param_net.') for n in names)
+    assert not model.codec.net.context_mixture.param_net[0].weight.requires_grad
+    model.update(force=True)
+    fp = model.edge_fingerprint()
+    with torch.no_grad():
+        model.codec.net.context_mixture.context_model.embed.bias.add_(0.01)
+    assert model.edge_fingerprint() != fp
+    files = model.eval().compress(torch.rand(1, 3, 64, 64))
+    outs = model.decompress(files)
+    assert len(model.codec.parse(files[0]).sections) == 3 and len(outs) == 4

@@ -29,9 +29,11 @@ PARTS = ('head', 're', 'g_a', 'h_a', 'h_s', 'entropy', 'g_s', 'net', 'tail')
 #: hyper-decoder and entropy models both sides share); what a task stage freezes so that
 #: every task model receives the same bitstream.
 PART_GROUPS = {'edge': ('head', 're', 'g_a', 'h_a', 'h_s', 'entropy')}
+#: 'entropy' is the entropy models of z and y: with ``entropy_model='context_mixture'`` the
+#: latter is ``context_mixture`` (context model + parameter network, bit-deciding too)
+_ENTROPY = ('entropy_bottleneck', 'gaussian_conditional', 'context_mixture')
 _NET_PARTS = {'g_a': ('g_a', ), 'h_a': ('h_a', ), 'h_s': ('h_s', ), 'g_s': ('g_s', ),
-              'entropy': ('entropy_bottleneck', 'gaussian_conditional'),
-              'net': ('g_a', 'h_a', 'h_s', 'entropy_bottleneck', 'gaussian_conditional', 'g_s')}
+              'entropy': _ENTROPY, 'net': ('g_a', 'h_a', 'h_s') + _ENTROPY + ('g_s', )}
 
 
 @MODELS.register_module()
@@ -52,7 +54,8 @@ class DICMResNet(ResNet):
             ResNet, e.g. the uncompressed reference). Defaults to ``{}``.
         frozen_parts (Sequence[str]): Any of ``'head'`` (stem + stages up to the split),
             ``'re'``, the compression network's ``'g_a'``, ``'h_a'``, ``'h_s'``, ``'entropy'``
-            (both entropy models, quantiles included), ``'g_s'`` or all of it (``'net'``),
+            (both entropy models, quantiles included, and the context model and parameter
+            network of ``entropy_model='context_mixture'``), ``'g_s'`` or all of it (``'net'``),
             ``'tail'``, and ``'edge'`` (= head, re, g_a, h_a, h_s, entropy: every part that
             decides the bits, see :meth:`edge_fingerprint`): their parameters get
             ``requires_grad=False`` and they stay in eval mode. Defaults to ().
@@ -157,7 +160,8 @@ class DICMResNet(ResNet):
         if part == 're':
             return [] if self.codec.re is None else [self.codec.re]
         net = self.codec.net
-        return [] if net is None else [getattr(net, name) for name in _NET_PARTS[part]]
+        return [] if net is None else [getattr(net, name) for name in _NET_PARTS[part]
+                                       if hasattr(net, name)]
 
     def edge_fingerprint(self) -> bytes:
         """16-byte digest of every weight that decides the bits (the ``'edge'`` parts: head,
