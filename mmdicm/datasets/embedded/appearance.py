@@ -39,8 +39,9 @@ def _texture(rng: np.random.Generator, photo: str, width: int, height: int) -> n
 
 def pattern(rng: np.random.Generator, kind: str, width: int, height: int,
             diameter: float) -> np.ndarray:
-    """(height, width) float32 in [-1, 1]: ``'stripes'``, ``'checker'`` or ``'dots'`` at a
-    random orientation and phase, ``PATTERN_PERIODS`` periods across ``diameter``."""
+    """(height, width) float32 of +-1 (dots: +1 inside), ``'stripes'``, ``'checker'`` or
+    ``'dots'`` at a random orientation and phase, ``PATTERN_PERIODS`` periods across
+    ``diameter``, minus its mean (a pattern does not shift a fill's brightness)."""
     if kind not in PATTERNS:
         raise ValueError(f'kind must be one of {list(PATTERNS)}, got {kind!r}')
     period = max(PATTERN_MIN_PERIOD, diameter / rng.uniform(*PATTERN_PERIODS))
@@ -49,11 +50,13 @@ def pattern(rng: np.random.Generator, kind: str, width: int, height: int,
     u = (xs * math.cos(theta) + ys * math.sin(theta)) / period + rng.uniform(0, 1)
     v = (-xs * math.sin(theta) + ys * math.cos(theta)) / period + rng.uniform(0, 1)
     if kind == 'stripes':
-        return np.where(u % 1 < 0.5, 1.0, -1.0).astype(np.float32)
-    if kind == 'checker':
-        return np.where((u % 1 < 0.5) ^ (v % 1 < 0.5), 1.0, -1.0).astype(np.float32)
-    dist = np.hypot(u % 1 - 0.5, v % 1 - 0.5)
-    return np.where(dist < 0.3, 1.0, -1.0).astype(np.float32)
+        on = u % 1 < 0.5
+    elif kind == 'checker':
+        on = (u % 1 < 0.5) ^ (v % 1 < 0.5)
+    else:
+        on = np.hypot(u % 1 - 0.5, v % 1 - 0.5) < 0.3
+    pat = np.where(on, 1.0, -1.0).astype(np.float32)
+    return pat - pat.mean()
 
 
 def matched_fill(rng: np.random.Generator, surround: np.ndarray, photo: str,
@@ -72,7 +75,7 @@ def matched_fill(rng: np.random.Generator, surround: np.ndarray, photo: str,
     fill = mean + std * _texture(rng, photo, w, h)
     grey = np.full((h, w), rng.choice([-1.0, 1.0]) * rng.uniform(*OFFSET_RANGE), np.float32)
     if kind is not None:
-        amp = rng.uniform(*PATTERN_AMPLITUDE)
+        amp = rng.choice([-1.0, 1.0]) * rng.uniform(*PATTERN_AMPLITUDE)
         grey = grey + amp * pattern(rng, kind, w, h, float(max(w, h)))
     fill = fill + grey[:, :, None] + rng.normal(0, NOISE_STD, size=(h, w, 3))
     return np.clip(np.rint(fill), 0, 255).astype(np.uint8)
