@@ -168,8 +168,15 @@ def render_coco_like_sample(index: int,
     :data:`MAX_OCCLUDED` of it, is redrawn, so the shares hold after occlusion. An object
     that cannot be placed in ``ATTEMPTS`` draws is left out.
 
-    Args: as :func:`~mmdicm.datasets.embedded.render_sample` (categories from
-        :data:`COCO_LIKE_CATEGORIES`; ``image_size`` >= 160).
+    Args:
+        index (int): 0-based image index within the split (file ``{index + 1:06d}.jpg``).
+        split (str): ``'train'`` or ``'val'``. Defaults to ``'train'``.
+        image_size (int): Side of the square image, 160..4096. Defaults to 256.
+        seed (int): Dataset seed. Defaults to 0.
+        categories (Sequence[str]): Class names from :data:`COCO_LIKE_CATEGORIES`, in label
+            order. Defaults to all of them.
+        min_objects (int): Fewest objects drawn (1..30). Defaults to 3.
+        max_objects (int): Most objects drawn (min_objects..30). Defaults to 12.
 
     Returns:
         EmbeddedSample: ``background`` is the photo with the clutter; each object's ``mask``
