@@ -20,8 +20,9 @@ def shape_polygon(shape: str,
         center (tuple[float, float]): ``(x, y)`` of the circumscribed circle's centre.
         radius (float): Radius of the circumscribed circle (> 0).
         angle (float): Rotation in radians. Defaults to 0.
-        aspect (float): Short side / long side of a ``rectangle`` (0 < aspect <= 1; 1 is a
-            square). Ignored by the other shapes. Defaults to 1.
+        aspect (float): Short side / long side of a ``rectangle`` or short / long axis of an
+            ``ellipse`` (0 < aspect <= 1; 1 is a square, a circle). Ignored by the other
+            shapes. Defaults to 1.
 
     Returns:
         np.ndarray: (N, 2) float64 ``(x, y)`` vertices of a simple polygon, in order.
@@ -45,6 +46,8 @@ def shape_polygon(shape: str,
         unit = ring(CIRCLE_VERTICES)
     elif shape == 'triangle':
         unit = ring(3, -np.pi / 2)
+    elif shape == 'ellipse':
+        unit = ring(CIRCLE_VERTICES) * np.array([1.0, aspect])
     elif shape == 'hexagon':
         unit = ring(6)
     elif shape == 'rectangle':

@@ -1,12 +1,10 @@
 """The embedded dataset's constants, sample types and argument checks."""
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ...utils import check_int
-
-
 
 #: Bump whenever the output for given arguments changes; stored in ``meta.json``.
 GENERATOR_VERSION = 1
@@ -19,7 +17,7 @@ DEFAULT_CATEGORIES: Tuple[str, ...] = ('circle', 'triangle', 'rectangle', 'star'
 
 #: Every shape :func:`shape_polygon` can draw (any non-empty subset can be the categories).
 SUPPORTED_SHAPES: Tuple[str, ...] = ('circle', 'triangle', 'rectangle', 'star', 'hexagon',
-                                     'cross')
+                                     'cross', 'ellipse')
 
 #: Background (and texture) photos from ``skimage.data`` with their licence notes.
 PHOTOS: Dict[str, str] = {
@@ -40,6 +38,14 @@ PHOTOS: Dict[str, str] = {
 
 #: Minimum distance in pixels between the masks of two objects of one image.
 OBJECT_GAP = 2
+
+#: Dataset presets: today's toy split and the COCO-like one (docs/embedded_data.md).
+PRESETS: Tuple[str, ...] = ('default', 'coco-like')
+
+#: The default preset's defaults for the arguments of ``generate_embedded_dataset`` left None.
+DEFAULT_PRESET: Dict[str, Any] = dict(num_train=400, num_val=100, image_size=256,
+                                      categories=DEFAULT_CATEGORIES, min_objects=1,
+                                      max_objects=4)
 
 SPLITS: Tuple[str, ...] = ('train', 'val')
 SIZE_RANGE = (0.12, 0.45)  # circumscribed diameter, as a fraction of the image side
@@ -71,6 +77,9 @@ class EmbeddedObject:
             ``rasterize_polygon(polygon, H, W)``.
         bbox (list[float]): ``[x, y, w, h]``, the tight box of ``mask``.
         area (int): Number of pixels in ``mask``.
+        occluded (float): Fraction of the outline's in-image pixels hidden by objects painted
+            later (0 in the default preset, whose objects never overlap; ``mask`` is then the
+            visible part and ``polygon`` the whole outline). Defaults to 0.
     """
     category: str
     label: int
@@ -78,6 +87,7 @@ class EmbeddedObject:
     mask: np.ndarray
     bbox: List[float]
     area: int
+    occluded: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -89,11 +99,17 @@ class EmbeddedSample:
         background (np.ndarray): (H, W, 3) uint8 RGB, the background alone.
         objects (tuple[EmbeddedObject]): The objects, in painting order.
         photo (str): Name of the ``skimage.data`` photo the background was cropped from.
+        owner (np.ndarray, optional): (H, W) int16, the index in ``objects`` of the object
+            whose fill a pixel shows, -1 for background (the painting record of the
+            ``'coco-like'`` preset; None in the default one). Defaults to None.
+        clutter (int): Unannotated distractors painted under the objects. Defaults to 0.
     """
     image: np.ndarray
     background: np.ndarray
     objects: Tuple[EmbeddedObject, ...]
     photo: str
+    owner: Optional[np.ndarray] = None
+    clutter: int = 0
 
 
 # ----------------------------------------------------------------------------- validation

@@ -9,10 +9,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image
+from pycocotools import mask as mask_utils
 
+from .coco_like import COCO_LIKE_VERSION, check_coco_like_args, render_coco_like_sample
 from .render import resize_image, render_sample
-from .spec import (CROP_CONTEXT, DEFAULT_CATEGORIES, GENERATOR, GENERATOR_VERSION, JPEG_QUALITY,
-                   OUTPUTS, PHOTOS, SPLITS, check_args)
+from .spec import (CROP_CONTEXT, DEFAULT_PRESET, GENERATOR, GENERATOR_VERSION, JPEG_QUALITY,
+                   OUTPUTS, PHOTOS, PRESETS, SPLITS, EmbeddedObject, EmbeddedSample,
+                   check_args)
+from .statistics import occlusion_summary, split_statistics
 
 
 def _crop_box(bbox: Sequence[float], image_size: int) -> Tuple[int, int, int]:
@@ -53,8 +57,12 @@ def _paths(out_dir: str) -> Dict[str, str]:
 def _result(out_dir: str, meta: Dict[str, Any], generated: bool,
             seconds: float) -> Dict[str, Any]:
     stats = meta['stats']
+    paths = _paths(out_dir)
     return dict(
-        _paths(out_dir),
+        paths,
+        preset=meta['args'].get('preset', 'default'),
+        statistics={s: split_statistics(paths[f'{s}_ann'], stats[s].get('occlusion'))
+                    for s in SPLITS},
         classes=tuple(meta['classes']),
         num_images={s: stats[s]['images'] for s in SPLITS},
         num_instances={s: stats[s]['instances'] for s in SPLITS},
@@ -65,9 +73,26 @@ def _result(out_dir: str, meta: Dict[str, Any], generated: bool,
     )
 
 
+def _render(index: int, split: str, args: Dict[str, Any]) -> EmbeddedSample:
+    render = render_coco_like_sample if args.get('preset') == 'coco-like' else render_sample
+    return render(index, split, args['image_size'], args['seed'], args['categories'],
+                  args['min_objects'], args['max_objects'])
+
+
+def _segmentation(obj: EmbeddedObject, coco_like: bool) -> Any:
+    """The default preset's polygon (the whole object is visible), or the coco-like preset's
+    compressed RLE of the visible region (occlusion leaves holes no polygon list can draw)."""
+    if not coco_like:
+        return [obj.polygon]
+    rle = mask_utils.encode(np.asfortranarray(obj.mask.astype(np.uint8)))
+    return dict(size=[int(v) for v in rle['size']], counts=rle['counts'].decode('ascii'))
+
+
 def _write_split(root: str, split: str, args: Dict[str, Any]) -> Dict[str, Any]:
     """Render, save and annotate one split under ``root``; returns its statistics."""
     size, categories = args['image_size'], args['categories']
+    coco_like = args.get('preset') == 'coco-like'
+    occluded, clutter = [], 0
     num = args[f'num_{split}']
     crop_size = max(32, size // 2)
     img_dir = osp.join(root, split)
@@ -77,8 +102,8 @@ def _write_split(root: str, split: str, args: Dict[str, Any]) -> Dict[str, Any]:
     images, annotations, cls_lines = [], [], []
     per_category = {c: 0 for c in categories}
     for index in range(num):
-        sample = render_sample(index, split, size, args['seed'], categories,
-                               args['min_objects'], args['max_objects'])
+        sample = _render(index, split, args)
+        clutter += sample.clutter
         image_id = index + 1
         file_name = f'{image_id:06d}.jpg'
         _save_jpeg(sample.image, osp.join(img_dir, file_name))
@@ -87,18 +112,23 @@ def _write_split(root: str, split: str, args: Dict[str, Any]) -> Dict[str, Any]:
         for k, obj in enumerate(sample.objects):
             annotations.append(dict(id=len(annotations) + 1, image_id=image_id,
                                     category_id=obj.label + 1, bbox=obj.bbox,
-                                    area=float(obj.area), segmentation=[obj.polygon],
-                                    iscrowd=0))
+                                    area=float(obj.area),
+                                    segmentation=_segmentation(obj, coco_like), iscrowd=0))
             per_category[obj.category] += 1
+            occluded.append(obj.occluded)
             x0, y0, side = _crop_box(obj.bbox, size)
             crop = resize_image(sample.image[y0:y0 + side, x0:x0 + side], crop_size, crop_size)
             crop_name = f'{image_id:06d}_{k}.jpg'
             _save_jpeg(crop, osp.join(crop_dir, crop_name))
             cls_lines.append(f'{split}/{crop_name} {obj.label}\n')
+    description = (f'mmdicm embedded shapes dataset, {split} split (a toy set for demos and '
+                   'tests, not a benchmark)')
+    if coco_like:
+        description = (f'mmdicm embedded shapes dataset, coco-like preset, {split} split '
+                       '(COCO 2017 size spread, crowding and occlusion on synthetic shapes)')
     coco = dict(
-        info=dict(description=f'mmdicm embedded shapes dataset, {split} split (a toy set '
-                  'for demos and tests, not a benchmark)',
-                  version=str(GENERATOR_VERSION), contributor='mmdicm'),
+        info=dict(description=description, version=str(GENERATOR_VERSION),
+                  contributor='mmdicm'),
         licenses=[],
         images=images,
         annotations=annotations,
@@ -112,8 +142,12 @@ def _write_split(root: str, split: str, args: Dict[str, Any]) -> Dict[str, Any]:
         f.writelines(cls_lines)
     write_image_labels(osp.join(root, 'annotations', f'instances_{split}.json'),
                        osp.join(root, 'annotations', f'image_labels_{split}.txt'))
-    return dict(images=num, instances=len(annotations), cls_samples=len(cls_lines),
-                per_category=per_category)
+    stats = dict(images=num, instances=len(annotations), cls_samples=len(cls_lines),
+                 per_category=per_category)
+    if coco_like:  # the default preset's meta.json stays as it was
+        stats.update(occlusion=occlusion_summary(np.asarray(occluded)),
+                     clutter_per_image=clutter / num)
+    return stats
 
 
 def image_labels(ann_file: str) -> List[Tuple[str, int]]:
@@ -175,15 +209,32 @@ def _is_complete(out_dir: str, meta: Dict[str, Any]) -> bool:
     return True
 
 
+def _check_args(preset: Any, num_train: Any, num_val: Any, image_size: Any, seed: Any,
+                categories: Any, min_objects: Any, max_objects: Any) -> Dict[str, Any]:
+    """The validated ``args`` of ``meta.json`` for ``preset`` (None: the preset's default).
+    The default preset's carry no ``preset`` key: its ``meta.json`` is as it always was."""
+    if not isinstance(preset, str) or preset not in PRESETS:
+        raise ValueError(f'preset must be one of {list(PRESETS)}, got {preset!r}')
+    if preset == 'coco-like':
+        return check_coco_like_args(num_train, num_val, image_size, seed, categories,
+                                    min_objects, max_objects)
+    given = dict(num_train=num_train, num_val=num_val, image_size=image_size,
+                 categories=categories, min_objects=min_objects, max_objects=max_objects)
+    a = {k: DEFAULT_PRESET[k] if v is None else v for k, v in given.items()}
+    return check_args(a['num_train'], a['num_val'], a['image_size'], seed, a['categories'],
+                      a['min_objects'], a['max_objects'])
+
+
 def generate_embedded_dataset(out_dir: Union[str, 'os.PathLike[str]'],
-                              num_train: int = 400,
-                              num_val: int = 100,
-                              image_size: int = 256,
+                              num_train: Optional[int] = None,
+                              num_val: Optional[int] = None,
+                              image_size: Optional[int] = None,
                               seed: int = 0,
-                              categories: Sequence[str] = DEFAULT_CATEGORIES,
-                              min_objects: int = 1,
-                              max_objects: int = 4,
-                              overwrite: bool = False) -> Dict[str, Any]:
+                              categories: Optional[Sequence[str]] = None,
+                              min_objects: Optional[int] = None,
+                              max_objects: Optional[int] = None,
+                              overwrite: bool = False,
+                              preset: str = 'default') -> Dict[str, Any]:
     """Write the embedded dataset (what and where: docs/embedded_data.md).
 
     Idempotent: if ``out_dir/meta.json`` records the same generator version and arguments
@@ -193,29 +244,35 @@ def generate_embedded_dataset(out_dir: Union[str, 'os.PathLike[str]'],
     in a temporary sibling directory and moved into place at the end, ``meta.json`` last,
     so an interrupted run leaves no half-written dataset behind.
 
-    Args:
+    Args (None: the preset's default, ``'default'`` / ``'coco-like'``):
         out_dir (str | os.PathLike): Output directory (created if missing).
-        num_train (int): Number of training images. Defaults to 400.
-        num_val (int): Number of validation images. Defaults to 100.
-        image_size (int): Side of the square images, 32..4096. Defaults to 256.
+        num_train (int, optional): Number of training images. 400 / 1000.
+        num_val (int, optional): Number of validation images. 100 / 200.
+        image_size (int, optional): Side of the square images, 32..4096 / 160..4096. 256.
         seed (int): Non-negative seed; the output is a pure function of the arguments.
             Defaults to 0.
-        categories (Sequence[str]): Shape names from :data:`SUPPORTED_SHAPES`, in label
-            order. Defaults to :data:`DEFAULT_CATEGORIES`.
-        min_objects (int): Fewest objects per image (1..10). Defaults to 1.
-        max_objects (int): Most objects per image (min_objects..10). Defaults to 4.
+        categories (Sequence[str], optional): Class names in label order, from
+            :data:`SUPPORTED_SHAPES` / :data:`~.coco_like.COCO_LIKE_CATEGORIES`. All of
+            :data:`DEFAULT_CATEGORIES` / :data:`~.coco_like.COCO_LIKE_CATEGORIES`.
+        min_objects (int, optional): Fewest objects per image (1..10 / 1..30). 1 / 3.
+        max_objects (int, optional): Most objects per image (min_objects..10 / ..30). 4 / 12.
         overwrite (bool): Regenerate even if ``out_dir`` already holds a dataset (with any
             arguments). Only the entries this function writes (``train/``, ``val/``,
             ``annotations/``, ``classification/``, ``meta.json``) are replaced; other files
             in ``out_dir`` are left alone. Defaults to False.
+        preset (str): ``'default'`` (today's toy split: few large, fully visible shapes) or
+            ``'coco-like'`` (COCO 2017's size spread, crowding and occlusion at low contrast,
+            visible-region RLE masks; docs/embedded_data.md). Defaults to ``'default'``.
 
     Returns:
         dict: Paths (``out_dir``, ``train_dir``, ``val_dir``, ``train_ann``, ``val_ann``,
         ``cls_dir``, ``cls_train``, ``cls_val``, ``classes_file``, ``image_labels_train``,
         ``image_labels_val``, ``meta``), ``classes``
         (tuple), per-split counts (``num_images``, ``num_instances``, ``num_cls_samples``,
-        ``instances_per_category``), ``generated`` (False if an identical dataset was
-        already there) and ``seconds`` (wall time of this call).
+        ``instances_per_category``), ``preset``, ``statistics`` (per split:
+        :func:`~.statistics.split_statistics`; print with
+        :func:`~.statistics.format_statistics`), ``generated`` (False if an identical
+        dataset was already there) and ``seconds`` (wall time of this call).
 
     Raises:
         TypeError: If an argument has the wrong type.
@@ -231,8 +288,8 @@ def generate_embedded_dataset(out_dir: Union[str, 'os.PathLike[str]'],
     out_dir = osp.abspath(os.fspath(out_dir))
     if not isinstance(overwrite, bool):
         raise TypeError(f'overwrite must be a bool, got {type(overwrite).__name__}')
-    args = check_args(num_train, num_val, image_size, seed, categories, min_objects,
-                      max_objects)
+    args = _check_args(preset, num_train, num_val, image_size, seed, categories,
+                       min_objects, max_objects)
     if osp.exists(out_dir) and not osp.isdir(out_dir):
         raise NotADirectoryError(f'out_dir {out_dir} exists and is not a directory')
     if osp.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
@@ -260,10 +317,14 @@ def _existing_dataset(out_dir: str, args: Dict[str, Any]) -> Dict[str, Any]:
         raise FileExistsError(
             f'out_dir {out_dir} is not empty and holds no embedded dataset (no valid '
             'meta.json); choose another directory or pass overwrite=True (CLI: --force)')
-    old_args = dict(meta.get('args') or {}, generator_version=meta.get('generator_version'))
-    new_args = dict(args, generator_version=GENERATOR_VERSION)
-    diff = [f'{k}: {old_args.get(k)!r} there, {v!r} asked' for k, v in new_args.items()
-            if old_args.get(k) != v]
+    old_args = dict(meta.get('args') or {}, generator_version=meta.get('generator_version'),
+                    coco_like_version=meta.get('coco_like_version'))
+    old_args.setdefault('preset', 'default')
+    new_args = dict(args, generator_version=GENERATOR_VERSION,
+                    coco_like_version=_preset_version(args))
+    new_args.setdefault('preset', 'default')
+    diff = [f'{k}: {old_args.get(k)!r} there, {new_args.get(k)!r} asked'
+            for k in sorted(set(old_args) | set(new_args)) if old_args.get(k) != new_args.get(k)]
     if diff:
         raise FileExistsError(
             f'out_dir {out_dir} already holds an embedded dataset made with other '
@@ -274,6 +335,10 @@ def _existing_dataset(out_dir: str, args: Dict[str, Any]) -> Dict[str, Any]:
             f'out_dir {out_dir} holds an incomplete embedded dataset (files missing); '
             'pass overwrite=True (CLI: --force) to regenerate it')
     return meta
+
+
+def _preset_version(args: Dict[str, Any]) -> Optional[int]:
+    return COCO_LIKE_VERSION if args.get('preset') == 'coco-like' else None
 
 
 def _write_dataset(out_dir: str, args: Dict[str, Any]) -> Dict[str, Any]:
@@ -299,6 +364,11 @@ def _write_dataset(out_dir: str, args: Dict[str, Any]) -> Dict[str, Any]:
             note='Synthetic shapes on skimage.data photos for demos and tests; not a '
             'benchmark.',
         )
+        if args.get('preset') == 'coco-like':
+            meta.update(coco_like_version=COCO_LIKE_VERSION,
+                        note='COCO-like split: COCO 2017 size spread, crowding and occlusion '
+                        'on synthetic low-contrast shapes over skimage.data photos '
+                        '(docs/embedded_data.md).')
         with open(osp.join(tmp, 'meta.json'), 'w', encoding='utf-8') as f:
             json.dump(meta, f, indent=1)
             f.write('\n')
