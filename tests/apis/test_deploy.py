@@ -483,6 +483,23 @@ def test_classifier_files_to_scores_and_accuracy(work, tmp_path):
     assert result.metrics['accuracy/top1'] == pytest.approx(100 * hits / len(PHOTOS))
 
 
+def test_a_top_level_data_preprocessor_is_the_models(tmp_path):
+    """mmpretrain configs put ``data_preprocessor`` at the top level and the Runner merges it
+    into the model: so does load_deploy_model (it built an un-normalising one before, so a
+    classifier config's edge coded raw pixels, not what its model trained on)."""
+    config = tmp_path / 'cls.py'
+    inner = ("    head=dict(type='LinearClsHead', num_classes=3, in_channels=512),\n"
+             "    data_preprocessor=dict(num_classes=3, mean=[123.675, 116.28, 103.53],\n"
+             "                           std=[58.395, 57.12, 57.375], to_rgb=True))")
+    assert inner in CLASSIFIER_CONFIG
+    config.write_text(CLASSIFIER_CONFIG.replace(inner, inner.split('\n')[0][:-1] + ')')
+                      + 'data_preprocessor = dict(num_classes=3, mean=[1, 2, 3], std=[4, 5, 6],'
+                      ' to_rgb=True)\n')
+    ckpt = _save_random_model(str(config), str(tmp_path / 'cls.pth'), 0, {}, 'mmpretrain')
+    norm = load_deploy_model(str(config), ckpt).input_normalisation()
+    assert norm == dict(channel_swap=True, mean=[1.0, 2.0, 3.0], std=[4.0, 5.0, 6.0])
+
+
 # ---------------------------------------------------------------------- odd inputs
 def test_an_unreadable_image_fails_alone(work, deploy, tmp_path):
     images = tmp_path / 'images'

@@ -222,6 +222,8 @@ def load_deploy_model(config: str,
     if not scope:
         raise DeployError(f'{config} sets no default_scope (mmdet or mmpretrain); add one or '
                           'pass --cfg-options default_scope=mmdet')
+    if cfg.get('data_preprocessor') is not None:  # mmpretrain's place: the Runner merges it
+        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
     with DefaultScope.overwrite_default_scope(scope):
         model = MODELS.build(cfg.model)
     task = _task_of(model)
