@@ -5,6 +5,7 @@ Not imported by ``import mmdicm`` nor by any other mmdicm module: like
 
 - :mod:`.codec`: the codec alone (edge and receiver), beside mbt2018-mean and JPEG;
 - :mod:`.entropy_models`: the two entropy models of y (hyperprior, context_mixture);
+- :mod:`.components`: parameters and GFLOPs of every block (``docs/components.md``);
 - :mod:`.pipeline` (+ :mod:`.pipeline_report`): bitstream -> predictions and image -> bytes
   with a stock Mask R-CNN behind every codec;
 - :mod:`.train_step`: one training step of a DICM detector beside the stock one;
@@ -12,6 +13,8 @@ Not imported by ``import mmdicm`` nor by any other mmdicm module: like
   ``docs/benchmarks.md``.
 """
 from .codec import BENCHMARK_TARGETS, build_resnet_head, format_benchmark, run_benchmark
+from .components import (COMPONENT_ROWS, build_component_model, component_table,
+                         format_component_table)
 from .entropy_models import format_entropy_model_benchmark, run_entropy_model_benchmark
 from .detection import (DICM_DETECTOR_CONFIG, STOCK_DETECTOR_CONFIG, backbone_returns,
                         build_detector, fix_detection_workload, fixed_proposals,
@@ -27,6 +30,8 @@ __all__ = [
     # codec
     'BENCHMARK_TARGETS', 'build_resnet_head', 'run_benchmark', 'format_benchmark',
     'run_entropy_model_benchmark', 'format_entropy_model_benchmark',
+    # components
+    'COMPONENT_ROWS', 'build_component_model', 'component_table', 'format_component_table',
     # pipeline
     'PIPELINE_TARGETS', 'PIPELINES', 'DICM_DETECTOR_CONFIG', 'STOCK_DETECTOR_CONFIG',
     'build_pixel_codec', 'run_pipeline_benchmark', 'format_pipeline_benchmark',
