@@ -7,6 +7,7 @@ one-line error at start (:func:`check_config`), not a traceback minutes into a r
 """
 import argparse
 import copy
+import gc
 import os
 import os.path as osp
 import re
@@ -24,7 +25,8 @@ from ..engine.hooks import EntropyUpdateHook
 from ..engine.runner import DICMRunner
 
 __all__ = ['prepare_config', 'check_config', 'build_runner', 'set_local_rank',
-           'add_common_args', 'run_tool', 'last_checkpoint', 'CONFIG_ROOT']
+           'add_common_args', 'run_tool', 'last_checkpoint', 'train_to_checkpoint',
+           'CONFIG_ROOT']
 
 #: ``configs/`` as shipped in the package (a link in a checkout, copies in a wheel)
 CONFIG_ROOT = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '.mim', 'configs',
@@ -424,3 +426,15 @@ def last_checkpoint(work_dir: str) -> str:
     with open(marker) as f:
         path = f.read().strip()
     return path if osp.isabs(path) else osp.join(work_dir, osp.basename(path))
+
+
+def train_to_checkpoint(cfg: Config) -> str:
+    """Train a prepared config as ``tools/train.py`` does (its start-up check first); the
+    checkpoint it wrote last. The runner is dropped before returning, so its persistent
+    dataloader workers go before the next run starts."""
+    check_config(cfg, 'train')
+    runner = build_runner(cfg)
+    runner.train()
+    del runner
+    gc.collect()
+    return last_checkpoint(cfg.work_dir)

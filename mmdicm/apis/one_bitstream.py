@@ -13,14 +13,13 @@ Both task models carry the stage-4 edge's digest: analyze would refuse a model o
 edge. The classifier's labels are image-level (the category of the largest object,
 ``annotations/image_labels_*.txt``), its input the detector's (the 256-px image).
 """
-import gc
 import json
 import os
 import os.path as osp
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .launch import CONFIG_ROOT, build_runner, check_config, last_checkpoint, prepare_config
+from .launch import CONFIG_ROOT, prepare_config, train_to_checkpoint
 
 __all__ = ['TASK_CONFIGS', 'TaskModel', 'run_task_stage', 'compress_and_analyze']
 
@@ -76,12 +75,7 @@ def run_task_stage(config: str, stage4: str, work_dir: str, data_root: str = 'da
     if 'edge' not in tuple(cfg.model.backbone.get('frozen_parts', ())):
         raise ValueError(f'{config}: not a task stage (model.backbone.frozen_parts has no '
                          "'edge': its bits would change with training)")
-    check_config(cfg, 'train')  # what tools/train.py checks: paths, hook arguments
-    runner = build_runner(cfg)
-    runner.train()
-    del runner
-    gc.collect()  # let the persistent dataloader workers go
-    return last_checkpoint(cfg.work_dir)
+    return train_to_checkpoint(cfg)
 
 
 def _val_subset(data_root: str, out_dir: str, num_images: Optional[int]) -> Tuple[str, str]:
@@ -134,6 +128,7 @@ def compress_and_analyze(models: Sequence[TaskModel], data_root: str, work_dir: 
     name, config, checkpoint = models[0]
     log(f'[one bitstream] compress {coco_file} with the {name}\'s edge -> {files}')
     edge = load_deploy_model(config, checkpoint, (cfg_options or {}).get(name))
+    loaded = {name: edge}  # the compressing model analyses too: loaded once
     images = find_images(coco_file, img_prefix=osp.join(data_root, 'val'))
     compressed = compress_images(edge, images, files, overwrite=True, progress=False)
     seconds['compress'] = time.perf_counter() - t0
@@ -142,7 +137,8 @@ def compress_and_analyze(models: Sequence[TaskModel], data_root: str, work_dir: 
     for name, config, checkpoint in models:
         t0 = time.perf_counter()
         log(f'[one bitstream] analyze {files} with the {name}')
-        deploy = load_deploy_model(config, checkpoint, (cfg_options or {}).get(name))
+        deploy = loaded.get(name) or load_deploy_model(config, checkpoint,
+                                                       (cfg_options or {}).get(name))
         ann = coco_file if deploy.task == 'detection' else labels_file
         result = analyze_bitstreams(deploy, files, osp.join(work_dir, f'{name}.json'),
                                     ann_file=ann, progress=False)

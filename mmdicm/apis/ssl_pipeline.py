@@ -16,7 +16,6 @@ same path as ``tools/train.py``); every checkpoint loads into the next stage wit
 surgery (mmengine's non-strict loading reports the parts a stage adds as missing). A smoke
 test of the chain, not a benchmark: minutes of training on a toy dataset.
 """
-import gc
 import os.path as osp
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -25,7 +24,7 @@ from ..datasets import generate_embedded_dataset
 from ..models.selfsup import moco  # noqa: F401  (registers DICMMoCoV2)
 from ..engine import optim, pretrained  # noqa: F401  (register what the configs use)
 from ..engine.hooks import rate_distortion_hook  # noqa: F401
-from .launch import CONFIG_ROOT, build_runner, check_config, last_checkpoint, prepare_config
+from .launch import CONFIG_ROOT, last_checkpoint, prepare_config, train_to_checkpoint
 from .one_bitstream import TASK_CONFIGS, compress_and_analyze, run_task_stage
 
 __all__ = ['CONFIG_ROOT', 'SSL_STAGES', 'TASK_CONFIGS', 'format_pipeline_summary',
@@ -83,12 +82,7 @@ def run_ssl_pipeline(work_dir: str = 'work_dirs/ssl_pipeline',
             + (f' <- {checkpoints[-1]}' if checkpoints else ''))
         cfg = prepare_config(config, work_dir=osp.join(work_dir, f'stage{k}'),
                              cfg_options=options)
-        check_config(cfg, 'train')  # what tools/train.py checks: paths, hook arguments
-        runner = build_runner(cfg)
-        runner.train()
-        checkpoints.append(last_checkpoint(cfg.work_dir))
-        del runner
-        gc.collect()  # let the persistent dataloader workers go
+        checkpoints.append(train_to_checkpoint(cfg))
         seconds[f'stage{k}'] = time.perf_counter() - t0
 
     task_checkpoints: Dict[str, str] = {}

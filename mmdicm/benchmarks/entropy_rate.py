@@ -27,7 +27,7 @@ def train_stage4(entropy_model: str, lmbda: float, stage3: str, work_dir: str,
                  data_root: str = 'data/embedded/classification/',
                  config: str = STAGE4_DEMO) -> str:
     """Stage 4 of one entropy model at one λ from ``stage3``; its checkpoint (kept if there)."""
-    from ..apis.launch import build_runner, last_checkpoint, prepare_config
+    from ..apis.launch import last_checkpoint, prepare_config, train_to_checkpoint
     try:
         return last_checkpoint(work_dir)
     except FileNotFoundError:
@@ -35,11 +35,7 @@ def train_stage4(entropy_model: str, lmbda: float, stage3: str, work_dir: str,
     options = {'load_from': stage3, 'train_dataloader.dataset.data_root': data_root,
                'custom_hooks.0.lambda_rate': lmbda, 'randomness': dict(seed=0),
                'model.backbone.codec.net.entropy_model': entropy_model}
-    cfg = prepare_config(config, work_dir=work_dir, cfg_options=options)
-    runner = build_runner(cfg)
-    runner.train()
-    del runner
-    return last_checkpoint(work_dir)
+    return train_to_checkpoint(prepare_config(config, work_dir=work_dir, cfg_options=options))
 
 
 def _backbone(config: str, checkpoint: str, entropy_model: str) -> Any:
