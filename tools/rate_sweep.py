@@ -12,6 +12,9 @@ Examples:
     python tools/rate_sweep.py --lambdas 0.1 1 --codecs jpeg hevc --quality jpeg=5,10,20,40
     python tools/rate_sweep.py --warm-start-epochs 10            # codecs fine-tuned from one
     python tools/rate_sweep.py --task classification --rate payload   # no header bytes
+    python tools/rate_sweep.py --task detection-coco-like --warm-start-epochs 2 --codec-epochs 1
+        # the COCO-like split: task model to its plateau, five pixel codecs, mbt2018-mean
+        # trained here, DICM under the frozen task model and after the task stage
 """
 import argparse
 import sys
@@ -29,12 +32,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog='\n'.join(__doc__.splitlines()[1:]))
-    parser.add_argument('--task', default='detection', choices=['detection', 'classification'],
-                        help='detection (default: the demo Mask R-CNN) or classification')
+    parser.add_argument('--task', default='detection',
+                        choices=['detection', 'classification', 'detection-coco-like'],
+                        help='detection (default: the demo Mask R-CNN on the demo data), '
+                        'classification, or detection-coco-like (Faster R-CNN on the COCO-like '
+                        'split, the task model trained to its plateau)')
     parser.add_argument('--work-dir', default=None,
                         help='default: work_dirs/rate_sweep_<task>')
-    parser.add_argument('--data-root', default='data/embedded',
-                        help='embedded dataset, generated if missing (default: %(default)s)')
+    parser.add_argument('--data-root', default=None,
+                        help="embedded dataset, generated if missing (default: the task's, "
+                        'data/embedded or data/embedded-coco-like)')
     parser.add_argument('--lambdas', type=float, nargs='+', help='λ of the DICM points')
     parser.add_argument('--codecs', nargs='+', help='pixel codecs (default: all five)')
     parser.add_argument('--quality', type=_quality, action='append', default=[],
@@ -49,11 +56,22 @@ def main(argv=None) -> int:
                         help='what the curves and BD table count: whole coded files '
                         '(default) or the entropy-coded payload alone (no headers, tables or '
                         'containers; results in <work-dir>/payload/)')
+    parser.add_argument('--task-stage-iters', type=int,
+                        help="iterations of each λ's task stage (tasks that have one: "
+                        "detection-coco-like; default: its config's)")
+    parser.add_argument('--learned-codecs', nargs='*', metavar='CODEC',
+                        help="learned pixel codecs trained here from scratch on DICM's codec "
+                        "budget (default: the task's, mbt2018-mean for detection-coco-like; "
+                        'none given: none)')
+    parser.add_argument('--learned-lambdas', type=float, nargs='+',
+                        help='their MSE λ, one quality each (default: CompressAI\'s q1-q4, '
+                        '0.0018 0.0035 0.0067 0.013)')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
 
-    from mmdicm.apis.rate_sweep import (DEFAULT_LAMBDAS, DEFAULT_QUALITIES, SweepError,
-                                        format_sweep_summary, run_rate_sweep)
+    from mmdicm.apis.rate_sweep import (DEFAULT_LAMBDAS, DEFAULT_LEARNED_LAMBDAS,
+                                        DEFAULT_QUALITIES, SweepError, format_sweep_summary,
+                                        run_rate_sweep)
     try:
         result = run_rate_sweep(
             task=args.task, work_dir=args.work_dir or f'work_dirs/rate_sweep_{args.task}',
@@ -61,7 +79,9 @@ def main(argv=None) -> int:
             codecs=args.codecs or tuple(DEFAULT_QUALITIES), qualities=dict(args.quality),
             task_iters=args.task_iters, codec_epochs=args.codec_epochs,
             warm_start_epochs=args.warm_start_epochs,
-            val_images=args.val_images, seed=args.seed, rate=args.rate)
+            val_images=args.val_images, seed=args.seed, rate=args.rate,
+            task_stage_iters=args.task_stage_iters, learned_codecs=args.learned_codecs,
+            learned_lambdas=args.learned_lambdas or DEFAULT_LEARNED_LAMBDAS)
     except (SweepError, FileNotFoundError) as e:
         print('error: ' + ' '.join(str(e).split()), file=sys.stderr)
         return 2

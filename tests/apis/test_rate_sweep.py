@@ -142,7 +142,9 @@ def test_a_checkpoint_that_misses_weights_of_the_tested_model_is_refused(tmp_pat
     (dict(codecs=['jpeg'], qualities={'jpeg': [0]}), r'quality must be in'),
     (dict(task_iters=0), 'task_iters must be'),
     (dict(warm_start_epochs=0), 'warm_start_epochs must be'),
-    (dict(cfg_options={'model': {}}), "'task', 'codec' or 'dicm'"),
+    (dict(cfg_options={'model': {}}), "'task', 'codec', 'dicm' or 'task_stage'"),
+    (dict(learned_codecs=['jpeg']), 'cannot be trained by the sweep'),
+    (dict(task_stage_iters=0), 'task_stage_iters must be'),
 ])
 def test_bad_sweep_arguments_fail_before_any_work(kwargs, match, tmp_path):
     with pytest.raises(rs.SweepError, match=match):

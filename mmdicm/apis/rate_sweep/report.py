@@ -46,30 +46,33 @@ RATES = {'file': ('bpp', 'bpp (whole files)'),
          'payload': ('payload_bpp', 'payload bpp (entropy-coded bytes only)')}
 
 
-def curves_and_table(spec: SweepTask, points: Dict[str, Dict[str, Any]], codecs: List[str],
-                      lambdas: Sequence[float], plan: Sequence[Tuple[str, Tuple[int, ...]]],
-                      log: Callable[[str], None], rate_key: str = 'bpp'
-                      ) -> Tuple[List[Curve], List[Dict[str, Any]]]:
-    qualities = dict(plan)
-    curves = []
-    for codec in codecs:
-        pts = [points[f'{codec}@{q}'] for q in qualities[codec]]
-        curves.append(Curve(codec, rates=[p[rate_key] for p in pts],
-                            metrics=[p['metric'] for p in pts], metric_name=spec.metric_name))
-    dicm_pts = [points[f'dicm@{lambda_tag(lam)}'] for lam in lambdas]
-    dicm = Curve('dicm', rates=[p[rate_key] for p in dicm_pts],
-                 metrics=[p['metric'] for p in dicm_pts], metric_name=spec.metric_name)
+def curves_and_table(spec: SweepTask, points: Dict[str, Dict[str, Any]],
+                     baselines: Sequence[Tuple[str, Sequence[int]]], lambdas: Sequence[float],
+                     dicm: Sequence[str], log: Callable[[str], None], rate_key: str = 'bpp'
+                     ) -> Tuple[List[Curve], List[Dict[str, Any]]]:
+    """One curve per baseline (``(codec, qualities)``) and per DICM curve (``'dicm'``: the
+    codec under the frozen task model, ``'dicm-task-stage'``: then the paper's task stage),
+    and the BD rows of every DICM curve against every baseline."""
+    def curve(name: str, keys: List[str]) -> Curve:
+        pts = [points[k] for k in keys]
+        return Curve(name, rates=[p[rate_key] for p in pts],
+                     metrics=[p['metric'] for p in pts], metric_name=spec.metric_name)
+
+    anchors = [curve(c, [f'{c}@{q}' for q in qs]) for c, qs in baselines]
+    tests = [curve(d, [f'{d}@{lambda_tag(lam)}' for lam in lambdas]) for d in dicm]
     table: List[Dict[str, Any]] = []
-    for anchor in curves:
+    for anchor in anchors:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always', BDOverlapWarning)
-            rows = compare(anchor, [dicm], non_monotonic='pareto', on_error='record')
+            rows = compare(anchor, tests, non_monotonic='pareto', on_error='record')
         for w in caught:
             log(f'[sweep] warning: {w.message}')
-        if caught:
-            rows[0]['warning'] = '; '.join(str(w.message) for w in caught)
+        for row in rows:
+            notes = [str(w.message) for w in caught if f"'{row['test']}'" in str(w.message)]
+            if notes:
+                row['warning'] = '; '.join(notes)
         table.extend(rows)
-    return curves + [dicm], table
+    return anchors + tests, table
 
 
 # ---------------------------------------------------------------------------- summaries
@@ -81,19 +84,23 @@ def format_sweep_markdown(result: SweepResult) -> str:
     """The results as Markdown: the BD table, then every point (what the README shows)."""
     lines = [f'Task: {result.task}; metric: {result.metric_name}; uncompressed: '
              f'{result.reference:.3f}; rates: {RATES[result.rate][1]}.', '',
-             '| anchor | BD-rate of DICM (%) | BD-' + result.metric_name + ' of DICM | '
-             'note |', '| --- | ---: | ---: | --- |']
+             '| DICM curve | anchor | BD-rate (%) | BD-' + result.metric_name + ' | note |',
+             '| --- | --- | ---: | ---: | --- |']
     for row in result.table:
         note = '; '.join(n for n in (row.get('warning'), row.get('error')) if n)
-        lines.append(f"| {row['anchor']} | {_fmt(row['bd_rate_pct'], '+.1f')} | "
+        lines.append(f"| {row['test']} | {row['anchor']} | {_fmt(row['bd_rate_pct'], '+.1f')} | "
                      f"{_fmt(row['bd_metric'], '+.3f')} | {' '.join(note.split())} |")
     lines += ['', '| codec | setting | bpp | payload bpp | ' + result.metric_name + ' |',
               '| --- | --- | ---: | ---: | ---: |']
     for name, p in result.points.items():
         if name == 'uncompressed':
             continue
-        setting = (f"λ={p['lambda_rate']:g}" if p['method'] == 'dicm'
-                   else f"{get_pixel_codec(p['method']).quality_name} {p['quality']}")
+        if 'lambda_rate' in p:  # DICM: its rate weight
+            setting = f"λ={p['lambda_rate']:g}"
+        elif 'lambda_mse' in p:  # a learned pixel codec trained here
+            setting = f"q{p['quality']} (MSE λ={p['lambda_mse']:g})"
+        else:
+            setting = f"{get_pixel_codec(p['method']).quality_name} {p['quality']}"
         lines.append(f"| {p['method']} | {setting} | {p['bpp']:.3f} | "
                      f"{_fmt(p.get('payload_bpp'), '.3f')} | {p['metric']:.3f} |")
     return '\n'.join(lines)

@@ -6,12 +6,20 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..ssl_pipeline import CONFIG_ROOT
 from ...baselines import PIXEL_CODECS, get_pixel_codec
+from ...datasets.embedded.coco_like import COCO_LIKE_DEFAULTS
+from ...datasets.embedded.spec import DEFAULT_PRESET, PRESETS
 
-__all__ = ['DEFAULT_LAMBDAS', 'DEFAULT_QUALITIES', 'SWEEP_TASKS', 'SweepError', 'SweepTask',
-           'check_codecs', 'check_lambdas', 'check_optional_counts']
+__all__ = ['DEFAULT_LAMBDAS', 'DEFAULT_LEARNED_LAMBDAS', 'LEARNED_CODECS', 'DEFAULT_QUALITIES',
+           'SWEEP_TASKS', 'SweepError', 'SweepTask', 'check_codecs', 'check_lambdas',
+           'check_optional_counts', 'dataset_settings']
 
 #: λ of the DICM points (weight of bpp in the codec's loss), lowest rate last
 DEFAULT_LAMBDAS = (0.1, 0.3, 1.0, 3.0)
+#: Learned pixel codecs the sweep can train (mmdicm.baselines.learned_training)
+LEARNED_CODECS = ('mbt2018-mean', )
+#: MSE λ of the learned pixel codecs trained by the sweep (CompressAI's zoo λ of its
+#: qualities 1-4: 0.0018, 0.0035, 0.0067, 0.0130), lowest rate first
+DEFAULT_LEARNED_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.013)
 #: Qualities of the pixel-codec points at CPU scale, low to high rate. They reach far lower
 #: than a codec's usual sweep: on the embedded data's large, high-contrast shapes the detector
 #: loses nothing measurable above ~0.1 bpp with any of them (measured), and BD needs the part
@@ -54,6 +62,17 @@ class SweepTask:
             ``ann_file`` follows the data root).
         dicm_options (dict): Overrides of ``dicm_config`` that make its codec the one
             ``codec_config`` trains (e.g. ``{'model.backbone.codec.re': None}``).
+        data_root (str): The embedded dataset the task reads by default (generated if
+            missing).
+        preset (str): Its generator preset (``'default'`` or ``'coco-like'``).
+        learning_curve (bool): Validate while the task model trains (its config's
+            ``val_interval``) and record the curve and whether it reached its plateau;
+            otherwise the task model is only tested once, at the end.
+        task_stage_config (str, optional): The paper's task stage per λ: the DICM config
+            with ``frozen_parts=('edge',)``, trained from each λ's merged checkpoint (the
+            ``dicm-task-stage`` curve). None: no such curve.
+        learned_codecs (tuple[str]): Learned pixel codecs trained here, from scratch, on
+            the task's training images (``'mbt2018-mean'``), then swept like the others.
     """
     name: str
     task_config: str
@@ -64,6 +83,11 @@ class SweepTask:
     data: str = ''
     coco_evaluator: bool = False
     dicm_options: Dict[str, Any] = field(default_factory=dict)
+    data_root: str = 'data/embedded'
+    preset: str = 'default'
+    learning_curve: bool = False
+    task_stage_config: Optional[str] = None
+    learned_codecs: Tuple[str, ...] = ()
 
 
 #: The CPU-scale tasks on the embedded data
@@ -78,7 +102,30 @@ SWEEP_TASKS: Dict[str, SweepTask] = {
         _config('demo/mask-rcnn_dicm_r18_embedded.py'), _config('sweep/codec_r18_embedded_det.py'),
         metric_key='coco/bbox_mAP', metric_name='bbox mAP', coco_evaluator=True,
         dicm_options=_NO_RE),
+    # the COCO-like split (docs/embedded_data.md): small objects, clutter, texture classes
+    'detection-coco-like': SweepTask(
+        'detection-coco-like', _config('sweep/faster-rcnn_r18_coco-like.py'),
+        _config('sweep/faster-rcnn_dicm_r18_coco-like.py'),
+        _config('sweep/codec_r18_coco-like_det.py'),
+        metric_key='coco/bbox_mAP', metric_name='bbox mAP', coco_evaluator=True,
+        dicm_options=_NO_RE, data_root='data/embedded-coco-like', preset='coco-like',
+        learning_curve=True,
+        task_stage_config=_config('sweep/faster-rcnn_dicm_r18_coco-like_task-stage.py'),
+        learned_codecs=('mbt2018-mean', )),
 }
+
+
+def dataset_settings(preset: str, **sizes: Optional[int]) -> Dict[str, Any]:
+    """The embedded dataset's generator arguments: ``sizes`` (num_train, num_val,
+    image_size) with None filled from ``preset``'s defaults; ``preset`` itself only when it
+    is not ``'default'`` (so the settings of sweeps cached before presets existed match)."""
+    if preset not in PRESETS:
+        raise SweepError(f'unknown dataset preset {preset!r}; known: {list(PRESETS)}')
+    defaults = COCO_LIKE_DEFAULTS if preset == 'coco-like' else DEFAULT_PRESET
+    out: Dict[str, Any] = {k: defaults[k] if v is None else v for k, v in sizes.items()}
+    if preset != 'default':
+        out['preset'] = preset
+    return out
 
 
 def check_lambdas(lambdas: Any) -> Tuple[float, ...]:

@@ -1,0 +1,195 @@
+"""The rate sweep's COCO-like task and its protocols: the dataset presets, the task model's
+learning curve and plateau, the paper's task stage per λ (the edge and its bits stay, the
+receiver trains) and the learned pixel codec trained on DICM's codec budget."""
+import json
+import math
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import MODELS, init_default_scope
+from mmengine.structures import InstanceData
+
+from mmdicm.apis import rate_sweep as rs
+from mmdicm.apis.rate_sweep import runs
+from mmdicm.apis.rate_sweep.tasks import dataset_settings
+from mmdicm.baselines.learned import load_learned_codec
+
+from dicm_tiny import TINY_CODEC, make_data
+from test_rate_sweep import CLS, _tiny_options
+
+COCO = rs.SWEEP_TASKS['detection-coco-like']
+
+
+# ----------------------------------------------------------------------- dataset presets
+def test_dataset_settings_fill_the_presets_defaults_and_keep_old_caches_valid():
+    # the default preset records exactly what sweeps recorded before presets existed
+    assert dataset_settings('default', num_train=None, num_val=None, image_size=None) == \
+        dict(num_train=400, num_val=100, image_size=256)
+    assert dataset_settings('coco-like', num_train=None, num_val=50, image_size=None) == \
+        dict(num_train=1000, num_val=50, image_size=256, preset='coco-like')
+    with pytest.raises(rs.SweepError, match="unknown dataset preset 'coco'"):
+        dataset_settings('coco', num_train=None)
+
+
+# ----------------------------------------------------------------------- learning curve
+def _scalars(tmp_path, rows, run='20260101_000000'):
+    path = tmp_path / run / 'vis_data' / 'scalars.json'
+    path.parent.mkdir(parents=True)
+    path.write_text('\n'.join(json.dumps(r) for r in rows) + '\n')
+
+
+def test_the_learning_curve_is_read_from_the_newest_run_and_its_plateau_judged(tmp_path):
+    _scalars(tmp_path, [{'coco/bbox_mAP': 0.5, 'step': 100}], run='20250101_000000')
+    _scalars(tmp_path, [{'loss': 2.0, 'step': 10}, {'coco/bbox_mAP': 0.10, 'step': 300},
+                        {'loss': 1.0, 'step': 310}, {'coco/bbox_mAP': 0.20, 'step': 600},
+                        {'coco/bbox_mAP': 0.30, 'step': 900},
+                        {'coco/bbox_mAP': 0.31, 'step': 1200}])
+    curve = rs.read_learning_curve(str(tmp_path), 'coco/bbox_mAP')
+    assert curve == [(300, 0.1), (600, 0.2), (900, 0.3), (1200, 0.31)]
+    flat = rs.plateau(curve, max_iters=1200)  # last quarter: 900 -> 1200
+    assert (flat['from_iter'], flat['to_iter']) == (900, 1200)
+    assert flat['gain'] == pytest.approx(0.01 / 0.30) and flat['reached']
+    rising = rs.plateau(curve[:3], max_iters=900)  # 3/4 of 900 = 675: from 600 -> 900
+    assert rising['from_iter'] == 600 and rising['gain'] == pytest.approx(0.5)
+    assert not rising['reached']
+    assert not rs.plateau([(3, 0.0), (6, 0.0)], 6)['reached']  # nothing learnt: no plateau
+    with pytest.raises(rs.SweepError, match="no 'accuracy/top1'"):
+        rs.read_learning_curve(str(tmp_path), 'accuracy/top1')
+    with pytest.raises(rs.SweepError, match='no scalars.json'):
+        rs.read_learning_curve(str(tmp_path / 'nothing'), 'coco/bbox_mAP')
+
+
+# ----------------------------------------------------------------------- COCO-like configs
+def test_the_coco_like_task_reads_the_split_and_its_task_stage_freezes_the_edge():
+    task, dicm = Config.fromfile(COCO.task_config), Config.fromfile(COCO.dicm_config)
+    stage, codec = Config.fromfile(COCO.task_stage_config), Config.fromfile(COCO.codec_config)
+    classes = task.train_dataloader.dataset.metainfo['classes']
+    from mmdicm.datasets.embedded import COCO_LIKE_CATEGORIES
+    assert tuple(classes) == COCO_LIKE_CATEGORIES
+    assert task.model.roi_head.bbox_head.num_classes == len(COCO_LIKE_CATEGORIES)
+    for cfg in (task, dicm, stage, codec):
+        assert cfg.train_dataloader.dataset.data_root == 'data/embedded-coco-like/'
+    assert task.model.backbone.codec is None and task.custom_hooks == []
+    assert task.train_cfg.val_interval < task.train_cfg.max_iters  # a learning curve
+    assert task.default_hooks.logger.log_metric_by_epoch is False  # ... by iteration
+    assert [m['type'] for m in dicm.test_evaluator] == ['CocoMetric', 'DICMBppMetric']
+    assert 'edge' in stage.model.backbone.frozen_parts and stage.model.backbone.codec.re is None
+    assert COCO.preset == 'coco-like' and COCO.learned_codecs == ('mbt2018-mean', )
+
+
+def _det_batch(size=64):
+    from mmdet.structures import DetDataSample
+    g = torch.Generator().manual_seed(0)
+    samples, inputs = [], []
+    for _ in range(2):
+        inputs.append(torch.randint(0, 256, (3, size, size), generator=g, dtype=torch.uint8))
+        s = DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
+                                        pad_shape=(size, size), scale_factor=(1., 1.)))
+        s.gt_instances = InstanceData(bboxes=torch.tensor([[4., 6., 40., 44.]]),
+                                      labels=torch.tensor([3]))
+        samples.append(s)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def test_a_task_stage_step_keeps_every_bit_deciding_weight_and_trains_the_receiver(one_thread):
+    cfg = Config.fromfile(COCO.task_stage_config)
+    cfg.model.backbone.codec = dict(re=None, net=TINY_CODEC['net'])
+    init_default_scope('mmdet')
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    backbone = model.backbone
+    edge = {id(p) for m in backbone.part_modules('edge') for p in m.parameters()}
+    backbone.codec.update(force=True)  # the entropy tables the fingerprint covers
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fingerprint = backbone.edge_fingerprint()
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    model.train_step(_det_batch(), optim)
+
+    after = model.state_dict()
+    names = {id(p): n for n, p in model.named_parameters()}
+    edge_keys = {'backbone.' + n for m in backbone.part_modules('edge')
+                 for n, _ in m.named_parameters()} | {names[i] for i in edge}
+    edge_keys |= {f'backbone.{prefix}.{n}' for prefix, m in backbone.named_modules()
+                  if any(m is e for e in backbone.part_modules('edge'))
+                  for n, _ in m.named_buffers()}
+    edge_keys &= set(after)
+    assert len(edge_keys) > 50  # stem, layer1, g_a, h_a, h_s, entropy models, their buffers
+    changed = [k for k in edge_keys if not torch.equal(before[k], after[k])]
+    backbone.codec.update(force=True)  # what EntropyUpdateHook does before a checkpoint
+    assert changed == [] and backbone.edge_fingerprint() == fingerprint
+    # the receiver learns: g_s, the tail, the neck and the heads all moved
+    for prefix in ('backbone.codec.net.g_s.', 'backbone.layer2.', 'backbone.layer4.', 'neck.',
+                   'rpn_head.', 'roi_head.'):
+        keys = [k for k, p in model.named_parameters() if k.startswith(prefix)]
+        assert keys and any(not torch.equal(before[k], after[k]) for k in keys), prefix
+
+
+# ----------------------------------------------------------------------- a tiny sweep of both
+def test_tiny_sweep_with_a_task_stage_and_a_learned_codec(tmp_path, one_thread, monkeypatch):
+    data_root = make_data(str(tmp_path / 'embedded'), num_train=4, num_val=2, image_size=64)
+    stage_cfg = tmp_path / 'task_stage.py'
+    stage_cfg.write_text(
+        f"_base_ = '{osp.abspath(CLS.dicm_config)}'\n"
+        "model = dict(backbone=dict(codec=dict(re=None), frozen_parts=('edge', )))\n"
+        "train_cfg = dict(max_iters=2, val_interval=2)\n")
+    spec = rs.SweepTask(**dict(vars(CLS), name='cls-protocols',
+                               task_stage_config=str(stage_cfg),
+                               learned_codecs=('mbt2018-mean', )))
+    options = _tiny_options()
+    options['task_stage'] = dict(options['dicm'])
+    work = str(tmp_path / 'sweep')
+    kwargs = dict(task='cls-protocols', tasks={'cls-protocols': spec}, work_dir=work,
+                  data_root=data_root, lambdas=(0.5, 8.0), codecs=['jpeg'],
+                  qualities={'jpeg': [5, 50]}, task_iters=2, codec_epochs=1,
+                  warm_start_epochs=1, num_train=4, num_val=2, image_size=64,
+                  learned_lambdas=(0.002, 0.02), cfg_options=options)
+    logs = []
+    result = rs.run_rate_sweep(log=logs.append, **kwargs)
+
+    assert [c.name for c in result.curves] == ['jpeg', 'mbt2018-mean', 'dicm',
+                                               'dicm-task-stage']
+    # the task stage trained the receiver from each λ's merged checkpoint: same bits
+    for lam in ('lambda0.5', 'lambda8'):
+        ts, frozen = result.points[f'dicm-task-stage@{lam}'], result.points[f'dicm@{lam}']
+        assert ts['edge'] == frozen['checkpoint'] and ts['checkpoint'] != frozen['checkpoint']
+        assert ts['payload_bpp'] == frozen['payload_bpp'] and ts['bpp'] == frozen['bpp']
+    # the learned codec: DICM's codec budget (1 epoch of 4 images at batch 4 = 1 step; warm
+    # start 1 epoch), one checkpoint per MSE λ, its points counted in real bytes
+    settings = result.points['mbt2018-mean@1']['train_settings']
+    batch = 4
+    assert settings['iters'] == math.ceil(4 / batch) and settings['warm_start_iters'] == 1
+    for q, lam in ((1, 0.002), (2, 0.02)):
+        meta = load_learned_codec(osp.join(work, 'learned', 'mbt2018-mean', f'q{q}.pth'))[1]
+        assert meta['lmbda'] == lam and meta['iters'] == settings['iters']
+        assert meta['warm_start'].endswith('warm_start.pth')
+        p = result.points[f'mbt2018-mean@{q}']
+        assert 0 < p['payload_bpp'] < p['bpp'] and p['lambda_mse'] == lam
+    assert {(r['test'], r['anchor']) for r in result.table} == {
+        (d, a) for d in ('dicm', 'dicm-task-stage') for a in ('jpeg', 'mbt2018-mean')}
+    md = open(result.files['md']).read()
+    assert '| dicm-task-stage | λ=8 |' in md and '| mbt2018-mean | q2 (MSE λ=0.02) |' in md
+
+    # again: everything from the cache
+    trained = []
+    monkeypatch.setattr(runs, 'train', lambda cfg: trained.append(cfg.work_dir))
+    again = rs.run_rate_sweep(log=logs.append, **kwargs)
+    assert trained == [] and again.points == result.points
+
+    # a task stage whose test codes other bits than its edge is refused, loudly
+    state = json.load(open(osp.join(work, 'sweep.json')))
+    del state['points']['dicm-task-stage@lambda8']
+    json.dump(state, open(osp.join(work, 'sweep.json'), 'w'))
+    monkeypatch.setattr(runs, 'train', lambda cfg: result.points['dicm@lambda8']['checkpoint'])
+    test = runs.test
+
+    def other_bits(cfg, *a, **k):
+        metrics = test(cfg, *a, **k)
+        return dict(metrics, **{'dicm/payload_bpp': metrics['dicm/payload_bpp'] + 0.5})
+
+    monkeypatch.setattr(runs, 'test', other_bits)
+    with pytest.raises(rs.SweepError, match='task stage of λ=8 changed the bits'):
+        rs.run_rate_sweep(log=logs.append, **kwargs)
