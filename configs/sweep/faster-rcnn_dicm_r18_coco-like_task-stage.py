@@ -14,8 +14,7 @@ max_iters = 600
 train_cfg = dict(max_iters=max_iters, val_interval=10**9)
 param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=max_iters,
                         T_max=max_iters, eta_min=2e-5)]
-optim_wrapper = dict(optimizer=dict(lr=0.002),
-                     # mmdicm: g_s trains at the receiver's lr (the base's lr/10 was for a
-                     # random codec); the frozen parts get no gradient
-                     paramwise_cfg=dict(custom_keys={'backbone.codec': dict(lr_mult=1.0)}))
+# (g_s keeps the base's lr/10, as the from-stage4 task configs; the frozen parts get no
+# gradient)
+optim_wrapper = dict(optimizer=dict(lr=0.002))
 default_hooks = dict(checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
