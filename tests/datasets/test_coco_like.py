@@ -17,6 +17,7 @@ from pycocotools.coco import COCO
 from mmdicm.datasets import (COCO_LIKE_CATEGORIES, generate_embedded_dataset,
                              rasterize_polygon, render_coco_like_sample)
 from mmdicm.datasets.embedded import COCO_SIZE_SHARES, size_bands, split_statistics
+from mmdicm.datasets.embedded.coco_like import COCO_LIKE_VERSION
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CLI = osp.join(REPO, 'tools', 'make_embedded_data.py')
@@ -91,7 +92,7 @@ def test_deterministic_by_seed(tmp_path, tiny):
 
 def test_meta_and_layout(tiny):
     meta = json.loads(open(tiny['meta']).read())
-    assert meta['args']['preset'] == 'coco-like' and meta['coco_like_version'] == 1
+    assert meta['args']['preset'] == 'coco-like' and meta['coco_like_version'] == COCO_LIKE_VERSION == 3
     assert meta['generator_version'] == 1  # the default preset's version is not bumped
     assert meta['classes'] == list(COCO_LIKE_CATEGORIES)
     assert tiny['preset'] == 'coco-like'
@@ -157,7 +158,9 @@ def test_low_contrast_and_no_colour_cue():
             outside = s.image[ring].astype(float).mean(0)
             diffs[obj.category].append(np.abs(inside - outside).mean())
     medians = np.array([np.median(v) for v in diffs.values()])
-    assert medians.max() < 25, dict(zip(diffs, medians))
+    # version 3: 24-64 grey levels of offset (median ~45; versions 1-2, 4-32, were too faint
+    # for a from-scratch CPU detector to learn)
+    assert 25 < medians.min() and medians.max() < 60, dict(zip(diffs, medians))
     assert medians.max() < 1.6 * medians.min(), dict(zip(diffs, medians))
 
 

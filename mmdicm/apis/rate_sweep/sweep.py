@@ -519,12 +519,13 @@ def run_rate_sweep(task: str = 'detection',
     sweep = _Sweep(plan, log)
     generate_embedded_dataset(data_root, seed=0, **dataset)
     task_ckpt, reference = _task_model(sweep)
+    # DICM's curves before the learned codec's: on a budget, the curve under test first
     skipped = _pixel_codecs(sweep, task_ckpt)
-    _learned_codecs(sweep, task_ckpt)
     codec_init = _warm_start(sweep, task_ckpt)
     for lam in plan.lambdas:
         _dicm_point(sweep, lam, task_ckpt, codec_init)
     if plan.task_stage_cfg is not None:
         for lam in plan.lambdas:
             _task_stage_point(sweep, lam)
+    _learned_codecs(sweep, task_ckpt)
     return _results(sweep, reference, skipped, rate, time.perf_counter() - t_start)

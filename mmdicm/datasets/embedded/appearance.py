@@ -13,10 +13,12 @@ PATTERNS: Tuple[str, ...] = ('stripes', 'checker', 'dots')
 #: Fills take their texture from the background's own photo (same palette, same kind of
 #: texture), except on ``brick``, whose periodic courses would pass for a fill pattern.
 FILL_SOURCE = {'brick': 'gravel'}
-OFFSET_RANGE = (4.0, 20.0)  # |mean luminance shift| of a fill vs its surroundings (grey levels)
-TEXTURE_GAIN = (0.4, 1.0)  # fill texture std / the surroundings' std (per channel)
+# Versions 2, 3 (2026-12-03) raised the contrast from offsets 4-20, gain 0.4-1.0, patterns
+# 7-18 (version 1, which a from-scratch CPU detector did not learn): docs/embedded_data.md
+OFFSET_RANGE = (24.0, 64.0)  # |mean luminance shift| of a fill vs its surroundings (grey levels)
+TEXTURE_GAIN = (0.2, 0.6)  # fill texture std / the surroundings' std (per channel)
 TEXTURE_STD = (3.0, 28.0)  # ... clipped to this range (grey levels)
-PATTERN_AMPLITUDE = (7.0, 18.0)  # half peak-to-peak of a fill pattern (grey levels)
+PATTERN_AMPLITUDE = (16.0, 36.0)  # half peak-to-peak of a fill pattern (grey levels)
 PATTERN_PERIODS = (2.5, 5.0)  # pattern periods across an object's diameter
 PATTERN_MIN_PERIOD = 3.0  # pixels: finer patterns would alias away
 TINT = 0.02  # per-channel gain jitter of the fill colour around the surroundings' mean

@@ -13,7 +13,7 @@ from .spec import (COORD_DECIMALS, GENERATOR_VERSION, MAX_IMAGES, MAX_IMAGE_SIZE
                    EmbeddedObject, EmbeddedSample)
 
 #: Bump whenever the coco-like output for given arguments changes; in its ``meta.json``.
-COCO_LIKE_VERSION = 1
+COCO_LIKE_VERSION = 3  # 2, 3: higher contrast (appearance.py)
 #: Class -> (outline, fill pattern). Six outlines with the plain photo-texture fill, and one
 #: outline (``ellipse``) with four fills: classes differ by shape or by texture, never by
 #: colour (every fill takes its colour from the background around it).
