@@ -129,6 +129,7 @@ def test_a_task_stage_step_keeps_every_bit_deciding_weight_and_trains_the_receiv
 
 
 # ----------------------------------------------------------------------- a tiny sweep of both
+@pytest.mark.slow  # ~1 min on 2 cores; the suite is near its 15-minute bound (make test-all)
 def test_tiny_sweep_with_a_task_stage_and_a_learned_codec(tmp_path, one_thread, monkeypatch):
     data_root = make_data(str(tmp_path / 'embedded'), num_train=4, num_val=2, image_size=64)
     stage_cfg = tmp_path / 'task_stage.py'
@@ -193,3 +194,20 @@ def test_tiny_sweep_with_a_task_stage_and_a_learned_codec(tmp_path, one_thread, 
     monkeypatch.setattr(runs, 'test', other_bits)
     with pytest.raises(rs.SweepError, match='task stage of λ=8 changed the bits'):
         rs.run_rate_sweep(log=logs.append, **kwargs)
+
+
+def test_the_results_say_how_much_each_curve_loses_and_show_the_learning_curve():
+    from mmdicm.apis.rate_sweep.report import codec_losses
+    from mmdicm.evaluation.bd_metrics import Curve
+    curves = [Curve('jpeg', rates=[1.0, 0.1, 0.5], metrics=[0.30, 0.12, 0.27],
+                    metric_name='bbox mAP'),
+              Curve('dicm', rates=[0.2, 0.4], metrics=[0.25, 0.28], metric_name='bbox mAP')]
+    points = {'uncompressed': dict(metric=0.30, learning_curve=[(300, 0.1), (600, 0.3)],
+                                   plateau=dict(gain=0.02, reached=True))}
+    result = rs.SweepResult(task='t', metric_name='bbox mAP', reference=0.30, curves=curves,
+                            table=[], points=points, files={})
+    losses = codec_losses(result)
+    assert losses['jpeg'] == pytest.approx(0.6) and losses['dicm'] == pytest.approx(0.1)
+    md = rs.format_sweep_markdown(result)
+    assert '| jpeg | 60% |' in md and '| dicm | 10% |' in md
+    assert '300: 0.100, 600: 0.300' in md and '+2.0% (plateau reached' in md

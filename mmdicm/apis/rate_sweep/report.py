@@ -8,7 +8,7 @@ from ...baselines import get_pixel_codec
 from .state import lambda_tag
 from .tasks import SweepTask
 
-__all__ = ['RATES', 'SweepResult', 'curves_and_table', 'format_sweep_markdown',
+__all__ = ['RATES', 'SweepResult', 'codec_losses', 'curves_and_table', 'format_sweep_markdown',
            'format_sweep_summary']
 
 
@@ -103,7 +103,43 @@ def format_sweep_markdown(result: SweepResult) -> str:
             setting = f"{get_pixel_codec(p['method']).quality_name} {p['quality']}"
         lines.append(f"| {p['method']} | {setting} | {p['bpp']:.3f} | "
                      f"{_fmt(p.get('payload_bpp'), '.3f')} | {p['metric']:.3f} |")
+    lines += _discrimination(result) + _learning_curve(result)
     return '\n'.join(lines)
+
+
+def codec_losses(result: SweepResult) -> Dict[str, float]:
+    """Per curve, the metric lost from its highest-rate to its lowest-rate point, as a share
+    of the uncompressed metric: whether the benchmark can tell codecs apart (issue 17 asks
+    >= 30 % for every pixel codec)."""
+    if not result.reference:
+        return {}
+    out = {}
+    for curve in result.curves:
+        order = sorted(range(len(curve.rates)), key=lambda i: curve.rates[i])
+        out[curve.name] = (curve.metrics[order[-1]] - curve.metrics[order[0]]) / result.reference
+    return out
+
+
+def _discrimination(result: SweepResult) -> List[str]:
+    losses = codec_losses(result)
+    if not losses:
+        return []
+    lines = ['', f'{result.metric_name} lost from each curve\'s highest-rate to its lowest-rate '
+             'point, as a share of the uncompressed value:', '',
+             '| curve | lost |', '| --- | ---: |']
+    lines += [f'| {name} | {loss:.0%} |' for name, loss in losses.items()]
+    return lines
+
+
+def _learning_curve(result: SweepResult) -> List[str]:
+    point = result.points.get('uncompressed') or {}
+    curve, flat = point.get('learning_curve'), point.get('plateau')
+    if not curve or not flat:
+        return []
+    return ['', f"The task model's learning curve (validation {result.metric_name} by "
+            'iteration): ' + ', '.join(f'{it}: {m:.3f}' for it, m in curve) + '. Last quarter: '
+            f"{flat['gain']:+.1%} ({'plateau reached' if flat['reached'] else 'NOT at its plateau'}"
+            ', threshold +5 %).']
 
 
 def format_sweep_summary(result: SweepResult) -> str:
