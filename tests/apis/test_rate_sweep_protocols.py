@@ -211,3 +211,21 @@ def test_the_results_say_how_much_each_curve_loses_and_show_the_learning_curve()
     md = rs.format_sweep_markdown(result)
     assert '| jpeg | 60% |' in md and '| dicm | 10% |' in md
     assert '300: 0.100, 600: 0.300' in md and '+2.0% (plateau reached' in md
+
+
+def test_the_coco_like_task_model_starts_from_the_pretrained_backbone(tmp_path):
+    from mmdicm.apis.rate_sweep import sweep as sweep_mod
+    plan = sweep_mod._plan(COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
+                           None, None, None, None, None, 0, None,
+                           dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
+    pre = plan.pretrain_cfg
+    assert pre.train_dataloader.dataset.data_root == str(tmp_path / 'd') + '/classification/'
+    assert pre.model.head.num_classes == 10 and pre.work_dir == str(tmp_path / 'w' / 'pretrain')
+    init = plan.task_cfg.model.backbone.init_cfg
+    assert init == dict(type='Pretrained', prefix='backbone.', checkpoint=osp.join(
+        str(tmp_path / 'w' / 'pretrain'), f'iter_{pre.train_cfg.max_iters}.pth'))
+    # the task model's digest (in sweep.json's settings) follows the pre-training's checkpoint
+    other = sweep_mod._plan(COCO, str(tmp_path / 'x'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
+                            None, None, None, None, None, 0, None,
+                            dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
+    assert other.settings['task_config_digest'] != plan.settings['task_config_digest']

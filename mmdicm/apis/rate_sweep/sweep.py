@@ -21,6 +21,7 @@ from ...baselines import get_pixel_codec
 from ...baselines.learned_training import train_learned_codecs
 from . import runs
 from .curve import PLATEAU_GAIN, plateau, read_learning_curve
+from ..launch import prepare_config
 from .configs import (check_preprocessors, codec_config, config_digest, no_val, prepare,
                       set_epochs, with_pixel_codec)
 from .report import RATES, SweepResult, curves_and_table, format_sweep_markdown
@@ -55,6 +56,7 @@ class _Plan:
     task_stage_digest: str = ''
     learned: Tuple[str, ...] = ()
     learned_settings: Optional[Dict[str, Any]] = None
+    pretrain_cfg: Optional[Config] = None
 
 
 class _Sweep:
@@ -97,22 +99,31 @@ def _plan(spec: SweepTask, work_dir: str, data_root: str, lambdas: Sequence[floa
                           warm_start_epochs=warm_start_epochs, val_images=val_images,
                           task_stage_iters=task_stage_iters)
     cfg_options = {k: dict(v) for k, v in (cfg_options or {}).items()}
-    unknown = sorted(set(cfg_options) - {'task', 'codec', 'dicm', 'task_stage'})
+    unknown = sorted(set(cfg_options) - {'task', 'codec', 'dicm', 'task_stage', 'pretrain'})
     if unknown:
-        raise SweepError("cfg_options keys must be 'task', 'codec', 'dicm' or 'task_stage', "
-                         f'got {unknown}')
+        raise SweepError("cfg_options keys must be 'task', 'codec', 'dicm', 'task_stage' or "
+                         f"'pretrain', got {unknown}")
     unknown = sorted(set(learned) - set(LEARNED_CODECS))
     if unknown:
         raise SweepError(f'learned codecs {unknown} cannot be trained by the sweep; known: '
                          f'{sorted(LEARNED_CODECS)}')
     for path in (spec.task_config, spec.dicm_config, spec.codec_config,
-                 spec.task_stage_config or spec.task_config):
+                 spec.task_stage_config or spec.task_config,
+                 spec.pretrain_config or spec.task_config):
         if not osp.isfile(path):
             raise SweepError(f'config of task {spec.name!r} not found: {path}')
 
     common = {'randomness': dict(seed=seed)}
     task_cfg = prepare(spec, spec.task_config, data_root, osp.join(work_dir, 'task'),
                        dict(common, **cfg_options.get('task', {})))
+    pretrain_cfg = None
+    if spec.pretrain_config is not None:
+        pretrain_cfg = _pretrain_config(spec, data_root, work_dir,
+                                        dict(common, **cfg_options.get('pretrain', {})))
+        checkpoint = osp.join(pretrain_cfg.work_dir,
+                              f'iter_{pretrain_cfg.train_cfg.max_iters}.pth')
+        task_cfg.model.backbone.init_cfg = dict(type='Pretrained', prefix='backbone.',
+                                                checkpoint=osp.abspath(checkpoint))
     if task_iters is not None:
         task_cfg.train_cfg.max_iters = task_iters
         task_cfg.default_hooks.checkpoint.interval = task_iters
@@ -157,7 +168,22 @@ def _plan(spec: SweepTask, work_dir: str, data_root: str, lambdas: Sequence[floa
     return _Plan(spec, work_dir, lambdas, plan, task_cfg, codec_base, warm_cfg, dicm_base,
                  config_digest(codec_base) + config_digest(dicm_base) + warm_digest,
                  warm_digest, settings, val_images, warm_start_epochs, data_root,
-                 task_stage_cfg, task_stage_digest, tuple(learned), learned_settings)
+                 task_stage_cfg, task_stage_digest, tuple(learned), learned_settings,
+                 pretrain_cfg)
+
+
+def _pretrain_config(spec: SweepTask, data_root: str, work_dir: str,
+                     options: Dict[str, Any]) -> Config:
+    """The backbone pre-training run: a classifier on ``data_root/classification/``."""
+    root = data_root.rstrip('/') + '/classification/'
+    opts = {f'{split}_dataloader.dataset.data_root': root for split in ('train', 'val', 'test')}
+    cfg = prepare_config(spec.pretrain_config, work_dir=osp.join(work_dir, 'pretrain'))
+    cfg.merge_from_dict(dict(opts, **options))
+    if cfg.train_cfg.get('type') != 'IterBasedTrainLoop':
+        raise SweepError(f'{spec.pretrain_config}: the pre-training must be iteration-based '
+                         '(its checkpoint is iter_<max_iters>.pth)')
+    cfg.default_hooks.checkpoint.interval = cfg.train_cfg.max_iters
+    return cfg
 
 
 def _learned_settings(codec_base: Config, dataset: Dict[str, Any], lambdas: Sequence[float],
@@ -192,16 +218,39 @@ def _train_task_model(plan: _Plan) -> Dict[str, Any]:
     return out
 
 
+def _pretrain(sweep: _Sweep) -> Optional[Dict[str, Any]]:
+    """Phase 0: the classifier the task model's backbone starts from (if the task has one);
+    its checkpoint, top-1 on the val crops and seconds."""
+    plan = sweep.plan
+    if plan.pretrain_cfg is None:
+        return None
+    sweep.log(f'[sweep] pre-training the backbone: {osp.basename(plan.spec.pretrain_config)} '
+              'on the object crops')
+    t0 = time.perf_counter()
+    checkpoint = runs.train(copy.deepcopy(plan.pretrain_cfg))
+    expected = plan.task_cfg.model.backbone.init_cfg['checkpoint']
+    if osp.abspath(checkpoint) != expected:
+        raise SweepError(f'the pre-training wrote {checkpoint}, the task model loads {expected}')
+    test_cfg = copy.deepcopy(plan.pretrain_cfg)
+    test_cfg.load_from = checkpoint
+    top1 = runs.test(test_cfg, None).get('accuracy/top1')
+    sweep.log(f'[sweep] backbone pre-training: top-1 {top1:.1f} % on the val crops')
+    return dict(checkpoint=checkpoint, top1=top1, seconds=time.perf_counter() - t0)
+
+
 def _task_model(sweep: _Sweep) -> Tuple[str, float]:
     """Phase 1: the task model, trained once on uncompressed images; its checkpoint and
     metric."""
     plan, points = sweep.plan, sweep.points
     step = sweep.next()
     if 'uncompressed' not in points:
+        t0 = time.perf_counter()
+        pretrain = _pretrain(sweep)
         sweep.log(f'[sweep] {step} training the task model '
                   f'({osp.basename(plan.spec.task_config)})')
-        t0 = time.perf_counter()
         trained = _train_task_model(plan)
+        if pretrain is not None:
+            trained['pretrain'] = pretrain
         test_cfg = copy.deepcopy(plan.task_cfg)
         test_cfg.load_from = trained['checkpoint']
         metrics = runs.test(test_cfg, plan.val_images)

@@ -73,6 +73,9 @@ class SweepTask:
             ``dicm-task-stage`` curve). None: no such curve.
         learned_codecs (tuple[str]): Learned pixel codecs trained here, from scratch, on
             the task's training images (``'mbt2018-mean'``), then swept like the others.
+        pretrain_config (str, optional): A classifier trained first on the dataset's object
+            crops (``classification/``); the task model's backbone starts from it (what
+            ImageNet is to a zoo detector). None: the task model starts from scratch.
     """
     name: str
     task_config: str
@@ -88,6 +91,7 @@ class SweepTask:
     learning_curve: bool = False
     task_stage_config: Optional[str] = None
     learned_codecs: Tuple[str, ...] = ()
+    pretrain_config: Optional[str] = None
 
 
 #: The CPU-scale tasks on the embedded data
@@ -111,7 +115,8 @@ SWEEP_TASKS: Dict[str, SweepTask] = {
         dicm_options=_NO_RE, data_root='data/embedded-coco-like', preset='coco-like',
         learning_curve=True,
         task_stage_config=_config('sweep/faster-rcnn_dicm_r18_coco-like_task-stage.py'),
-        learned_codecs=('mbt2018-mean', )),
+        learned_codecs=('mbt2018-mean', ),
+        pretrain_config=_config('sweep/resnet18_coco-like_cls-pretrain.py')),
 }
 
 
