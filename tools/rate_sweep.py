@@ -66,6 +66,9 @@ def main(argv=None) -> int:
     parser.add_argument('--learned-lambdas', type=float, nargs='+',
                         help='their MSE λ, one quality each (default: CompressAI\'s q1-q4, '
                         '0.0018 0.0035 0.0067 0.013)')
+    parser.add_argument('--report-only', action='store_true',
+                        help='measure nothing: write the results of the points cached so far '
+                        '(e.g. while the same sweep runs in another process)')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -81,7 +84,8 @@ def main(argv=None) -> int:
             warm_start_epochs=args.warm_start_epochs,
             val_images=args.val_images, seed=args.seed, rate=args.rate,
             task_stage_iters=args.task_stage_iters, learned_codecs=args.learned_codecs,
-            learned_lambdas=args.learned_lambdas or DEFAULT_LEARNED_LAMBDAS)
+            learned_lambdas=args.learned_lambdas or DEFAULT_LEARNED_LAMBDAS,
+            report_only=args.report_only)
     except (SweepError, FileNotFoundError) as e:
         print('error: ' + ' '.join(str(e).split()), file=sys.stderr)
         return 2

@@ -129,7 +129,6 @@ def test_a_task_stage_step_keeps_every_bit_deciding_weight_and_trains_the_receiv
 
 
 # ----------------------------------------------------------------------- a tiny sweep of both
-@pytest.mark.slow  # ~1 min on 2 cores; the suite is near its 15-minute bound (make test-all)
 def test_tiny_sweep_with_a_task_stage_and_a_learned_codec(tmp_path, one_thread, monkeypatch):
     data_root = make_data(str(tmp_path / 'embedded'), num_train=4, num_val=2, image_size=64)
     stage_cfg = tmp_path / 'task_stage.py'
@@ -183,17 +182,32 @@ def test_tiny_sweep_with_a_task_stage_and_a_learned_codec(tmp_path, one_thread, 
     # a task stage whose test codes other bits than its edge is refused, loudly
     state = json.load(open(osp.join(work, 'sweep.json')))
     del state['points']['dicm-task-stage@lambda8']
+    del state['points']['jpeg@50']
     json.dump(state, open(osp.join(work, 'sweep.json'), 'w'))
+    # (meanwhile, a report of what is measured: the incomplete curves as far as they go)
+    partial = rs.run_rate_sweep(log=logs.append, report_only=True, **kwargs)
+    assert trained == [] and [c.name for c in partial.curves] == ['jpeg', 'mbt2018-mean',
+                                                                   'dicm']
+    assert list(partial.curves[0].rates) == [result.points['jpeg@5']['bpp']]
     monkeypatch.setattr(runs, 'train', lambda cfg: result.points['dicm@lambda8']['checkpoint'])
     test = runs.test
 
     def other_bits(cfg, *a, **k):
         metrics = test(cfg, *a, **k)
-        return dict(metrics, **{'dicm/payload_bpp': metrics['dicm/payload_bpp'] + 0.5})
+        if 'dicm/payload_bpp' in metrics:  # (jpeg@50 is measured again first)
+            metrics['dicm/payload_bpp'] += 0.5
+        return metrics
 
     monkeypatch.setattr(runs, 'test', other_bits)
     with pytest.raises(rs.SweepError, match='task stage of λ=8 changed the bits'):
         rs.run_rate_sweep(log=logs.append, **kwargs)
+
+
+def test_a_report_of_an_empty_sweep_says_nothing_was_measured(tmp_path):
+    with pytest.raises(rs.SweepError, match='nothing measured yet'):
+        rs.run_rate_sweep(task='classification', work_dir=str(tmp_path / 'w'),
+                          data_root=make_data(str(tmp_path / 'd'), 2, 1, 32), num_train=2,
+                          num_val=1, image_size=32, report_only=True)
 
 
 def test_the_results_say_how_much_each_curve_loses_and_show_the_learning_curve():

@@ -453,14 +453,22 @@ def _task_stage_point(sweep: _Sweep, lam: float) -> None:
 
 
 def _results(sweep: _Sweep, reference: float, skipped: List[str], rate: str,
-             seconds: float) -> SweepResult:
-    """Phase 4: curves, BD table and the files (csv, json, png, md)."""
+             seconds: float, partial: bool = False) -> SweepResult:
+    """Phase 4: curves, BD table and the files (csv, json, png, md). ``partial``: only the
+    points measured so far (a baseline curve with the qualities done, a DICM curve once all
+    its λ are)."""
     plan = sweep.plan
     out_dir = plan.work_dir if rate == 'file' else osp.join(plan.work_dir, 'payload')
     num_learned = len((plan.learned_settings or {}).get('lambdas', ()))
     baselines = [(c, qs) for c, qs in plan.codecs if c not in skipped] + \
         [(c, tuple(range(1, num_learned + 1))) for c in plan.learned]
     dicm = ['dicm'] + (['dicm-task-stage'] if plan.task_stage_cfg is not None else [])
+    if partial:
+        done = sweep.points
+        baselines = [(c, tuple(q for q in qs if f'{c}@{q}' in done)) for c, qs in baselines]
+        baselines = [(c, qs) for c, qs in baselines if qs]
+        dicm = [d for d in dicm if all(f'{d}@{lambda_tag(lam)}' in done
+                                       for lam in plan.lambdas)]
     curves, table = curves_and_table(plan.spec, sweep.points, baselines, plan.lambdas, dicm,
                                      sweep.log, RATES[rate][0])
     files = write_results(curves, table, out_dir, reference=('uncompressed', reference))
@@ -497,6 +505,7 @@ def run_rate_sweep(task: str = 'detection',
                    tasks: Optional[Dict[str, SweepTask]] = None,
                    cfg_options: Optional[Dict[str, Dict[str, Any]]] = None,
                    rate: str = 'file',
+                   report_only: bool = False,
                    log: Optional[Log] = None) -> SweepResult:
     """Train the task model, measure every baseline and DICM point, write the BD results.
 
@@ -544,6 +553,8 @@ def run_rate_sweep(task: str = 'detection',
             ``work_dir``; ``'payload'``: over payload bpp, results in ``work_dir/payload``.
             Points keep both, so switching measures nothing again (points cached before
             payload bytes were recorded are tested again; DICM's from its checkpoint).
+        report_only (bool): Measure nothing: write the results of the points cached so far
+            (e.g. while another process runs the same sweep). Defaults to False.
         log (callable, optional): Progress messages. Defaults to flushed ``print``.
 
     Returns:
@@ -567,6 +578,12 @@ def run_rate_sweep(task: str = 'detection',
     os.makedirs(work_dir, exist_ok=True)
     sweep = _Sweep(plan, log)
     generate_embedded_dataset(data_root, seed=0, **dataset)
+    if report_only:
+        if 'uncompressed' not in sweep.points:
+            raise SweepError(f'{sweep.path}: nothing measured yet (no task model)')
+        skipped = [c for c, _ in plan.codecs if not get_pixel_codec(c).available()[0]]
+        return _results(sweep, sweep.points['uncompressed']['metric'], skipped, rate,
+                        time.perf_counter() - t_start, partial=True)
     task_ckpt, reference = _task_model(sweep)
     # DICM's curves before the learned codec's: on a budget, the curve under test first
     skipped = _pixel_codecs(sweep, task_ckpt)
