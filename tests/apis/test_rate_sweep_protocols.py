@@ -3,6 +3,7 @@ learning curve and plateau, the paper's task stage per λ (the edge and its bits
 receiver trains) and the learned pixel codec trained on DICM's codec budget."""
 import json
 import math
+import os
 import os.path as osp
 
 import pytest
@@ -236,10 +237,32 @@ def test_the_coco_like_task_model_starts_from_the_pretrained_backbone(tmp_path):
     assert pre.train_dataloader.dataset.data_root == str(tmp_path / 'd') + '/classification/'
     assert pre.model.head.num_classes == 10 and pre.work_dir == str(tmp_path / 'w' / 'pretrain')
     init = plan.task_cfg.model.backbone.init_cfg
-    assert init == dict(type='Pretrained', prefix='backbone.', checkpoint=osp.join(
+    assert init == dict(type='DICMPretrained', prefix='backbone.', checkpoint=osp.join(
         str(tmp_path / 'w' / 'pretrain'), f'iter_{pre.train_cfg.max_iters}.pth'))
     # the task model's digest (in sweep.json's settings) follows the pre-training's checkpoint
     other = sweep_mod._plan(COCO, str(tmp_path / 'x'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
                             None, None, None, None, None, 0, None,
                             dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
     assert other.settings['task_config_digest'] != plan.settings['task_config_digest']
+
+
+def test_the_pretrained_backbone_loads_from_a_runner_checkpoint(tmp_path):
+    """A Runner checkpoint pickles mmengine objects (HistoryBuffer in message_hub): mmengine's
+    stock 'Pretrained' init fails on them under torch >= 2.6 (weights_only); the sweep's
+    task model must load it (it once crashed there after 9 minutes of pre-training)."""
+    from mmengine.logging import HistoryBuffer
+    from mmdicm.apis.rate_sweep import sweep as sweep_mod
+    plan = sweep_mod._plan(COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
+                           None, None, None, None, None, 0, None,
+                           dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
+    init_default_scope('mmdet')
+    source = MODELS.build(plan.task_cfg.model)
+    path = plan.task_cfg.model.backbone.init_cfg['checkpoint']
+    os.makedirs(osp.dirname(path))
+    torch.save(dict(state_dict={'backbone.' + k: v for k, v in
+                                source.backbone.state_dict().items()},
+                    message_hub=dict(log_scalars={'loss': HistoryBuffer([1.0], [1])})), path)
+    model = MODELS.build(plan.task_cfg.model)
+    model.init_weights()
+    for k, v in source.backbone.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[k], v), k

@@ -122,7 +122,7 @@ def _plan(spec: SweepTask, work_dir: str, data_root: str, lambdas: Sequence[floa
                                         dict(common, **cfg_options.get('pretrain', {})))
         checkpoint = osp.join(pretrain_cfg.work_dir,
                               f'iter_{pretrain_cfg.train_cfg.max_iters}.pth')
-        task_cfg.model.backbone.init_cfg = dict(type='Pretrained', prefix='backbone.',
+        task_cfg.model.backbone.init_cfg = dict(type='DICMPretrained', prefix='backbone.',
                                                 checkpoint=osp.abspath(checkpoint))
     if task_iters is not None:
         task_cfg.train_cfg.max_iters = task_iters
@@ -224,6 +224,10 @@ def _pretrain(sweep: _Sweep) -> Optional[Dict[str, Any]]:
     plan = sweep.plan
     if plan.pretrain_cfg is None:
         return None
+    digest = config_digest(plan.pretrain_cfg)
+    done = sweep.state.get('pretrain') or {}
+    if done.get('config_digest') == digest and osp.isfile(done.get('checkpoint', '')):
+        return done  # cached (the task model's training stopped after it)
     sweep.log(f'[sweep] pre-training the backbone: {osp.basename(plan.spec.pretrain_config)} '
               'on the object crops')
     t0 = time.perf_counter()
@@ -235,7 +239,10 @@ def _pretrain(sweep: _Sweep) -> Optional[Dict[str, Any]]:
     test_cfg.load_from = checkpoint
     top1 = runs.test(test_cfg, None).get('accuracy/top1')
     sweep.log(f'[sweep] backbone pre-training: top-1 {top1:.1f} % on the val crops')
-    return dict(checkpoint=checkpoint, top1=top1, seconds=time.perf_counter() - t0)
+    sweep.state['pretrain'] = dict(checkpoint=checkpoint, top1=top1, config_digest=digest,
+                                   seconds=time.perf_counter() - t0)
+    sweep.save()
+    return sweep.state['pretrain']
 
 
 def _task_model(sweep: _Sweep) -> Tuple[str, float]:
