@@ -190,6 +190,14 @@ def test_tiny_sweep_with_a_task_stage_and_a_learned_codec(tmp_path, one_thread, 
     assert trained == [] and [c.name for c in partial.curves] == ['jpeg', 'mbt2018-mean',
                                                                    'dicm']
     assert list(partial.curves[0].rates) == [result.points['jpeg@5']['bpp']]
+    # before any DICM curve is complete: the baselines alone, no BD rows
+    state['points'] = {k: v for k, v in state['points'].items() if not k.startswith('dicm')}
+    json.dump(state, open(osp.join(work, 'sweep.json'), 'w'))
+    early = rs.run_rate_sweep(log=logs.append, report_only=True, **kwargs)
+    assert [c.name for c in early.curves] == ['jpeg', 'mbt2018-mean'] and early.table == []
+    state['points'].update({k: v for k, v in result.points.items() if k.startswith('dicm')})
+    del state['points']['dicm-task-stage@lambda8']
+    json.dump(state, open(osp.join(work, 'sweep.json'), 'w'))
     monkeypatch.setattr(runs, 'train', lambda cfg: result.points['dicm@lambda8']['checkpoint'])
     test = runs.test
 

@@ -61,7 +61,7 @@ def curves_and_table(spec: SweepTask, points: Dict[str, Dict[str, Any]],
     anchors = [curve(c, [f'{c}@{q}' for q in qs]) for c, qs in baselines]
     tests = [curve(d, [f'{d}@{lambda_tag(lam)}' for lam in lambdas]) for d in dicm]
     table: List[Dict[str, Any]] = []
-    for anchor in anchors:
+    for anchor in anchors if tests else []:  # (a partial report may have no DICM curve yet)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always', BDOverlapWarning)
             rows = compare(anchor, tests, non_monotonic='pareto', on_error='record')
