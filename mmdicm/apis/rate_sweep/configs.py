@@ -12,7 +12,7 @@ from ...baselines import get_pixel_codec
 from .tasks import SweepError, SweepTask
 
 __all__ = ['check_preprocessors', 'codec_config', 'config_digest', 'no_val', 'prepare',
-           'set_epochs', 'with_pixel_codec']
+           'set_epochs', 'set_iters', 'with_pixel_codec']
 
 
 def _pack_transform(pipeline: List[dict], what: str) -> Tuple[int, dict]:
@@ -122,6 +122,16 @@ def set_epochs(cfg: Config, epochs: int) -> None:
     for sched in cfg.get('param_scheduler') or []:
         if sched.get('type') == 'CosineAnnealingLR':
             sched.update(T_max=epochs, end=epochs)
+
+
+def set_iters(cfg: Config, iters: int) -> None:
+    """Train ``iters`` iterations, one checkpoint at the end; an iteration-based cosine
+    schedule is stretched to match (the iteration twin of :func:`set_epochs`)."""
+    cfg.train_cfg.max_iters = iters
+    cfg.default_hooks.checkpoint.interval = iters
+    for sched in cfg.get('param_scheduler') or []:
+        if sched.get('type') == 'CosineAnnealingLR' and not sched.get('by_epoch'):
+            sched.update(T_max=iters, end=iters)
 
 
 def check_preprocessors(task_cfg: Config, codec_cfg: Config) -> None:

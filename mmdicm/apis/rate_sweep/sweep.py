@@ -23,7 +23,7 @@ from . import runs
 from .curve import PLATEAU_GAIN, plateau, read_learning_curve
 from ..launch import prepare_config
 from .configs import (check_preprocessors, codec_config, config_digest, no_val, prepare,
-                      set_epochs, with_pixel_codec)
+                      set_epochs, set_iters, with_pixel_codec)
 from .report import RATES, SweepResult, curves_and_table, format_sweep_markdown
 from .state import STATE_FILE, lambda_tag, load_state, save_state
 from .tasks import (DEFAULT_LAMBDAS, DEFAULT_LEARNED_LAMBDAS, DEFAULT_QUALITIES, LEARNED_CODECS,
@@ -149,11 +149,7 @@ def _plan(spec: SweepTask, work_dir: str, data_root: str, lambdas: Sequence[floa
             raise SweepError(f"{spec.task_stage_config}: model.backbone.frozen_parts has no "
                              "'edge': a task stage would change the bits")
         if task_stage_iters is not None:
-            task_stage_cfg.train_cfg.max_iters = task_stage_iters
-            task_stage_cfg.default_hooks.checkpoint.interval = task_stage_iters
-            for sched in task_stage_cfg.get('param_scheduler') or []:
-                if sched.get('type') == 'CosineAnnealingLR' and not sched.get('by_epoch'):
-                    sched.update(T_max=task_stage_iters, end=task_stage_iters)
+            set_iters(task_stage_cfg, task_stage_iters)
         no_val(task_stage_cfg)
         task_stage_digest = config_digest(task_stage_cfg)
     learned_settings = None
