@@ -94,11 +94,15 @@ def test_drop_scope_tags_removes_only_mmdicm_s():
 
 @pytest.fixture(scope='module')
 def embedded_data(tmp_path_factory):
-    """A tiny embedded dataset (detection + classification view), made once."""
+    """Tiny embedded datasets, default and coco-like (detection + classification views), made
+    once."""
     from mmdicm.datasets import generate_embedded_dataset
     data = tmp_path_factory.mktemp('data')
     generate_embedded_dataset(str(data / 'embedded'), num_train=4, num_val=2, image_size=64,
                               seed=0)
+    # the sweep's COCO-like configs read data/embedded-coco-like/ (160 px: the preset's minimum)
+    generate_embedded_dataset(str(data / 'embedded-coco-like'), num_train=4, num_val=2,
+                              image_size=160, seed=0, preset='coco-like')
     return data
 
 
