@@ -161,8 +161,9 @@ def _tiny_options(image_size: int = 32):
                              ('persistent_workers', False))}
     sizes = {'test_dataloader.dataset.pipeline.1.scale': image_size,
              'test_dataloader.dataset.pipeline.2.crop_size': image_size}
-    task = dict(loaders('train', 'test'), **sizes, **{'train_dataloader.dataset.pipeline.1.scale': image_size,
-                                     'default_hooks.logger.interval': 1})
+    task = dict(loaders('train', 'test'), **sizes,
+                **{'train_dataloader.dataset.pipeline.1.scale': image_size,
+                   'default_hooks.logger.interval': 1})
     tiny = dict(re=None, net=TINY_CODEC['net'])  # the sweep's codec has no RE
     codec = dict(loaders('train'), **{'model.backbone.codec': tiny,
                              'train_dataloader.dataset.pipeline.1.transforms.0.0.scale':

@@ -237,10 +237,10 @@ def test_the_results_say_how_much_each_curve_loses_and_show_the_learning_curve()
 
 
 def test_the_coco_like_task_model_starts_from_the_pretrained_backbone(tmp_path):
-    from mmdicm.apis.rate_sweep import sweep as sweep_mod
-    plan = sweep_mod._plan(COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
-                           None, None, None, None, None, 0, None,
-                           dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
+    from mmdicm.apis.rate_sweep.plan import make_plan
+    plan = make_plan(COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
+                     None, None, None, None, None, 0, None,
+                     dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
     pre = plan.pretrain_cfg
     assert pre.train_dataloader.dataset.data_root == str(tmp_path / 'd') + '/classification/'
     assert pre.model.head.num_classes == 10 and pre.work_dir == str(tmp_path / 'w' / 'pretrain')
@@ -248,9 +248,9 @@ def test_the_coco_like_task_model_starts_from_the_pretrained_backbone(tmp_path):
     assert init == dict(type='DICMPretrained', prefix='backbone.', checkpoint=osp.join(
         str(tmp_path / 'w' / 'pretrain'), f'iter_{pre.train_cfg.max_iters}.pth'))
     # the task model's digest (in sweep.json's settings) follows the pre-training's checkpoint
-    other = sweep_mod._plan(COCO, str(tmp_path / 'x'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
-                            None, None, None, None, None, 0, None,
-                            dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
+    other = make_plan(COCO, str(tmp_path / 'x'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
+                      None, None, None, None, None, 0, None,
+                      dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
     assert other.settings['task_config_digest'] != plan.settings['task_config_digest']
 
 
@@ -259,10 +259,10 @@ def test_the_pretrained_backbone_loads_from_a_runner_checkpoint(tmp_path):
     stock 'Pretrained' init fails on them under torch >= 2.6 (weights_only); the sweep's
     task model must load it (it once crashed there after 9 minutes of pre-training)."""
     from mmengine.logging import HistoryBuffer
-    from mmdicm.apis.rate_sweep import sweep as sweep_mod
-    plan = sweep_mod._plan(COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
-                           None, None, None, None, None, 0, None,
-                           dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
+    from mmdicm.apis.rate_sweep.plan import make_plan
+    plan = make_plan(COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
+                     None, None, None, None, None, 0, None,
+                     dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
     init_default_scope('mmdet')
     source = MODELS.build(plan.task_cfg.model)
     path = plan.task_cfg.model.backbone.init_cfg['checkpoint']
@@ -274,3 +274,19 @@ def test_the_pretrained_backbone_loads_from_a_runner_checkpoint(tmp_path):
     model.init_weights()
     for k, v in source.backbone.state_dict().items():
         assert torch.equal(model.backbone.state_dict()[k], v), k
+
+
+def test_task_iters_stretch_the_task_model_s_schedule_after_its_warm_up(tmp_path):
+    """--task-iters trains longer with the same shape of schedule: linear warm-up, then a
+    cosine from its begin to the new end (not a cosine cut off, or one running past its end)."""
+    from mmdicm.apis.rate_sweep.plan import make_plan
+    args = (COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'], None)
+    sizes = dict(num_train=4, num_val=2, image_size=256, preset='coco-like')
+    default = make_plan(*args, None, None, None, None, 0, None, sizes).task_cfg
+    longer = make_plan(*args, 3600, None, None, None, 0, None, sizes).task_cfg
+    warm, cosine = longer.param_scheduler
+    assert warm == default.param_scheduler[0] and warm.end == cosine.begin == 100
+    assert (cosine.T_max, cosine.end) == (3500, 3600) and longer.train_cfg.max_iters == 3600
+    assert default.param_scheduler[1].T_max == default.train_cfg.max_iters - 100
+    with pytest.raises(rs.SweepError, match='50 iterations end before the cosine schedule'):
+        make_plan(*args, 50, None, None, None, 0, None, sizes)

@@ -126,12 +126,17 @@ def set_epochs(cfg: Config, epochs: int) -> None:
 
 def set_iters(cfg: Config, iters: int) -> None:
     """Train ``iters`` iterations, one checkpoint at the end; an iteration-based cosine
-    schedule is stretched to match (the iteration twin of :func:`set_epochs`)."""
+    schedule is stretched to match, from where it begins (after a warm-up) to the end (the
+    iteration twin of :func:`set_epochs`)."""
     cfg.train_cfg.max_iters = iters
     cfg.default_hooks.checkpoint.interval = iters
     for sched in cfg.get('param_scheduler') or []:
         if sched.get('type') == 'CosineAnnealingLR' and not sched.get('by_epoch'):
-            sched.update(T_max=iters, end=iters)
+            begin = int(sched.get('begin', 0))
+            if begin >= iters:
+                raise SweepError(f'{iters} iterations end before the cosine schedule begins '
+                                 f'(at {begin})')
+            sched.update(T_max=iters - begin, end=iters)
 
 
 def check_preprocessors(task_cfg: Config, codec_cfg: Config) -> None:
