@@ -290,3 +290,26 @@ def test_task_iters_stretch_the_task_model_s_schedule_after_its_warm_up(tmp_path
     assert default.param_scheduler[1].T_max == default.train_cfg.max_iters - 100
     with pytest.raises(rs.SweepError, match='50 iterations end before the cosine schedule'):
         make_plan(*args, 50, None, None, None, 0, None, sizes)
+
+
+def test_training_curves_average_each_quarter_of_the_newest_run(tmp_path):
+    """The results say whether more training still moves the codec and the task stage:
+    each logged value's mean over each quarter of its newest run."""
+    from mmdicm.apis.rate_sweep.curve import read_training_curve
+    old = tmp_path / 'codec' / '20260101_000000' / 'vis_data'
+    new = tmp_path / 'codec' / '20260102_000000' / 'vis_data'
+    for d in (old, new):
+        os.makedirs(d)
+    (old / 'scalars.json').write_text(json.dumps(dict(bpp=9.0, step=1)) + '\n')
+    rows = [dict(bpp=float(8 - i), dist_tail=0.5, loss=1.0, step=10 * (i + 1)) for i in range(8)]
+    rows.insert(4, dict(**{'coco/bbox_mAP': 0.1}, step=40))  # a validation row: no bpp
+    (new / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in rows) + '\nnot json\n')
+    curve = read_training_curve(str(tmp_path / 'codec'), 'bpp')
+    assert curve == [(20, 7.5), (40, 5.5), (60, 3.5), (80, 1.5)]
+    assert read_training_curve(str(tmp_path / 'codec'), 'missing') is None
+    assert read_training_curve(str(tmp_path / 'nowhere'), 'bpp') is None
+    result = rs.SweepResult(task='t', metric_name='bbox mAP', reference=0.3, curves=[],
+                            table=[], points={}, files={},
+                            training={'λ=0.1 codec': {'bpp': curve}})
+    md = rs.format_sweep_markdown(result)
+    assert '| λ=0.1 codec | bpp | 7.5 (20) -> 5.5 (40) -> 3.5 (60) -> 1.5 (80) |' in md

@@ -8,14 +8,15 @@ import functools
 import os
 import os.path as osp
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ...datasets import generate_embedded_dataset
 from ...evaluation.bd_metrics import write_results
 from ...baselines import get_pixel_codec
 from . import phases
 from .phases import Log, Sweep
-from .plan import make_plan
+from .curve import read_training_curve
+from .plan import Plan, make_plan
 from .report import RATES, SweepResult, curves_and_table, format_sweep_markdown
 from .state import lambda_tag
 from .tasks import (DEFAULT_LAMBDAS, DEFAULT_LEARNED_LAMBDAS, DEFAULT_QUALITIES, SWEEP_TASKS,
@@ -49,12 +50,35 @@ def _results(sweep: Sweep, reference: float, skipped: List[str], rate: str,
     result = SweepResult(task=plan.spec.name, metric_name=plan.spec.metric_name,
                          reference=reference, curves=curves, table=table,
                          points={k: sweep.points[k] for k in wanted}, files=files,
-                         seconds=seconds, skipped=skipped, rate=rate)
+                         seconds=seconds, skipped=skipped, rate=rate,
+                         training=_training_curves(plan))
     md = osp.join(out_dir, 'results.md')
     with open(md, 'w', encoding='utf-8') as f:
         f.write(format_sweep_markdown(result) + '\n')
     files['md'] = md
     return result
+
+
+#: the runs whose training curves the results show: (label, folder under work_dir, keys)
+TRAINING_LOGS = (('warm start', 'warm_start', ('bpp', 'dist_tail')),
+                 ('codec', 'codec', ('bpp', 'dist_tail')),
+                 ('task stage', 'task_stage', ('loss', )))
+
+
+def _training_curves(plan: Plan) -> Dict[str, Dict[str, List[Tuple[int, float]]]]:
+    """The training curves of the warm start, each λ's codec and task stage, from their
+    logs (what ran; runs still missing are left out)."""
+    out: Dict[str, Dict[str, List[Tuple[int, float]]]] = {}
+    folders = [('', '')] + [(f'λ={lam:g} ', lambda_tag(lam)) for lam in plan.lambdas]
+    for prefix, folder in folders:
+        for label, run, keys in TRAINING_LOGS:
+            if (run == 'warm_start') != (folder == ''):
+                continue
+            work_dir = osp.join(plan.work_dir, folder, run)
+            curves = {k: c for k in keys if (c := read_training_curve(work_dir, k))}
+            if curves:
+                out[prefix + label] = curves
+    return out
 
 
 def run_rate_sweep(task: str = 'detection',
