@@ -137,7 +137,7 @@ def test_a_checkpoint_that_misses_weights_of_the_tested_model_is_refused(tmp_pat
     (dict(task='segmentation'), 'unknown task'),
     (dict(lambdas=[1.0, -2.0]), 'finite number > 0'),
     (dict(lambdas=[1.0, 1.0]), 'distinct'),
-    (dict(codecs=['jpeg', 'bpg']), 'unknown pixel codecs'),
+    (dict(codecs=['jpeg', 'bpg']), 'unknown codecs'),
     (dict(codecs=['jpeg'], qualities={'webp': [10]}), 'not swept'),
     (dict(codecs=['jpeg'], qualities={'jpeg': [0]}), r'quality must be in'),
     (dict(task_iters=0), 'task_iters must be'),

@@ -276,20 +276,24 @@ def test_the_pretrained_backbone_loads_from_a_runner_checkpoint(tmp_path):
         assert torch.equal(model.backbone.state_dict()[k], v), k
 
 
-def test_task_iters_stretch_the_task_model_s_schedule_after_its_warm_up(tmp_path):
-    """--task-iters trains longer with the same shape of schedule: linear warm-up, then a
-    cosine from its begin to the new end (not a cosine cut off, or one running past its end)."""
+def test_task_iters_stretch_the_task_model_s_schedule(tmp_path):
+    """--task-iters trains longer with the same shape of schedule: the linear warm-up and
+    the cosine after it scaled together (not a cosine cut off, or one running past its end),
+    down to a schedule shorter than the warm-up was."""
     from mmdicm.apis.rate_sweep.plan import make_plan
     args = (COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'], None)
     sizes = dict(num_train=4, num_val=2, image_size=256, preset='coco-like')
     default = make_plan(*args, None, None, None, None, 0, None, sizes).task_cfg
+    assert default.train_cfg.max_iters == 1800
+    assert [(s.begin, s.end) for s in default.param_scheduler] == [(0, 100), (100, 1800)]
     longer = make_plan(*args, 3600, None, None, None, 0, None, sizes).task_cfg
     warm, cosine = longer.param_scheduler
-    assert warm == default.param_scheduler[0] and warm.end == cosine.begin == 100
-    assert (cosine.T_max, cosine.end) == (3500, 3600) and longer.train_cfg.max_iters == 3600
-    assert default.param_scheduler[1].T_max == default.train_cfg.max_iters - 100
-    with pytest.raises(rs.SweepError, match='50 iterations end before the cosine schedule'):
-        make_plan(*args, 50, None, None, None, 0, None, sizes)
+    assert (warm.begin, warm.end, cosine.begin, cosine.end) == (0, 200, 200, 3600)
+    assert cosine.T_max == 3400 and longer.train_cfg.max_iters == 3600
+    assert longer.default_hooks.checkpoint.interval == 3600
+    tiny = make_plan(*args, 9, None, None, None, 0, None, sizes).task_cfg
+    assert [(s.begin, s.end) for s in tiny.param_scheduler] == [(0, 1), (1, 9)]
+    assert tiny.param_scheduler[1].T_max == 8
 
 
 def test_training_curves_average_each_quarter_of_the_newest_run(tmp_path):

@@ -6,14 +6,14 @@ import os.path as osp
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ...baselines import get_pixel_codec
+from ...baselines.feature_vvc import FEATURE_CODECS
 from ...baselines.learned_training import train_learned_codecs
 from . import runs
-from .configs import codec_config, config_digest, no_val, with_pixel_codec
+from .configs import codec_config, config_digest, no_val, with_feature_codec, with_pixel_codec
 from .curve import PLATEAU_GAIN, plateau, read_learning_curve
 from .plan import Plan
 from .state import STATE_FILE, lambda_tag, load_state, save_state
-from .tasks import SweepError
+from .tasks import SweepError, get_baseline
 
 Log = Callable[[str], None]
 
@@ -125,11 +125,15 @@ def task_model(sweep: Sweep) -> Tuple[str, float]:
 def codec_point(sweep: Sweep, task_ckpt: str, codec: str, quality: int, step: str,
                  codec_kwargs: Optional[Dict[str, Any]] = None,
                  extra: Optional[Dict[str, Any]] = None) -> None:
-    """One pixel-codec point: the task model on images decoded at ``quality``."""
+    """One baseline point: the task model on images decoded at ``quality`` (pixel codecs),
+    or on its split features decoded at ``quality`` (feature codecs: ``fcm-vvc``)."""
     plan, points = sweep.plan, sweep.points
     name = f'{codec}@{quality}'
     t0 = time.perf_counter()
-    cfg = with_pixel_codec(plan.task_cfg, codec, quality, codec_kwargs)
+    if codec in FEATURE_CODECS:
+        cfg = with_feature_codec(plan.task_cfg, codec, quality, codec_kwargs)
+    else:
+        cfg = with_pixel_codec(plan.task_cfg, codec, quality, codec_kwargs)
     cfg.work_dir = osp.join(plan.work_dir, 'baselines', f'{codec}_{quality}')
     cfg.load_from = task_ckpt
     metrics = runs.test(cfg, plan.val_images)
@@ -137,7 +141,7 @@ def codec_point(sweep: Sweep, task_ckpt: str, codec: str, quality: int, step: st
                             payload_bpp=metrics['codec/payload_bpp'],
                             metric=metrics[plan.spec.metric_key], metrics=metrics,
                             seconds=time.perf_counter() - t0, **(extra or {})))
-    sweep.log(f'[sweep] {step} {codec} {get_pixel_codec(codec).quality_name} '
+    sweep.log(f'[sweep] {step} {codec} {get_baseline(codec).quality_name} '
               f'{quality}: {plan.spec.metric_name} {points[name]["metric"]:.3f} at '
               f'{points[name]["bpp"]:.3f} bpp ({points[name]["seconds"]:.0f} s)')
 
@@ -148,7 +152,7 @@ def pixel_codecs(sweep: Sweep, task_ckpt: str) -> List[str]:
     plan, points = sweep.plan, sweep.points
     skipped = []
     for codec, codec_qualities in plan.codecs:
-        ok, reason = get_pixel_codec(codec).available()
+        ok, reason = get_baseline(codec).available()
         if not ok:
             sweep.log(f'[sweep] skipping {codec}: {reason}')
             skipped.append(codec)

@@ -4,9 +4,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ...evaluation.bd_metrics import BDOverlapWarning, Curve, compare
-from ...baselines import get_pixel_codec
 from .state import lambda_tag
-from .tasks import SweepTask
+from .tasks import SweepTask, get_baseline
 
 __all__ = ['RATES', 'SweepResult', 'codec_losses', 'curves_and_table', 'format_sweep_markdown',
            'format_sweep_summary']
@@ -104,7 +103,7 @@ def format_sweep_markdown(result: SweepResult) -> str:
         elif 'lambda_mse' in p:  # a learned pixel codec trained here
             setting = f"q{p['quality']} (MSE λ={p['lambda_mse']:g})"
         else:
-            setting = f"{get_pixel_codec(p['method']).quality_name} {p['quality']}"
+            setting = f"{get_baseline(p['method']).quality_name} {p['quality']}"
         lines.append(f"| {p['method']} | {setting} | {p['bpp']:.3f} | "
                      f"{_fmt(p.get('payload_bpp'), '.3f')} | {p['metric']:.3f} |")
     lines += _discrimination(result) + _learning_curve(result) + _training_curves(result)

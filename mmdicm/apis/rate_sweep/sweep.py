@@ -12,7 +12,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ...datasets import generate_embedded_dataset
 from ...evaluation.bd_metrics import write_results
-from ...baselines import get_pixel_codec
 from . import phases
 from .phases import Log, Sweep
 from .curve import read_training_curve
@@ -20,7 +19,7 @@ from .plan import Plan, make_plan
 from .report import RATES, SweepResult, curves_and_table, format_sweep_markdown
 from .state import lambda_tag
 from .tasks import (DEFAULT_LAMBDAS, DEFAULT_LEARNED_LAMBDAS, DEFAULT_QUALITIES, SWEEP_TASKS,
-                    SweepError, SweepTask, dataset_settings)
+                    SweepError, SweepTask, dataset_settings, get_baseline)
 
 __all__ = ['run_rate_sweep']
 
@@ -177,7 +176,7 @@ def run_rate_sweep(task: str = 'detection',
     if report_only:
         if 'uncompressed' not in sweep.points:
             raise SweepError(f'{sweep.path}: nothing measured yet (no task model)')
-        skipped = [c for c, _ in plan.codecs if not get_pixel_codec(c).available()[0]]
+        skipped = [c for c, _ in plan.codecs if not get_baseline(c).available()[0]]
         return _results(sweep, sweep.points['uncompressed']['metric'], skipped, rate,
                         time.perf_counter() - t_start, partial=True)
     task_ckpt, reference = phases.task_model(sweep)
