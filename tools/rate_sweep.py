@@ -43,7 +43,8 @@ def main(argv=None) -> int:
                         help="embedded dataset, generated if missing (default: the task's, "
                         'data/embedded or data/embedded-coco-like)')
     parser.add_argument('--lambdas', type=float, nargs='+', help='λ of the DICM points')
-    parser.add_argument('--codecs', nargs='+', help='pixel codecs (default: all five)')
+    parser.add_argument('--codecs', nargs='+', help='pixel codecs (default: all five), and '
+                        'fcm-vvc (the feature-domain anchor: split features coded by VVC)')
     parser.add_argument('--quality', type=_quality, action='append', default=[],
                         metavar='CODEC=Q1,Q2,...', help='qualities of one codec (repeatable)')
     parser.add_argument('--task-iters', type=int, help="task model iterations (config's)")

@@ -7,7 +7,9 @@ One file per family: :mod:`.pillow` (jpeg, webp, avif), :mod:`.heif` (hevc), :mo
 (vvc), :mod:`.learned` (mbt2018-mean, trained here by :mod:`.learned_training`), on the
 :class:`PixelCodec` base and registry of :mod:`.base`; :mod:`.payload` counts the
 entropy-coded part of a file, :mod:`.sweep` runs codecs over images. Not imported by
-``import mmdicm``. Codecs, settings and byte counts: ``docs/baselines.md``.
+``import mmdicm``. Codecs, settings and byte counts: ``docs/baselines.md``. The
+feature-domain anchor (split features packed into a frame, coded by VVC) is
+:mod:`.feature_vvc` (:data:`FEATURE_CODECS`).
 """
 from .base import (PIXEL_CODECS, CodecError, CodecUnavailableError, PixelCodec, bpp,
                    get_pixel_codec, pixel_codec_availability, register_pixel_codec)
@@ -18,10 +20,12 @@ from .heif import HEVCCodec  # isort: skip
 from .vvc import VVCCodec  # isort: skip
 from .learned import LearnedCodec, MBT2018MeanCodec  # isort: skip
 from .sweep import SweepPoint, sweep
+from .feature_vvc import FEATURE_CODECS, FeatureVVCCodec, get_feature_codec
 
 __all__ = [
     'CodecError', 'CodecUnavailableError', 'PixelCodec', 'PillowCodec', 'JPEGCodec',
     'WebPCodec', 'AVIFCodec', 'HEVCCodec', 'VVCCodec', 'PIXEL_CODECS', 'register_pixel_codec',
     'get_pixel_codec', 'pixel_codec_availability', 'bpp', 'SweepPoint', 'sweep',
-    'PayloadError', 'payload_size', 'LearnedCodec', 'MBT2018MeanCodec'
+    'PayloadError', 'payload_size', 'LearnedCodec', 'MBT2018MeanCodec', 'FEATURE_CODECS',
+    'FeatureVVCCodec', 'get_feature_codec'
 ]

@@ -6,7 +6,8 @@ CompressAI dependency, for the mixture tables).
   entropy model of y is a Gaussian from h_s or (``entropy_model='context_mixture'``,
   :mod:`~mmdicm.codec.context_mixture`, :mod:`~mmdicm.codec.mixture`) the release's
   Gaussian mixture with a Transformer context model, coded in two checkerboard passes;
-- :class:`DICMFeatureCodec`: both together, with real bitstreams;
+- :class:`DICMFeatureCodec`: both together, with real bitstreams; :data:`CODEC_PRESETS`
+  (``'default'``, ``'release'``: the authors' code's blocks);
 - :mod:`~mmdicm.codec.bitstream`: the self-describing container and :class:`BitstreamError`
   (:mod:`~mmdicm.codec.files`: reading and writing container files;
   :mod:`~mmdicm.codec.fingerprint`: the model digest they carry);
@@ -17,9 +18,9 @@ from .bitstream import BitstreamError, DICMBitstream, container_overhead, pack, 
 from .files import read, write
 from .compression_net import DICMCompressionNet
 from . import rans
-from .feature_codec import DEFAULT_MAX_PIXELS, DICMFeatureCodec
+from .feature_codec import CODEC_PRESETS, DEFAULT_MAX_PIXELS, DICMFeatureCodec
 from .re_module import REModule
 
 __all__ = ['BitstreamError', 'DICMBitstream', 'container_overhead', 'pack', 'unpack', 'read',
-           'write', 'DEFAULT_MAX_PIXELS', 'DICMCompressionNet', 'DICMFeatureCodec', 'REModule',
+           'write', 'CODEC_PRESETS', 'DEFAULT_MAX_PIXELS', 'DICMCompressionNet', 'DICMFeatureCodec', 'REModule',
            'rans']

@@ -13,20 +13,28 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from compressai.layers import subpel_conv3x3
 from compressai.models import CompressionModel
 from compressai.models.utils import conv, deconv
 from torch.func import functional_call
 
-from ..layers import HorBlock, ViTBlock
+from timm.layers import LayerNorm2d
+
+from ..layers import HorBlock, RelPosTransformer, ViTBlock
 from ..utils import check_int
 from .context_mixture import PARAM_GRID_BITS, CheckerboardMixtureCodec, Float64Weights
 from .entropy import EntropyBottleneck, GaussianConditional, resize_entropy_buffers_on_load
 
-__all__ = ['DICMCompressionNet', 'ENTROPY_MODELS']
+__all__ = ['DICMCompressionNet', 'ENTROPY_MODELS', 'HYPER_CODERS']
 
 #: values of ``DICMCompressionNet(entropy_model=...)``
 ENTROPY_MODELS = ('hyperprior', 'context_mixture')
+#: values of ``DICMCompressionNet(hyper_coder=...)``
+HYPER_CODERS = ('vit', 'release')
+#: the release's hyper-coder stages, at y's, y/2's and z's resolution: (position radius,
+#: top-k keys); ``TransHyperScale``: buckets 7 / 5 / 5 wide, top-k 32 / 16 / 8
+RELEASE_HYPER_STAGES = ((3, 32), (2, 16), (2, 8))
 
 
 def _triple(name: str, value, cast) -> Tuple:
@@ -36,6 +44,13 @@ def _triple(name: str, value, cast) -> Tuple:
     return tuple(cast(v) for v in value)
 
 
+class _LeakyDeconv(nn.ConvTranspose2d):
+    """A transposed conv followed by LeakyReLU, with the conv's parameter names."""
+
+    def forward(self, x: torch.Tensor, output_size: Optional[List[int]] = None) -> torch.Tensor:
+        return F.leaky_relu(super().forward(x, output_size), inplace=True)
+
+
 def _check_layout_on_load(net: 'DICMCompressionNet', state_dict: dict, prefix: str,
                           *args: Any) -> None:
     """Refuse, in one line, a checkpoint of the other entropy model (or another K): loaded
@@ -43,6 +58,21 @@ def _check_layout_on_load(net: 'DICMCompressionNet', state_dict: dict, prefix: s
     y half random."""
     if not any(k.startswith(prefix + 'g_a.') for k in state_dict):
         return  # nothing of this network in it (a plain ResNet checkpoint, a partial load)
+    def has(part: str) -> bool:
+        return any(k.startswith(prefix + part) for k in state_dict)
+
+    layout = {}
+    if has('h_a.'):
+        layout['hyper_coder'] = 'release' if has('h_a.1.rel_emb') else 'vit'
+    if has('g_s.'):
+        layout['synthesis_full_res_block'] = has('g_s.6.')
+    built = dict(hyper_coder=net.config.get('hyper_coder', 'vit'),
+                 synthesis_full_res_block=net.config['synthesis_full_res_block'])
+    for key, value in layout.items():
+        if built[key] != value:
+            raise ValueError(f'checkpoint has {key}={value!r} weights but the network was built '
+                             f'with {key}={built[key]!r}; set {key}={value!r} in the codec '
+                             "config (or the codec's preset that has it) to load it")
     theirs = ('context_mixture' if any(k.startswith(prefix + 'context_mixture.')
                                        for k in state_dict) else 'hyperprior')
     if theirs != net.entropy_model:
@@ -94,6 +124,19 @@ class DICMCompressionNet(CompressionModel):
             feature resolution, mirroring g_a exactly. That block is ~55 % of g_s's time
             (10 of 28 decoder GFLOPs at 512x512) and the backbone tail's layer2 follows
             directly, so by default g_s ends with its last up-scaling. Defaults to False.
+        drop_path (Sequence[float]): Stochastic-depth rate of the HorNet blocks per stage
+            (g_a's and, mirrored, g_s's); training only. The release: (0, 0.25, 0.5).
+            Defaults to (0, 0, 0).
+        latent_leaky_relu (bool): A LeakyReLU after g_a's last down-scaling (on y) and after
+            g_s's first up-scaling, as the release's encoder and decoder have. Defaults to
+            False.
+        hyper_coder (str): ``'vit'``: two timm ViT blocks per side (at y/2 and z's
+            resolution), no position information. ``'release'``: the release's
+            ``TransHyperScale``, one Transformer block at each of y's, y/2's and z's
+            resolution per side, with contextual relative position and top-k attention
+            (:class:`~mmdicm.layers.RelPosTransformer`, :data:`RELEASE_HYPER_STAGES`),
+            token projections in and out (h_a ends with LayerNorm + Linear). Checkpoints of
+            one do not load into the other. Defaults to ``'vit'``.
         entropy_model (str): ``'hyperprior'`` (mean-scale Gaussian from h_s) or
             ``'context_mixture'`` (the release's mixture + context model). Checkpoints of
             one do not load into the other. Defaults to ``'hyperprior'``.
@@ -130,6 +173,9 @@ class DICMCompressionNet(CompressionModel):
                  hyper_heads: int = 6,
                  hyper_mlp_ratio: float = 4.0,
                  synthesis_full_res_block: bool = False,
+                 drop_path: Sequence[float] = (0.0, 0.0, 0.0),
+                 latent_leaky_relu: bool = False,
+                 hyper_coder: str = 'vit',
                  entropy_model: str = 'hyperprior',
                  mixture_components: int = 3,
                  context: Optional[Dict[str, Any]] = None,
@@ -138,6 +184,8 @@ class DICMCompressionNet(CompressionModel):
         if entropy_model not in ENTROPY_MODELS:
             raise ValueError(f'entropy_model must be one of {ENTROPY_MODELS}, got '
                              f'{entropy_model!r}')
+        if hyper_coder not in HYPER_CODERS:
+            raise ValueError(f'hyper_coder must be one of {HYPER_CODERS}, got {hyper_coder!r}')
         self.entropy_model = entropy_model
         for name, value in (('in_channels', in_channels), ('mid_channels', mid_channels),
                             ('latent_channels', latent_channels),
@@ -147,36 +195,37 @@ class DICMCompressionNet(CompressionModel):
         orders = _triple('orders', orders, int)
         global_local = _triple('global_local', global_local, bool)
         mlp_ratios = _triple('mlp_ratios', mlp_ratios, float)
+        drop_path = _triple('drop_path', drop_path, float)
         widths = (in_channels, mid_channels, latent_channels)
         M, N, D = latent_channels, hyper_channels, hyper_dim
 
         def hor(stage: int) -> HorBlock:
             return HorBlock(widths[stage], order=orders[stage], scale=gnconv_scale,
                             global_local=global_local[stage], gl_size=tuple(gl_size),
-                            mlp_ratio=mlp_ratios[stage])
+                            mlp_ratio=mlp_ratios[stage], drop_path=drop_path[stage])
 
-        def vit() -> ViTBlock:
-            return ViTBlock(D, num_heads=hyper_heads, mlp_ratio=hyper_mlp_ratio)
-
+        # the release's LeakyReLU on y (appended: g_a's indices stay) and after g_s's first
+        # up-scaling (inside that layer: g_s's indices, so checkpoint keys, stay)
+        g_a_end = [nn.LeakyReLU(inplace=True)] if latent_leaky_relu else []
         self.g_a = nn.Sequential(
             hor(0), conv(in_channels, mid_channels, 5, stride=2), nn.LeakyReLU(inplace=True),
             hor(1), conv(mid_channels, M, 3, stride=1),
-            hor(2), conv(M, M, 5, stride=2))
-        g_s = [deconv(M, M, 5, stride=2), hor(2),
+            hor(2), conv(M, M, 5, stride=2), *g_a_end)
+        first_up = _LeakyDeconv if latent_leaky_relu else nn.ConvTranspose2d
+        g_s = [first_up(M, M, 5, stride=2, padding=2, output_padding=1), hor(2),
                conv(M, mid_channels, 3, stride=1), hor(1),
                deconv(mid_channels, in_channels, 5, stride=2)]
         if synthesis_full_res_block:
             g_s += [nn.LeakyReLU(inplace=True), hor(0)]
         self.g_s = nn.Sequential(*g_s)
-        self.h_a = nn.Sequential(
-            conv(M, D, 3, stride=2), vit(), conv(D, D, 3, stride=2), vit(), nn.Conv2d(D, N, 1))
-        # The last up-scaling is a 1x1 conv + PixelShuffle: a 3x3 sub-pixel conv there would
-        # cost 2.7 GFLOPs at 512x512, more than the rest of h_s together. It outputs
-        # (scales, means) of y, or D-channel features for the context-mixture model.
         hyper_out = 2 * M if entropy_model == 'hyperprior' else D
-        self.h_s = nn.Sequential(
-            nn.Conv2d(N, D, 1), vit(), subpel_conv3x3(D, D, 2), vit(),
-            nn.Conv2d(D, hyper_out * 4, 1), nn.PixelShuffle(2))
+        if hyper_coder == 'vit':
+            self.h_a, self.h_s = self._vit_hyper_coder(M, N, D, hyper_heads, hyper_mlp_ratio,
+                                                       hyper_out)
+        else:
+            self.h_a, self.h_s = self._release_hyper_coder(M, N, D, hyper_heads,
+                                                           hyper_mlp_ratio, hyper_out,
+                                                           entropy_model == 'hyperprior')
 
         self.entropy_bottleneck = EntropyBottleneck(N)
         self._build_y_model(M, D, mixture_components, context, context_mask_ratio)
@@ -191,11 +240,60 @@ class DICMCompressionNet(CompressionModel):
                            hyper_dim=D, hyper_heads=hyper_heads,
                            hyper_mlp_ratio=float(hyper_mlp_ratio),
                            synthesis_full_res_block=bool(synthesis_full_res_block))
+        # options added later join the config (and so the fingerprint) only when set, so
+        # the containers of models without them keep their fingerprints
+        if hyper_coder != 'vit':
+            self.config.update(hyper_coder=hyper_coder)
+        if any(drop_path):
+            self.config.update(drop_path=drop_path)
+        if latent_leaky_relu:
+            self.config.update(latent_leaky_relu=True)
         if entropy_model != 'hyperprior':  # hyperprior configs (and fingerprints) unchanged
             self.config.update(entropy_model=entropy_model,
                                mixture_components=int(mixture_components),
                                context=dict(context or {}),
                                context_mask_ratio=float(context_mask_ratio))
+
+    @staticmethod
+    def _vit_hyper_coder(M: int, N: int, D: int, heads: int, mlp_ratio: float,
+                         hyper_out: int) -> Tuple[nn.Module, nn.Module]:
+        """h_a, h_s of ``hyper_coder='vit'``: a ViT block at y/2 and at z's resolution."""
+        def vit() -> ViTBlock:
+            return ViTBlock(D, num_heads=heads, mlp_ratio=mlp_ratio)
+
+        h_a = nn.Sequential(
+            conv(M, D, 3, stride=2), vit(), conv(D, D, 3, stride=2), vit(), nn.Conv2d(D, N, 1))
+        # The last up-scaling is a 1x1 conv + PixelShuffle: a 3x3 sub-pixel conv there would
+        # cost 2.7 GFLOPs at 512x512, more than the rest of h_s together. It outputs
+        # (scales, means) of y, or D-channel features for the context-mixture model.
+        h_s = nn.Sequential(
+            nn.Conv2d(N, D, 1), vit(), subpel_conv3x3(D, D, 2), vit(),
+            nn.Conv2d(D, hyper_out * 4, 1), nn.PixelShuffle(2))
+        return h_a, h_s
+
+    @staticmethod
+    def _release_hyper_coder(M: int, N: int, D: int, heads: int, mlp_ratio: float,
+                             hyper_out: int, head: bool) -> Tuple[nn.Module, nn.Module]:
+        """h_a, h_s of ``hyper_coder='release'`` (``TransHyperScale``): a Transformer block
+        at y's, y/2's and z's resolution each, 3x3 stride-2 convs down, 3x3 sub-pixel convs
+        up. h_s outputs its D features (the context-mixture model's parameter network reads
+        them) or, for the hyperprior model, LayerNorm + Linear to (scales, means)."""
+        if D % heads:
+            raise ValueError(f'hyper_dim={D} is not divisible by hyper_heads={heads}')
+
+        def block(stage: int) -> RelPosTransformer:
+            radius, topk = RELEASE_HYPER_STAGES[stage]
+            return RelPosTransformer(D, num_heads=heads, head_dim=D // heads,
+                                     mlp_ratio=mlp_ratio, radius=radius, topk=topk)
+
+        h_a = nn.Sequential(
+            nn.Conv2d(M, D, 1), block(0), conv(D, D, 3, stride=2), block(1),
+            conv(D, D, 3, stride=2), block(2), LayerNorm2d(D), nn.Conv2d(D, N, 1))
+        h_s = [nn.Conv2d(N, D, 1), block(2), subpel_conv3x3(D, D, 2), block(1),
+               subpel_conv3x3(D, D, 2), block(0)]
+        if head:
+            h_s += [LayerNorm2d(D), nn.Conv2d(D, hyper_out, 1)]
+        return h_a, nn.Sequential(*h_s)
 
     def _build_y_model(self, M: int, D: int, components: int,
                        context: Optional[Dict[str, Any]], mask_ratio: float) -> None:

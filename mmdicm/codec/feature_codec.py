@@ -18,7 +18,22 @@ from ..utils import check_int
 from .compression_net import DICMCompressionNet
 from .re_module import REModule
 
-__all__ = ['DICMFeatureCodec', 'DEFAULT_MAX_PIXELS']
+__all__ = ['DICMFeatureCodec', 'DEFAULT_MAX_PIXELS', 'CODEC_PRESETS']
+
+#: ``DICMFeatureCodec(preset=...)``: defaults of the RE module's and the compression
+#: network's arguments, under the ``re`` / ``net`` dicts (whose keys win). ``'default'``:
+#: mmdicm's released widths with the cheaper blocks (hyperprior, 2-block g_s and hyper-coder,
+#: no norm in RE). ``'release'``: where the authors' code differs from those, the code's
+#: choice, except where the paper's text says otherwise (RE blocks stay ConvFormer, g_s
+#: mirrors g_a by width, the mixture has 3 components); the table: ``docs/components.md``.
+CODEC_PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
+    'default': dict(re={}, net={}),
+    'release': dict(
+        re=dict(down_kernel_size=3, norm='layernorm', straight_through=True),
+        net=dict(synthesis_full_res_block=True, mlp_ratios=(4.0, 4.0, 4.0),
+                 drop_path=(0.0, 0.25, 0.5), latent_leaky_relu=True, hyper_coder='release',
+                 entropy_model='context_mixture')),
+}
 
 #: Largest padded image (height x width) a codec encodes or a container may declare for
 #: :meth:`decode`: 2048 x 2048 (1080p, and COCO/VOC/ImageNet at their test scales, fit).
@@ -50,6 +65,10 @@ class DICMFeatureCodec(nn.Module):
             (``tools/benchmark_pipeline.py --threads 1``, 512x512: RE 619 -> 481 ms, g_a 439
             -> 356 ms, g_s 213 -> 175 ms; a codec training step 6-15 % faster).
             Defaults to True.
+        preset (str): A key of :data:`CODEC_PRESETS`: the defaults under ``re`` and ``net``
+            (``'release'``: the authors' code's blocks, see there). A checkpoint of one
+            preset is refused by a codec of another with a one-line error naming the option
+            that differs. Defaults to ``'default'``.
 
     Example:
         >>> import torch
@@ -71,9 +90,13 @@ class DICMFeatureCodec(nn.Module):
                  in_channels: int = 256,
                  input_stride: int = 4,
                  channels_last: bool = True,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 max_pixels: int = DEFAULT_MAX_PIXELS,
+                 preset: str = 'default') -> None:
         super().__init__()
         check_int('max_pixels', max_pixels)
+        if preset not in CODEC_PRESETS:
+            raise ValueError(f'codec preset must be one of {sorted(CODEC_PRESETS)}, got '
+                             f'{preset!r}')
         if not isinstance(channels_last, bool):
             raise TypeError(f'channels_last must be True or False, got {channels_last!r}')
         if re is not None and not isinstance(re, dict):
@@ -85,6 +108,11 @@ class DICMFeatureCodec(nn.Module):
             if cfg and cfg.get('in_channels', in_channels) != in_channels:
                 raise ValueError(f'{name}.in_channels={cfg["in_channels"]} does not match the '
                                  f'feature channels in_channels={in_channels}')
+        if re is not None:
+            re = {**CODEC_PRESETS[preset]['re'], **re}
+        if net is not None:
+            net = {**CODEC_PRESETS[preset]['net'], **net}
+        self.preset = preset
         self.in_channels = in_channels
         self.input_stride = input_stride
         self.channels_last = channels_last

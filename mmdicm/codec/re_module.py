@@ -13,12 +13,33 @@ import torch
 import torch.nn as nn
 from compressai.entropy_models import EntropyBottleneck
 from compressai.models.utils import conv, deconv
+from timm.layers import LayerNorm2d
 
 from ..layers import build_re_block
 from ..utils import check_int
 from .entropy import resize_entropy_buffers_on_load
 
-__all__ = ['REModule']
+__all__ = ['REModule', 'NORMS']
+
+#: values of ``REModule(norm=...)``
+NORMS = (None, 'layernorm')
+
+
+def _check_layout_on_load(module: 'REModule', state_dict: dict, prefix: str,
+                          *args: Any) -> None:
+    """Refuse, in one line, an RE checkpoint of another layout (norm, depths, block type):
+    loaded with ``strict=False`` (mmengine's default) it would leave RE half random."""
+    parts = (prefix + 'encoder.', prefix + 'decoder.')
+    theirs = {k[len(prefix):] for k in state_dict if k.startswith(parts)}
+    if not theirs:
+        return  # nothing of RE in it (a plain ResNet checkpoint, a partial load)
+    own = {k for k in module.state_dict() if k.startswith(('encoder.', 'decoder.'))}
+    if theirs != own:
+        differ = sorted(theirs ^ own)
+        raise ValueError(f'checkpoint\'s RE module has another layout than this one '
+                         f'({len(differ)} keys differ, e.g. {differ[0]!r}); this one is '
+                         f'{module.layout}: set the RE options (or the codec preset) the '
+                         'checkpoint was trained with')
 
 
 class REModule(nn.Module):
@@ -35,6 +56,16 @@ class REModule(nn.Module):
             code's). Defaults to ``'convformer'``.
         block_cfg (dict, optional): Extra keyword arguments of the block. Defaults to None.
         kernel_size (int): Kernel of the stride-2 (transposed) convs. Defaults to 5.
+        down_kernel_size (int, optional): Kernel of the encoder's stride-2 convs, if not
+            ``kernel_size`` (the release: 3, its decoder's transposed convs 5). Defaults to
+            None.
+        norm (str, optional): ``'layernorm'``: a channel LayerNorm after every stride-2
+            (transposed) conv, the latent included, as in the release. Checkpoints with and
+            without it do not load into each other. Defaults to None.
+        straight_through (bool): In training, feed the decoder the *rounded* latent with a
+            straight-through gradient, as the release does (and as the edge does outside
+            training), instead of the noisy one; the rate term keeps the noisy likelihoods.
+            Defaults to False.
 
     Example:
         >>> import torch
@@ -51,8 +82,17 @@ class REModule(nn.Module):
                  depths: Sequence[int] = (1, 1, 2),
                  block_type: str = 'convformer',
                  block_cfg: Optional[Dict[str, Any]] = None,
-                 kernel_size: int = 5) -> None:
+                 kernel_size: int = 5,
+                 down_kernel_size: Optional[int] = None,
+                 norm: Optional[str] = None,
+                 straight_through: bool = False) -> None:
         super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f'RE norm must be one of {NORMS}, got {norm!r}')
+        if not isinstance(straight_through, bool):
+            raise TypeError(f'straight_through must be True or False, got {straight_through!r}')
+        down_kernel_size = kernel_size if down_kernel_size is None else down_kernel_size
+        check_int('down_kernel_size', down_kernel_size)
         check_int('in_channels', in_channels)
         check_int('hidden_channels', hidden_channels)
         check_int('latent_channels', latent_channels)
@@ -70,21 +110,31 @@ class REModule(nn.Module):
             return nn.Sequential(
                 *[build_re_block(block_type, hidden_channels, **block_cfg) for _ in range(n)])
 
+        def normed(layer: nn.Module, channels: int) -> nn.Module:
+            return layer if norm is None else nn.Sequential(layer, LayerNorm2d(channels))
+
         enc = [nn.Conv2d(in_channels, hidden_channels, 1)]
         for i, d in enumerate(depths):
             out_ch = latent_channels if i == len(depths) - 1 else hidden_channels
-            enc += [blocks(d), conv(hidden_channels, out_ch, kernel_size, stride=2)]
+            enc += [blocks(d),
+                    normed(conv(hidden_channels, out_ch, down_kernel_size, stride=2), out_ch)]
         self.encoder = nn.Sequential(*enc)
 
         dec = []
         for i, d in reversed(list(enumerate(depths))):
             in_ch = latent_channels if i == len(depths) - 1 else hidden_channels
-            dec += [deconv(in_ch, hidden_channels, kernel_size, stride=2), blocks(d)]
+            dec += [normed(deconv(in_ch, hidden_channels, kernel_size, stride=2),
+                           hidden_channels), blocks(d)]
         dec.append(nn.Conv2d(hidden_channels, in_channels, 1))
         self.decoder = nn.Sequential(*dec)
+        self.straight_through = straight_through
+        self.layout = dict(norm=norm, kernel_size=kernel_size,
+                           down_kernel_size=down_kernel_size, depths=depths,
+                           block_type=block_type)
 
         self.entropy_bottleneck = EntropyBottleneck(latent_channels)
         resize_entropy_buffers_on_load(self)
+        self.register_load_state_dict_pre_hook(_check_layout_on_load)
 
     def forward(self, f1: torch.Tensor) -> Dict[str, Any]:
         """Encode, quantise (noise in training, rounding in eval) and decode ``f1``.
@@ -100,6 +150,10 @@ class REModule(nn.Module):
                              f'its stride {self.stride}; pad it first')
         latent = self.encoder(f1)
         latent_hat, likelihoods = self.entropy_bottleneck(latent)
+        if self.training and self.straight_through:
+            rounded = self.entropy_bottleneck.quantize(
+                latent, 'dequantize', self.entropy_bottleneck._get_medians())
+            latent_hat = latent + (rounded - latent).detach()
         if not latent.is_contiguous() and latent.is_contiguous(
                 memory_format=torch.channels_last):
             # CompressAI's bottleneck returns NCHW; decode in the encoder's layout, as the

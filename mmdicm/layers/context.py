@@ -1,4 +1,5 @@
-"""A bidirectional masked Transformer context model for a quantised latent.
+"""A bidirectional masked Transformer context model for a quantised latent, and the same
+Transformer blocks with every position visible (the released hyper-coder's blocks).
 
 After Qian et al., "Entroformer: A Transformer-based Entropy Model for Learned Image
 Compression", ICLR 2022 (https://arxiv.org/abs/2202.05492), as DICM's released code uses it
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 
 from ..utils import check_int
 
-__all__ = ['MaskedContextTransformer', 'relative_buckets']
+__all__ = ['MaskedContextTransformer', 'RelPosTransformer', 'relative_buckets']
 
 
 class _Layout:
@@ -156,9 +157,7 @@ class MaskedContextTransformer(nn.Module):
                     nn.init.zeros_(m.bias)
 
     def _topk(self) -> int:
-        if self.training and self.topk > 1:
-            return int(torch.randint(self.topk // 2, 2 * self.topk, ()))
-        return self.topk
+        return _draw_topk(self.topk, self.training)
 
     def forward(self, y_hat: torch.Tensor, visible: torch.Tensor,
                 topk: Optional[int] = None) -> torch.Tensor:
@@ -186,3 +185,78 @@ class MaskedContextTransformer(nn.Module):
         dim, hidden = self.out_channels, blk.mlp[1].out_features
         per_block = n * (4 * dim * inner + 2 * dim * hidden) + 2 * n * n * inner
         return self.embed.in_features * dim * n + len(self.blocks) * per_block
+
+
+def _draw_topk(topk: int, training: bool) -> int:
+    """The release's top-k: a random value in ``[topk // 2, 2 * topk)`` per training forward,
+    ``topk`` itself outside training."""
+    if training and topk > 1:
+        return int(torch.randint(topk // 2, 2 * topk, ()))
+    return topk
+
+
+class RelPosTransformer(nn.Module):
+    """Transformer blocks over every position of an NCHW map, with the context model's
+    contextual relative position and top-k attention: one stage of the release's
+    hyper-coder (``TransHyperScale`` in ``moco/hyper_codec.py``), where nothing is masked.
+
+    .. code-block:: none
+
+        t = flatten(x)                          # (B, C, H, W) -> (B, H*W, C)
+        depth x [ t = t + Attn(LN(t)) | score += q_i . E[offset(i, j)], top-k keys
+                  t = t + MLP(LN(t)) ]          # Linear -> LeakyReLU(0.2) -> Linear
+        out = unflatten(t)
+
+    Attention is global (chunked over queries): meant for latent and hyper-latent maps.
+
+    Args:
+        dim (int): Channels (token width).
+        depth (int): Blocks. Defaults to 1 (the release: one per resolution).
+        num_heads (int): Attention heads. Defaults to 6.
+        head_dim (int): Width of each head. Defaults to 64.
+        mlp_ratio (float): MLP hidden width / dim. Defaults to 4.0.
+        radius (int): Offsets with ``|dy| + |dx| <= radius`` get their own position
+            embedding (shared by this stage's blocks), farther ones share one. Defaults to 3.
+        topk (int): Keys each query attends to (<= 0: all); drawn in
+            ``[topk // 2, 2 * topk)`` per training forward. Defaults to 32.
+
+    Example:
+        >>> net = RelPosTransformer(16, num_heads=2, head_dim=8, radius=2, topk=4)
+        >>> net(torch.randn(1, 16, 4, 6)).shape
+        torch.Size([1, 16, 4, 6])
+    """
+
+    def __init__(self, dim: int, depth: int = 1, num_heads: int = 6, head_dim: int = 64,
+                 mlp_ratio: float = 4.0, radius: int = 3, topk: int = 32) -> None:
+        super().__init__()
+        for name, value in (('dim', dim), ('depth', depth), ('num_heads', num_heads),
+                            ('head_dim', head_dim)):
+            check_int(f'hyper-coder {name}', value)
+        check_int('hyper-coder radius', radius, minimum=0)
+        self.radius, self.topk = radius, int(topk)
+        self.rel_emb = nn.Parameter(torch.randn((2 * radius + 1)**2 + 1, head_dim) * 0.02)
+        self.blocks = nn.ModuleList(
+            [_Block(dim, num_heads, head_dim, mlp_ratio) for _ in range(depth)])
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        layout = _Layout(h, w, self.radius,
+                         torch.ones(b, h * w, dtype=torch.bool, device=x.device))
+        tokens = x.flatten(2).transpose(1, 2)
+        k = _draw_topk(self.topk, self.training)
+        for block in self.blocks:
+            tokens = block(tokens, layout, self.rel_emb, k)
+        return tokens.transpose(1, 2).reshape(b, c, h, w)
+
+    def flops(self, h: int, w: int) -> int:
+        """Multiply-accumulates of one forward on an (h, w) map (batch 1)."""
+        n, blk = h * w, self.blocks[0]
+        inner = blk.attn.num_heads * blk.attn.head_dim
+        dim, hidden = blk.mlp[1].in_features, blk.mlp[1].out_features
+        return len(self.blocks) * (n * (4 * dim * inner + 2 * dim * hidden) +
+                                   2 * n * n * inner)

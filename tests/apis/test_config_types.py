@@ -191,7 +191,8 @@ def test_scopes_are_honoured_as_the_runner_builds(data_root):
     ('classifier', {'model.backbone.frozen_parts': ['stem']},
      "model.backbone (DICMResNet): frozen_parts ['stem'] unknown; choose from ('head', 're', "
      "'g_a', 'h_a', 'h_s', 'entropy', 'g_s', 'net', 'tail', 'edge')"),
-    ('classifier', {'model.backbone.depth': 51}, 'model.backbone (DICMResNet): invalid depth 51 for resnet'),
+    ('classifier', {'model.backbone.depth': 51},
+     'model.backbone (DICMResNet): invalid depth 51 for resnet'),
     ('classifier', {'model.backbone.spilt_stage': 1},
      "model.backbone (DICMResNet): ResNet.__init__() got an unexpected keyword argument "
      "'spilt_stage'"),

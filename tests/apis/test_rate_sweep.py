@@ -137,7 +137,7 @@ def test_a_checkpoint_that_misses_weights_of_the_tested_model_is_refused(tmp_pat
     (dict(task='segmentation'), 'unknown task'),
     (dict(lambdas=[1.0, -2.0]), 'finite number > 0'),
     (dict(lambdas=[1.0, 1.0]), 'distinct'),
-    (dict(codecs=['jpeg', 'bpg']), 'unknown pixel codecs'),
+    (dict(codecs=['jpeg', 'bpg']), 'unknown codecs'),
     (dict(codecs=['jpeg'], qualities={'webp': [10]}), 'not swept'),
     (dict(codecs=['jpeg'], qualities={'jpeg': [0]}), r'quality must be in'),
     (dict(task_iters=0), 'task_iters must be'),
@@ -161,8 +161,9 @@ def _tiny_options(image_size: int = 32):
                              ('persistent_workers', False))}
     sizes = {'test_dataloader.dataset.pipeline.1.scale': image_size,
              'test_dataloader.dataset.pipeline.2.crop_size': image_size}
-    task = dict(loaders('train', 'test'), **sizes, **{'train_dataloader.dataset.pipeline.1.scale': image_size,
-                                     'default_hooks.logger.interval': 1})
+    task = dict(loaders('train', 'test'), **sizes,
+                **{'train_dataloader.dataset.pipeline.1.scale': image_size,
+                   'default_hooks.logger.interval': 1})
     tiny = dict(re=None, net=TINY_CODEC['net'])  # the sweep's codec has no RE
     codec = dict(loaders('train'), **{'model.backbone.codec': tiny,
                              'train_dataloader.dataset.pipeline.1.transforms.0.0.scale':

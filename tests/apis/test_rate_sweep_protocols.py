@@ -237,10 +237,10 @@ def test_the_results_say_how_much_each_curve_loses_and_show_the_learning_curve()
 
 
 def test_the_coco_like_task_model_starts_from_the_pretrained_backbone(tmp_path):
-    from mmdicm.apis.rate_sweep import sweep as sweep_mod
-    plan = sweep_mod._plan(COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
-                           None, None, None, None, None, 0, None,
-                           dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
+    from mmdicm.apis.rate_sweep.plan import make_plan
+    plan = make_plan(COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
+                     None, None, None, None, None, 0, None,
+                     dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
     pre = plan.pretrain_cfg
     assert pre.train_dataloader.dataset.data_root == str(tmp_path / 'd') + '/classification/'
     assert pre.model.head.num_classes == 10 and pre.work_dir == str(tmp_path / 'w' / 'pretrain')
@@ -248,9 +248,9 @@ def test_the_coco_like_task_model_starts_from_the_pretrained_backbone(tmp_path):
     assert init == dict(type='DICMPretrained', prefix='backbone.', checkpoint=osp.join(
         str(tmp_path / 'w' / 'pretrain'), f'iter_{pre.train_cfg.max_iters}.pth'))
     # the task model's digest (in sweep.json's settings) follows the pre-training's checkpoint
-    other = sweep_mod._plan(COCO, str(tmp_path / 'x'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
-                            None, None, None, None, None, 0, None,
-                            dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
+    other = make_plan(COCO, str(tmp_path / 'x'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
+                      None, None, None, None, None, 0, None,
+                      dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
     assert other.settings['task_config_digest'] != plan.settings['task_config_digest']
 
 
@@ -259,10 +259,10 @@ def test_the_pretrained_backbone_loads_from_a_runner_checkpoint(tmp_path):
     stock 'Pretrained' init fails on them under torch >= 2.6 (weights_only); the sweep's
     task model must load it (it once crashed there after 9 minutes of pre-training)."""
     from mmengine.logging import HistoryBuffer
-    from mmdicm.apis.rate_sweep import sweep as sweep_mod
-    plan = sweep_mod._plan(COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
-                           None, None, None, None, None, 0, None,
-                           dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
+    from mmdicm.apis.rate_sweep.plan import make_plan
+    plan = make_plan(COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
+                     None, None, None, None, None, 0, None,
+                     dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
     init_default_scope('mmdet')
     source = MODELS.build(plan.task_cfg.model)
     path = plan.task_cfg.model.backbone.init_cfg['checkpoint']
@@ -274,3 +274,46 @@ def test_the_pretrained_backbone_loads_from_a_runner_checkpoint(tmp_path):
     model.init_weights()
     for k, v in source.backbone.state_dict().items():
         assert torch.equal(model.backbone.state_dict()[k], v), k
+
+
+def test_task_iters_stretch_the_task_model_s_schedule(tmp_path):
+    """--task-iters trains longer with the same shape of schedule: the linear warm-up and
+    the cosine after it scaled together (not a cosine cut off, or one running past its end),
+    down to a schedule shorter than the warm-up was."""
+    from mmdicm.apis.rate_sweep.plan import make_plan
+    args = (COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'], None)
+    sizes = dict(num_train=4, num_val=2, image_size=256, preset='coco-like')
+    default = make_plan(*args, None, None, None, None, 0, None, sizes).task_cfg
+    assert default.train_cfg.max_iters == 1800
+    assert [(s.begin, s.end) for s in default.param_scheduler] == [(0, 100), (100, 1800)]
+    longer = make_plan(*args, 3600, None, None, None, 0, None, sizes).task_cfg
+    warm, cosine = longer.param_scheduler
+    assert (warm.begin, warm.end, cosine.begin, cosine.end) == (0, 200, 200, 3600)
+    assert cosine.T_max == 3400 and longer.train_cfg.max_iters == 3600
+    assert longer.default_hooks.checkpoint.interval == 3600
+    tiny = make_plan(*args, 9, None, None, None, 0, None, sizes).task_cfg
+    assert [(s.begin, s.end) for s in tiny.param_scheduler] == [(0, 1), (1, 9)]
+    assert tiny.param_scheduler[1].T_max == 8
+
+
+def test_training_curves_average_each_quarter_of_the_newest_run(tmp_path):
+    """The results say whether more training still moves the codec and the task stage:
+    each logged value's mean over each quarter of its newest run."""
+    from mmdicm.apis.rate_sweep.curve import read_training_curve
+    old = tmp_path / 'codec' / '20260101_000000' / 'vis_data'
+    new = tmp_path / 'codec' / '20260102_000000' / 'vis_data'
+    for d in (old, new):
+        os.makedirs(d)
+    (old / 'scalars.json').write_text(json.dumps(dict(bpp=9.0, step=1)) + '\n')
+    rows = [dict(bpp=float(8 - i), dist_tail=0.5, loss=1.0, step=10 * (i + 1)) for i in range(8)]
+    rows.insert(4, dict(**{'coco/bbox_mAP': 0.1}, step=40))  # a validation row: no bpp
+    (new / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in rows) + '\nnot json\n')
+    curve = read_training_curve(str(tmp_path / 'codec'), 'bpp')
+    assert curve == [(20, 7.5), (40, 5.5), (60, 3.5), (80, 1.5)]
+    assert read_training_curve(str(tmp_path / 'codec'), 'missing') is None
+    assert read_training_curve(str(tmp_path / 'nowhere'), 'bpp') is None
+    result = rs.SweepResult(task='t', metric_name='bbox mAP', reference=0.3, curves=[],
+                            table=[], points={}, files={},
+                            training={'λ=0.1 codec': {'bpp': curve}})
+    md = rs.format_sweep_markdown(result)
+    assert '| λ=0.1 codec | bpp | 7.5 (20) -> 5.5 (40) -> 3.5 (60) -> 1.5 (80) |' in md

@@ -72,6 +72,35 @@ def with_pixel_codec(cfg: Config, codec: str, quality: int,
     return cfg
 
 
+def with_feature_codec(cfg: Config, codec: str, quality: int,
+                       codec_kwargs: Optional[dict] = None,
+                       module: str = 'backbone.layer1') -> Config:
+    """A copy of a task config whose test pass codes the split features (``module``'s
+    output, DICM's split after layer1 by default) with a feature codec at one quality.
+
+    Adds ``FeatureCodecRoundtripHook`` to ``custom_hooks`` and, as :func:`with_pixel_codec`,
+    replaces any ``DICMBppMetric`` of the test evaluator by ``PixelCodecBppMetric`` (bpp over
+    the same pixels as the pixel codecs'). The model must have no codec of its own there.
+    """
+    from ...baselines import get_feature_codec
+    cfg = copy.deepcopy(cfg)
+    get_feature_codec(codec).check_quality(quality)
+    backbone = cfg.model.get('backbone') or {}
+    if backbone.get('codec') is not None:
+        raise SweepError(f'{codec} codes the split features of the uncompressed task model; '
+                         'this model has a codec of its own (model.backbone.codec)')
+    hook = dict(type='FeatureCodecRoundtripHook', codec=codec, quality=int(quality),
+                module=module)
+    if codec_kwargs:
+        hook['codec_kwargs'] = dict(codec_kwargs)
+    cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [hook]
+    evaluator = cfg.test_evaluator
+    metrics = list(evaluator) if isinstance(evaluator, (list, tuple)) else [evaluator]
+    metrics = [m for m in metrics if m.get('type') != 'DICMBppMetric']
+    cfg.test_evaluator = metrics + [dict(type='PixelCodecBppMetric')]
+    return cfg
+
+
 def _data_options(task: SweepTask, data_root: str, cfg: Config) -> Dict[str, Any]:
     root = data_root.rstrip('/') + '/' + task.data
     opts: Dict[str, Any] = {}
@@ -125,13 +154,22 @@ def set_epochs(cfg: Config, epochs: int) -> None:
 
 
 def set_iters(cfg: Config, iters: int) -> None:
-    """Train ``iters`` iterations, one checkpoint at the end; an iteration-based cosine
-    schedule is stretched to match (the iteration twin of :func:`set_epochs`)."""
+    """Train ``iters`` iterations, one checkpoint at the end; the iteration-based schedulers
+    are scaled to match (each ``begin`` / ``end`` by ``iters / max_iters``, a cosine's
+    ``T_max`` spanning its new stretch): the same shape of schedule, warm-up included (the
+    iteration twin of :func:`set_epochs`)."""
+    old = int(cfg.train_cfg.max_iters)
     cfg.train_cfg.max_iters = iters
     cfg.default_hooks.checkpoint.interval = iters
     for sched in cfg.get('param_scheduler') or []:
-        if sched.get('type') == 'CosineAnnealingLR' and not sched.get('by_epoch'):
-            sched.update(T_max=iters, end=iters)
+        if sched.get('by_epoch', True) or not isinstance(sched.get('end'), int) or \
+                sched['end'] > old:
+            continue  # epoch-based, or open-ended: nothing to scale
+        begin = int(int(sched.get('begin', 0)) * iters / old + 0.5)  # half up
+        end = max(begin + 1, int(sched['end'] * iters / old + 0.5))
+        sched.update(begin=begin, end=end)
+        if sched.get('type') == 'CosineAnnealingLR':
+            sched['T_max'] = end - begin
 
 
 def check_preprocessors(task_cfg: Config, codec_cfg: Config) -> None:

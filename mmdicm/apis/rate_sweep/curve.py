@@ -1,37 +1,49 @@
-"""The task model's learning curve: its validation metric over training, and its plateau."""
+"""The task model's learning curve: its validation metric over training, and its plateau; and
+the training curves of the sweep's other runs (does more training still move them?)."""
 import glob
 import json
 import os.path as osp
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .tasks import SweepError
 
-__all__ = ['PLATEAU_GAIN', 'plateau', 'read_learning_curve']
+__all__ = ['PLATEAU_GAIN', 'plateau', 'read_learning_curve', 'read_training_curve']
 
 #: The task model has reached its plateau when the last quarter of its schedule raised the
 #: validation metric by less than this, relative (issue 17)
 PLATEAU_GAIN = 0.05
 
 
-def read_learning_curve(work_dir: str, key: str) -> List[Tuple[int, float]]:
-    """``[(iteration, metric), ...]`` of the validation passes of the newest run in
-    ``work_dir`` (mmengine's ``LocalVisBackend`` file ``<timestamp>/vis_data/scalars.json``).
-    """
+def _newest_scalars(work_dir: str) -> Optional[str]:
     runs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    if not runs:
-        raise SweepError(f'no scalars.json under {work_dir}: the task config must keep '
-                         "mmengine's LocalVisBackend to record its learning curve")
-    curve = []
-    with open(runs[-1], encoding='utf-8') as f:
+    return runs[-1] if runs else None
+
+
+def _rows(path: str, key: str) -> List[Tuple[int, float]]:
+    """``(step, value)`` of every row of mmengine's scalars file that has ``key``."""
+    rows = []
+    with open(path, encoding='utf-8') as f:
         for line in f:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue
             if key in row and 'step' in row:
-                curve.append((int(row['step']), float(row[key])))
+                rows.append((int(row['step']), float(row[key])))
+    return rows
+
+
+def read_learning_curve(work_dir: str, key: str) -> List[Tuple[int, float]]:
+    """``[(iteration, metric), ...]`` of the validation passes of the newest run in
+    ``work_dir`` (mmengine's ``LocalVisBackend`` file ``<timestamp>/vis_data/scalars.json``).
+    """
+    path = _newest_scalars(work_dir)
+    if path is None:
+        raise SweepError(f'no scalars.json under {work_dir}: the task config must keep '
+                         "mmengine's LocalVisBackend to record its learning curve")
+    curve = _rows(path, key)
     if not curve:
-        raise SweepError(f'{runs[-1]} has no {key!r}: did the task model validate while it '
+        raise SweepError(f'{path} has no {key!r}: did the task model validate while it '
                          'trained (train_cfg.val_interval)?')
     return curve
 
@@ -49,3 +61,20 @@ def plateau(curve: List[Tuple[int, float]], max_iters: int) -> Dict[str, Any]:
     gain = (end[1] - start[1]) / start[1] if start[1] > 0 else float('inf')
     return dict(from_iter=start[0], to_iter=end[0], from_metric=start[1], to_metric=end[1],
                 gain=gain, reached=bool(gain < PLATEAU_GAIN))
+
+
+def read_training_curve(work_dir: str, key: str,
+                        parts: int = 4) -> Optional[List[Tuple[int, float]]]:
+    """The training log of ``key`` (e.g. ``bpp``, ``loss``) in the newest run under
+    ``work_dir``, as the mean of each of ``parts`` equal stretches of its logged steps:
+    ``[(last step of the stretch, mean), ...]``; None if the run or the key is not there."""
+    path = _newest_scalars(work_dir)
+    rows = _rows(path, key) if path is not None else []
+    if len(rows) < parts:
+        return None
+    size = len(rows) / parts
+    out = []
+    for i in range(parts):
+        chunk = rows[round(i * size):round((i + 1) * size)]
+        out.append((chunk[-1][0], sum(v for _, v in chunk) / len(chunk)))
+    return out

@@ -4,9 +4,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ...evaluation.bd_metrics import BDOverlapWarning, Curve, compare
-from ...baselines import get_pixel_codec
 from .state import lambda_tag
-from .tasks import SweepTask
+from .tasks import SweepTask, get_baseline
 
 __all__ = ['RATES', 'SweepResult', 'codec_losses', 'curves_and_table', 'format_sweep_markdown',
            'format_sweep_summary']
@@ -28,6 +27,9 @@ class SweepResult:
         skipped (list[str]): Pixel codecs left out because they are unavailable here.
         rate (str): What the curves' rates count: ``'file'`` (bpp of whole files) or
             ``'payload'`` (payload bpp).
+        training (dict): Training curves of the sweep's runs, ``{run: {key: [(step,
+            mean), ...]}}`` (each the mean over a quarter of the run's logged steps), e.g.
+            ``{'dicm@lambda0.1 codec': {'bpp': [...], 'dist_tail': [...]}}``.
     """
     task: str
     metric_name: str
@@ -39,6 +41,7 @@ class SweepResult:
     seconds: float = 0.
     skipped: List[str] = field(default_factory=list)
     rate: str = 'file'
+    training: Dict[str, Dict[str, List[Tuple[int, float]]]] = field(default_factory=dict)
 
 
 #: ``rate`` of :func:`~mmdicm.apis.rate_sweep.run_rate_sweep` -> (point key, label)
@@ -100,10 +103,10 @@ def format_sweep_markdown(result: SweepResult) -> str:
         elif 'lambda_mse' in p:  # a learned pixel codec trained here
             setting = f"q{p['quality']} (MSE λ={p['lambda_mse']:g})"
         else:
-            setting = f"{get_pixel_codec(p['method']).quality_name} {p['quality']}"
+            setting = f"{get_baseline(p['method']).quality_name} {p['quality']}"
         lines.append(f"| {p['method']} | {setting} | {p['bpp']:.3f} | "
                      f"{_fmt(p.get('payload_bpp'), '.3f')} | {p['metric']:.3f} |")
-    lines += _discrimination(result) + _learning_curve(result)
+    lines += _discrimination(result) + _learning_curve(result) + _training_curves(result)
     return '\n'.join(lines)
 
 
@@ -140,6 +143,21 @@ def _learning_curve(result: SweepResult) -> List[str]:
             'iteration): ' + ', '.join(f'{it}: {m:.3f}' for it, m in curve) + '. Last quarter: '
             f"{flat['gain']:+.1%} ({'plateau reached' if flat['reached'] else 'NOT at its plateau'}"
             ', threshold +5 %).']
+
+
+def _training_curves(result: SweepResult) -> List[str]:
+    """Does more training still move the runs? Each logged value as the mean of each
+    quarter of its run, first to last."""
+    if not result.training:
+        return []
+    lines = ['', 'Training curves: each value is the mean over one quarter of the run\'s '
+             'logged steps, first -> last quarter (the step ending each quarter in brackets).',
+             '', '| run | value | by quarter |', '| --- | --- | --- |']
+    for run, curves in result.training.items():
+        for key, curve in curves.items():
+            lines.append(f'| {run} | {key} | ' + ' -> '.join(f'{v:.4g} ({step})'
+                                                            for step, v in curve) + ' |')
+    return lines
 
 
 def format_sweep_summary(result: SweepResult) -> str:

@@ -5,13 +5,13 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..ssl_pipeline import CONFIG_ROOT
-from ...baselines import PIXEL_CODECS, get_pixel_codec
+from ...baselines import FEATURE_CODECS, PIXEL_CODECS, get_feature_codec, get_pixel_codec
 from ...datasets.embedded.coco_like import COCO_LIKE_DEFAULTS
 from ...datasets.embedded.spec import DEFAULT_PRESET, PRESETS
 
 __all__ = ['DEFAULT_LAMBDAS', 'DEFAULT_LEARNED_LAMBDAS', 'LEARNED_CODECS', 'DEFAULT_QUALITIES',
            'SWEEP_TASKS', 'SweepError', 'SweepTask', 'check_codecs', 'check_lambdas',
-           'check_optional_counts', 'dataset_settings']
+           'check_optional_counts', 'dataset_settings', 'get_baseline']
 
 #: λ of the DICM points (weight of bpp in the codec's loss), lowest rate last
 DEFAULT_LAMBDAS = (0.1, 0.3, 1.0, 3.0)
@@ -148,23 +148,33 @@ def check_lambdas(lambdas: Any) -> Tuple[float, ...]:
     return tuple(out)
 
 
+#: Qualities of the feature-domain baselines (opt-in: ``--codecs fcm-vvc``), low to high rate
+FEATURE_QUALITIES = {'fcm-vvc': (55, 51, 47, 42, 37, 32)}
+
+
+def get_baseline(name: str) -> Any:
+    """The pixel codec or feature codec (``'fcm-vvc'``) named ``name``."""
+    return get_feature_codec(name) if name in FEATURE_CODECS else get_pixel_codec(name)
+
+
 def check_codecs(codecs: Any, qualities: Optional[Dict[str, Sequence[int]]]
                  ) -> List[Tuple[str, Tuple[int, ...]]]:
     """``[(codec, qualities), ...]`` to sweep, checked against the codecs' own ranges."""
     if isinstance(codecs, str) or not isinstance(codecs, Sequence):
         raise SweepError(f'codecs must be a list of names, got {codecs!r}')
-    unknown = [c for c in codecs if c not in PIXEL_CODECS]
+    known = {**PIXEL_CODECS, **FEATURE_CODECS}
+    unknown = [c for c in codecs if c not in known]
     if unknown:
-        raise SweepError(f'unknown pixel codecs {unknown}; known: {sorted(PIXEL_CODECS)}')
+        raise SweepError(f'unknown codecs {unknown}; known: {sorted(known)}')
     qualities = dict(qualities or {})
     extra = sorted(set(qualities) - set(codecs))
     if extra:
         raise SweepError(f'qualities given for codecs that are not swept: {extra}')
     plan = []
     for name in codecs:
-        chosen = tuple(qualities.get(name, DEFAULT_QUALITIES.get(name, PIXEL_CODECS[name]
-                                                                 .qualities)))
-        codec = get_pixel_codec(name)
+        defaults = {**DEFAULT_QUALITIES, **FEATURE_QUALITIES}.get(name, known[name].qualities)
+        chosen = tuple(qualities.get(name, defaults))
+        codec = get_baseline(name)
         try:
             plan.append((name, tuple(codec.check_quality(q) for q in chosen)))
         except (TypeError, ValueError) as e:

@@ -1,0 +1,106 @@
+"""``FeatureCodecRoundtripHook``: a feature-domain baseline in the test pass of a task model."""
+from typing import Any, Dict, List, Optional, Tuple
+
+import math
+
+import torch
+import torch.nn as nn
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+from .codec_hook import forward_mode, unwrap_model
+
+__all__ = ['FeatureCodecRoundtripHook']
+
+
+@HOOKS.register_module()
+class FeatureCodecRoundtripHook(Hook):
+    """Code the features of one layer with a feature codec in the test pass, and tag each
+    prediction with the bits it cost.
+
+    The feature-domain anchor of MPEG FCM (:class:`~mmdicm.baselines.FeatureVVCCodec`): the
+    output of ``module`` (e.g. ``backbone.layer1``, DICM's split) is replaced, image by image,
+    by its decoded version -- the valid region only, as the edge would code the image, not the
+    batch padding -- and the rest of the network runs on it. Each returned data sample gets
+    ``codec_bits`` (8 x the file's bytes, side information included) and
+    ``codec_payload_bits`` (the VVC bitstream alone) in its metainfo, which
+    :class:`~mmdicm.evaluation.PixelCodecBppMetric` turns into bpp over the same pixels as the
+    pixel codecs'. Test only; training and validation are untouched.
+
+    Args:
+        quality (int): The codec's quality (QP for ``'fcm-vvc'``).
+        codec (str): A name of :data:`~mmdicm.baselines.FEATURE_CODECS`. Defaults to
+            ``'fcm-vvc'``.
+        module (str): Dotted name of the layer whose output is coded, in the (unwrapped)
+            model. Defaults to ``'backbone.layer1'``.
+        codec_kwargs (dict, optional): Options of the codec (e.g. ``quant='channel'``).
+    """
+
+    def __init__(self, quality: int, codec: str = 'fcm-vvc', module: str = 'backbone.layer1',
+                 codec_kwargs: Optional[Dict[str, Any]] = None) -> None:
+        from ...baselines import get_feature_codec
+        self.codec = get_feature_codec(codec, **(codec_kwargs or {}))
+        self.quality = self.codec.check_quality(quality)
+        self.module = module
+        self._handles: List[Any] = []
+        self._shapes: List[Tuple[int, int]] = []
+        self._input_size: Optional[Tuple[int, int]] = None
+        self._sizes: List[Tuple[int, int]] = []
+
+    def before_test(self, runner) -> None:
+        ok, reason = self.codec.available()
+        if not ok:
+            raise RuntimeError(reason)
+        model = unwrap_model(runner.model)
+        try:
+            layer = model.get_submodule(self.module)
+        except AttributeError:
+            raise ValueError(f'{type(self).__name__}: the model has no module {self.module!r} '
+                             '(set module= to the layer whose output to code)') from None
+        self._handles = [
+            model.register_forward_pre_hook(self._remember_shapes, with_kwargs=True),
+            layer.register_forward_hook(self._roundtrip),
+            model.register_forward_hook(self._tag, with_kwargs=True)]
+
+    def after_test(self, runner) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def _remember_shapes(self, model: nn.Module, args: Tuple, kwargs: Dict[str, Any]) -> None:
+        inputs = kwargs.get('inputs', args[0] if args else None)
+        samples = kwargs.get('data_samples', args[1] if len(args) > 1 else None) or []
+        self._shapes = [tuple(s.metainfo['img_shape'][:2]) for s in samples]
+        self._input_size = tuple(inputs.shape[-2:]) if torch.is_tensor(inputs) else None
+        self._sizes = []
+
+    def _roundtrip(self, layer: nn.Module, args: Tuple, output: torch.Tensor) -> torch.Tensor:
+        if len(self._shapes) != output.shape[0] or self._input_size is None:
+            raise RuntimeError(f'{type(self).__name__}: {output.shape[0]} feature maps but '
+                               f'{len(self._shapes)} data samples in this forward')
+        out = output.clone()
+        for i, (h, w) in enumerate(self._shapes):
+            fh, fw = self._valid(h, w, tuple(output.shape[-2:]))
+            f = output[i, :, :fh, :fw].detach().cpu().numpy()
+            data = self.codec.encode(f, self.quality)
+            out[i, :, :fh, :fw] = torch.from_numpy(self.codec.decode(data)).to(output)
+            self._sizes.append((len(data), len(data) - self.codec.side_info_bytes(data)))
+        return out
+
+    def _valid(self, h: int, w: int, size: Tuple[int, int]) -> Tuple[int, int]:
+        """The feature rows and columns an (h, w) image covers (not the batch padding):
+        ``ceil(side / stride)``, the stride being the padded batch input's size over the
+        feature map's."""
+        sh, sw = self._input_size[0] / size[0], self._input_size[1] / size[1]
+        return min(size[0], math.ceil(h / sh)), min(size[1], math.ceil(w / sw))
+
+    def _tag(self, model: nn.Module, args: Tuple, kwargs: Dict[str, Any], output: Any) -> Any:
+        if forward_mode(model, args, kwargs) != 'predict' or not self._sizes:
+            return output
+        if len(self._sizes) != len(output):
+            raise RuntimeError(f'{type(self).__name__}: {len(self._sizes)} coded feature maps '
+                               f'for {len(output)} predictions')
+        for sample, (total, payload) in zip(output, self._sizes):
+            sample.set_metainfo(dict(codec_bits=8 * total, codec_payload_bits=8 * payload))
+        self._sizes = []
+        return output
