@@ -17,9 +17,8 @@ import torch.nn.functional as F
 from compressai.layers import subpel_conv3x3
 from compressai.models import CompressionModel
 from compressai.models.utils import conv, deconv
-from torch.func import functional_call
-
 from timm.layers import LayerNorm2d
+from torch.func import functional_call
 
 from ..layers import HorBlock, RelPosTransformer, ViTBlock
 from ..utils import check_int
@@ -58,6 +57,7 @@ def _check_layout_on_load(net: 'DICMCompressionNet', state_dict: dict, prefix: s
     y half random."""
     if not any(k.startswith(prefix + 'g_a.') for k in state_dict):
         return  # nothing of this network in it (a plain ResNet checkpoint, a partial load)
+
     def has(part: str) -> bool:
         return any(k.startswith(prefix + part) for k in state_dict)
 
