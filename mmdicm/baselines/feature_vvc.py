@@ -30,7 +30,6 @@ __all__ = ['FEATURE_CODECS', 'FeatureVVCCodec', 'QUANT_MODES', 'dequantise',
 QUANT_MODES = ('tensor', 'channel')
 _MAGIC = b'FCM1'
 _HEADER = struct.Struct('<4sHHHBB')  # magic, C, H, W, quant mode, bit depth: 12 bytes
-_MIN_SIDE = VVCCodec.MIN_SIDE
 
 
 def tile_grid(channels: int) -> Tuple[int, int]:
@@ -184,7 +183,7 @@ class FeatureVVCCodec:
         """A file from :meth:`encode` -> the dequantised features (C, H, W) float32."""
         (c, h, w), _, bits, lo, hi, stream = self.split(data)
         rows, cols = tile_grid(c)
-        frame = self._decode_frame(stream, *self._frame_size(rows * h, cols * w))
+        frame = self._decode_frame(stream, *self.vvc.padded_size(rows * h, cols * w))
         q = unpack_frame(frame, c, h, w) >> (10 - bits)
         return dequantise(q, lo, hi, bits)
 
@@ -193,23 +192,15 @@ class FeatureVVCCodec:
         return len(data) - len(self.split(data)[-1])
 
     # ------------------------------------------------------------------ VVC on one frame
-    @staticmethod
-    def _frame_size(height: int, width: int) -> Tuple[int, int]:
-        def side(n: int) -> int:
-            return max(n + n % 2, _MIN_SIDE)
-        return side(height), side(width)
-
     def _encode_frame(self, frame: np.ndarray, qp: int) -> bytes:
         h, w = frame.shape
-        ph, pw = self._frame_size(h, w)
+        ph, pw = self.vvc.padded_size(h, w)
         if (ph, pw) != (h, w):
             frame = np.pad(frame, ((0, ph - h), (0, pw - w)), mode='edge')
         chroma = np.full((ph // 2) * (pw // 2) * 2, 512, dtype='<u2')
         raw = np.ascontiguousarray(frame, dtype='<u2').tobytes() + chroma.tobytes()
         args = ['-f', 'rawvideo', '-pix_fmt', 'yuv420p10le', '-s', f'{pw}x{ph}', '-i', 'pipe:0',
-                '-frames:v', '1', '-c:v', 'libvvenc', '-preset', self.vvc.preset,
-                '-qp', str(qp), '-qpa', '0', '-vvenc-params', 'IntraQPOffset=0',
-                '-threads', str(self.vvc.threads), '-f', 'vvc', 'pipe:1']
+                *self.vvc.encoder_args(qp), '-f', 'vvc', 'pipe:1']
         return self.vvc._run(args, raw, f'encode of a {ph}x{pw} feature frame')
 
     def _decode_frame(self, data: bytes, height: int, width: int) -> np.ndarray:

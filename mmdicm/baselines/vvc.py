@@ -144,6 +144,12 @@ class VVCCodec(PixelCodec):
 
         return side(height), side(width)
 
+    def encoder_args(self, qp: int) -> list:
+        """ffmpeg's encoder options: one intra frame, libvvenc at a constant QP, no QP
+        adaptation, no intra QP offset (shared with the feature-domain anchor)."""
+        return ['-frames:v', '1', '-c:v', 'libvvenc', '-preset', self.preset, '-qp', str(qp),
+                '-qpa', '0', '-vvenc-params', 'IntraQPOffset=0', '-threads', str(self.threads)]
+
     def _encode(self, img: np.ndarray, quality: int) -> bytes:
         h, w = img.shape[:2]
         ph, pw = self.padded_size(h, w)
@@ -151,9 +157,7 @@ class VVCCodec(PixelCodec):
             img = np.pad(img, ((0, ph - h), (0, pw - w), (0, 0)), mode='edge')
         args = ['-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', f'{pw}x{ph}', '-i', 'pipe:0',
                 '-vf', f'{self._SCALE}:out_color_matrix=bt601:out_range=pc,format=yuv420p10le',
-                '-frames:v', '1', '-c:v', 'libvvenc', '-preset', self.preset,
-                '-qp', str(quality), '-qpa', '0', '-vvenc-params', 'IntraQPOffset=0',
-                '-threads', str(self.threads),
+                *self.encoder_args(quality),
                 '-color_range', 'pc', '-colorspace', 'bt470bg', '-color_primaries', 'bt709',
                 '-color_trc', 'iec61966-2-1', '-f', 'vvc', 'pipe:1']
         return self._run(args, np.ascontiguousarray(img).tobytes(), f'encode of {h}x{w}')

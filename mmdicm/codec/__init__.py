@@ -22,5 +22,6 @@ from .feature_codec import CODEC_PRESETS, DEFAULT_MAX_PIXELS, DICMFeatureCodec
 from .re_module import REModule
 
 __all__ = ['BitstreamError', 'DICMBitstream', 'container_overhead', 'pack', 'unpack', 'read',
-           'write', 'CODEC_PRESETS', 'DEFAULT_MAX_PIXELS', 'DICMCompressionNet', 'DICMFeatureCodec', 'REModule',
+           'write', 'CODEC_PRESETS', 'DEFAULT_MAX_PIXELS', 'DICMCompressionNet',
+           'DICMFeatureCodec', 'REModule',
            'rans']

@@ -13,7 +13,8 @@ from .runner import DICMRunner, ExitWithParent
 
 __all__ = ['AUX_PARAM_KEY', 'BitstreamRecordHook', 'DICMOptimWrapper',
            'DICMOptimWrapperConstructor', 'DICMPretrainedInit', 'DICMRunner',
-           'EntropyUpdateHook', 'ExitWithParent', 'FeatureCodecRoundtripHook', 'RateDistortionLossHook', 'RateLossHook',
+           'EntropyUpdateHook', 'ExitWithParent', 'FeatureCodecRoundtripHook',
+           'RateDistortionLossHook', 'RateLossHook',
            'SemanticBoxHook', 'checkpoint_safe_globals', 'compute_semantic_boxes',
            'feature_distortion', 'is_aux_parameter', 'find_codec_modules', 'likelihood_bpp',
            'load_trusted_checkpoint', 'mmengine_checkpoint_globals', 'unwrap_model']

@@ -101,6 +101,21 @@ class _Block(nn.Module):
         x = self.attn(x, layout, rel_emb, topk)
         return x + self.mlp(x)
 
+    def flops(self, n: int) -> int:
+        """Multiply-accumulates on ``n`` tokens (projections, scores, MLP)."""
+        inner = self.attn.num_heads * self.attn.head_dim
+        dim, hidden = self.mlp[1].in_features, self.mlp[1].out_features
+        return n * (4 * dim * inner + 2 * dim * hidden) + 2 * n * n * inner
+
+
+def _init_linears(module: nn.Module) -> None:
+    """Xavier-uniform weights and zero biases for every Linear (the release's init)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
 
 class MaskedContextTransformer(nn.Module):
     """Context features of a quantised latent from its visible positions only.
@@ -150,11 +165,7 @@ class MaskedContextTransformer(nn.Module):
         self.blocks = nn.ModuleList(
             [_Block(dim, num_heads, head_dim, mlp_ratio) for _ in range(depth)])
         self.out_channels = dim
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        _init_linears(self)
 
     def _topk(self) -> int:
         return _draw_topk(self.topk, self.training)
@@ -180,11 +191,8 @@ class MaskedContextTransformer(nn.Module):
     def flops(self, h: int, w: int) -> int:
         """Multiply-accumulates of one forward on an (h, w) latent (batch 1)."""
         n = h * w
-        blk = self.blocks[0]
-        inner = blk.attn.num_heads * blk.attn.head_dim
-        dim, hidden = self.out_channels, blk.mlp[1].out_features
-        per_block = n * (4 * dim * inner + 2 * dim * hidden) + 2 * n * n * inner
-        return self.embed.in_features * dim * n + len(self.blocks) * per_block
+        return (self.embed.in_features * self.out_channels * n +
+                len(self.blocks) * self.blocks[0].flops(n))
 
 
 def _draw_topk(topk: int, training: bool) -> int:
@@ -237,11 +245,7 @@ class RelPosTransformer(nn.Module):
         self.rel_emb = nn.Parameter(torch.randn((2 * radius + 1)**2 + 1, head_dim) * 0.02)
         self.blocks = nn.ModuleList(
             [_Block(dim, num_heads, head_dim, mlp_ratio) for _ in range(depth)])
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        _init_linears(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
@@ -255,8 +259,4 @@ class RelPosTransformer(nn.Module):
 
     def flops(self, h: int, w: int) -> int:
         """Multiply-accumulates of one forward on an (h, w) map (batch 1)."""
-        n, blk = h * w, self.blocks[0]
-        inner = blk.attn.num_heads * blk.attn.head_dim
-        dim, hidden = blk.mlp[1].in_features, blk.mlp[1].out_features
-        return len(self.blocks) * (n * (4 * dim * inner + 2 * dim * hidden) +
-                                   2 * n * n * inner)
+        return len(self.blocks) * self.blocks[0].flops(h * w)

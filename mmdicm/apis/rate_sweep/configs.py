@@ -32,6 +32,14 @@ def _default_meta_keys(pack: dict, scope: Optional[str]) -> Tuple[str, ...]:
     return tuple(default)
 
 
+def _use_codec_bpp_metric(cfg: Config) -> None:
+    """Replace any ``DICMBppMetric`` of the test evaluator by ``PixelCodecBppMetric``."""
+    evaluator = cfg.test_evaluator
+    metrics = list(evaluator) if isinstance(evaluator, (list, tuple)) else [evaluator]
+    metrics = [m for m in metrics if m.get('type') != 'DICMBppMetric']
+    cfg.test_evaluator = metrics + [dict(type='PixelCodecBppMetric')]
+
+
 def with_pixel_codec(cfg: Config, codec: str, quality: int,
                      codec_kwargs: Optional[dict] = None) -> Config:
     """A copy of a task config whose test pass evaluates a pixel codec at one quality.
@@ -65,10 +73,7 @@ def with_pixel_codec(cfg: Config, codec: str, quality: int,
     if codec_kwargs:
         step['codec_kwargs'] = dict(codec_kwargs)
     dataset.pipeline = pipeline[:index] + [step, pack] + pipeline[index + 1:]
-    evaluator = cfg.test_evaluator
-    metrics = list(evaluator) if isinstance(evaluator, (list, tuple)) else [evaluator]
-    metrics = [m for m in metrics if m.get('type') != 'DICMBppMetric']
-    cfg.test_evaluator = metrics + [dict(type='PixelCodecBppMetric')]
+    _use_codec_bpp_metric(cfg)
     return cfg
 
 
@@ -94,10 +99,7 @@ def with_feature_codec(cfg: Config, codec: str, quality: int,
     if codec_kwargs:
         hook['codec_kwargs'] = dict(codec_kwargs)
     cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [hook]
-    evaluator = cfg.test_evaluator
-    metrics = list(evaluator) if isinstance(evaluator, (list, tuple)) else [evaluator]
-    metrics = [m for m in metrics if m.get('type') != 'DICMBppMetric']
-    cfg.test_evaluator = metrics + [dict(type='PixelCodecBppMetric')]
+    _use_codec_bpp_metric(cfg)
     return cfg
 
 

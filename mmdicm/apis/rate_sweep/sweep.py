@@ -58,25 +58,25 @@ def _results(sweep: Sweep, reference: float, skipped: List[str], rate: str,
     return result
 
 
-#: the runs whose training curves the results show: (label, folder under work_dir, keys)
-TRAINING_LOGS = (('warm start', 'warm_start', ('bpp', 'dist_tail')),
-                 ('codec', 'codec', ('bpp', 'dist_tail')),
-                 ('task stage', 'task_stage', ('loss', )))
+#: what each run's training curve shows
+CODEC_LOG_KEYS = ('bpp', 'dist_tail')
+TASK_STAGE_LOG_KEYS = ('loss', )
 
 
 def _training_curves(plan: Plan) -> Dict[str, Dict[str, List[Tuple[int, float]]]]:
     """The training curves of the warm start, each λ's codec and task stage, from their
     logs (what ran; runs still missing are left out)."""
+    runs = [('warm start', 'warm_start', CODEC_LOG_KEYS)]
+    for lam in plan.lambdas:
+        runs += [(f'λ={lam:g} codec', osp.join(lambda_tag(lam), 'codec'), CODEC_LOG_KEYS),
+                 (f'λ={lam:g} task stage', osp.join(lambda_tag(lam), 'task_stage'),
+                  TASK_STAGE_LOG_KEYS)]
     out: Dict[str, Dict[str, List[Tuple[int, float]]]] = {}
-    folders = [('', '')] + [(f'λ={lam:g} ', lambda_tag(lam)) for lam in plan.lambdas]
-    for prefix, folder in folders:
-        for label, run, keys in TRAINING_LOGS:
-            if (run == 'warm_start') != (folder == ''):
-                continue
-            work_dir = osp.join(plan.work_dir, folder, run)
-            curves = {k: c for k in keys if (c := read_training_curve(work_dir, k))}
-            if curves:
-                out[prefix + label] = curves
+    for label, folder, keys in runs:
+        work_dir = osp.join(plan.work_dir, folder)
+        curves = {k: c for k in keys if (c := read_training_curve(work_dir, k))}
+        if curves:
+            out[label] = curves
     return out
 
 

@@ -14,6 +14,7 @@ from .rate_loss_hook import RateLossHook
 from .semantic_box_hook import SemanticBoxHook, compute_semantic_boxes
 
 __all__ = ['AUX_PARAM_KEY', 'BitstreamRecordHook', 'CodecForwardHook', 'EntropyUpdateHook',
-           'FeatureCodecRoundtripHook', 'RateDistortionLossHook', 'RateLossHook', 'SemanticBoxHook',
+           'FeatureCodecRoundtripHook', 'RateDistortionLossHook', 'RateLossHook',
+           'SemanticBoxHook',
            'compute_semantic_boxes', 'feature_distortion', 'find_codec_modules',
            'likelihood_bpp', 'normalized_mse', 'unwrap_model']

@@ -1,7 +1,6 @@
 """``FeatureCodecRoundtripHook``: a feature-domain baseline in the test pass of a task model."""
-from typing import Any, Dict, List, Optional, Tuple
-
 import math
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
