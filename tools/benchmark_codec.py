@@ -4,6 +4,7 @@ Usage::
 
     python tools/benchmark_codec.py                                 # 512x512 and 800x1344
     python tools/benchmark_codec.py --sizes 512x512 --repeats 5 --threads 2 --json out.json
+    python tools/benchmark_codec.py --sizes 512x512 --threads 1 --presets default s  # DICM-S
 
 Prints a table (time, bytes, GFLOPs per stage) and the issue's targets marked PASS/MISS; it
 does not fail on a MISS. Random weights: times and GFLOPs are the architectures', byte counts
@@ -34,6 +35,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--image', default='astronaut',
                         help='skimage.data photo resized to each size (default: %(default)s)')
     parser.add_argument('--seed', type=int, default=0, help='seed (default: %(default)s)')
+    parser.add_argument('--presets', nargs='+', default=['default'], metavar='PRESET',
+                        help="codec presets measured in this run, side by side, e.g. "
+                        "'default s' (DICM-S, docs/dicm-s.md) (default: default)")
     parser.add_argument('--json', metavar='OUT', default=None,
                         help='also write every number to this JSON file')
     return parser.parse_args(argv)
@@ -42,9 +46,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     sizes = [parse_size(s) if isinstance(s, str) else s for s in args.sizes]
-    result = run_benchmark(sizes=sizes, repeats=args.repeats, threads=args.threads,
-                           mbt_quality=args.mbt_quality, jpeg_quality=args.jpeg_quality,
-                           image=args.image, seed=args.seed)
+    try:
+        result = run_benchmark(sizes=sizes, repeats=args.repeats, threads=args.threads,
+                               mbt_quality=args.mbt_quality, jpeg_quality=args.jpeg_quality,
+                               image=args.image, seed=args.seed, presets=args.presets)
+    except ValueError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
     print_result(format_benchmark(result), result, args.json)
     return 0
 

@@ -70,12 +70,26 @@ def main(argv=None) -> int:
     parser.add_argument('--report-only', action='store_true',
                         help='measure nothing: write the results of the points cached so far '
                         '(e.g. while the same sweep runs in another process)')
+    parser.add_argument('--codec-preset', default=None,
+                        help="DICM's codec preset (mmdicm.codec.CODEC_PRESETS: 'release', 's' "
+                        "for DICM-S) in its codec, test and task-stage configs; recorded in "
+                        "the sweep's settings, so use its own --work-dir (default: the "
+                        "configs' codec)")
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
 
     from mmdicm.apis.rate_sweep import (DEFAULT_LAMBDAS, DEFAULT_LEARNED_LAMBDAS,
                                         DEFAULT_QUALITIES, SweepError, format_sweep_summary,
                                         run_rate_sweep)
+    cfg_options = None
+    from mmdicm.codec import CODEC_PRESETS
+    if args.codec_preset is not None and args.codec_preset not in CODEC_PRESETS:
+        print(f'error: --codec-preset must be one of {", ".join(sorted(CODEC_PRESETS))}, got '
+              f'{args.codec_preset!r}', file=sys.stderr)
+        return 2
+    if args.codec_preset is not None:
+        preset = {'model.backbone.codec.preset': args.codec_preset}
+        cfg_options = dict(codec=preset, dicm=preset, task_stage=preset)
     try:
         result = run_rate_sweep(
             task=args.task, work_dir=args.work_dir or f'work_dirs/rate_sweep_{args.task}',
@@ -86,7 +100,7 @@ def main(argv=None) -> int:
             val_images=args.val_images, seed=args.seed, rate=args.rate,
             task_stage_iters=args.task_stage_iters, learned_codecs=args.learned_codecs,
             learned_lambdas=args.learned_lambdas or DEFAULT_LEARNED_LAMBDAS,
-            report_only=args.report_only)
+            report_only=args.report_only, cfg_options=cfg_options)
     except (SweepError, FileNotFoundError) as e:
         print('error: ' + ' '.join(str(e).split()), file=sys.stderr)
         return 2

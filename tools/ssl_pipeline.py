@@ -35,6 +35,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         '(default: all 100)')
     parser.add_argument('--no-tasks', action='store_true',
                         help='stop after the four stages')
+    parser.add_argument('--codec-preset', default=None,
+                        help="codec preset of stages 2-4 and the task stages ('s': DICM-S, "
+                        "docs/dicm-s.md; default: the configs' codec)")
     args = parser.parse_args(argv)
     for name in ('task_iters', 'val_images'):
         value = getattr(args, name)
@@ -43,11 +46,17 @@ def main(argv: Optional[List[str]] = None) -> int:
                   file=sys.stderr)
             return 2
 
+    from mmdicm.codec import CODEC_PRESETS
+    if args.codec_preset is not None and args.codec_preset not in CODEC_PRESETS:
+        print(f'error: --codec-preset must be one of {", ".join(sorted(CODEC_PRESETS))}, got '
+              f'{args.codec_preset!r}', file=sys.stderr)
+        return 2
     from mmdicm.apis.ssl_pipeline import (TASK_CONFIGS, format_pipeline_summary,
                                             run_ssl_pipeline)
     result = run_ssl_pipeline(work_dir=args.work_dir, data_root=args.data_root,
                               tasks=() if args.no_tasks else TASK_CONFIGS,
-                              task_iters=args.task_iters, val_images=args.val_images)
+                              task_iters=args.task_iters, val_images=args.val_images,
+                              codec_preset=args.codec_preset)
     print(format_pipeline_summary(result))
     shared = result['one_bitstream']
     return 1 if shared and any(shared['failures'].values()) else 0

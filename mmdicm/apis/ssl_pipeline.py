@@ -20,6 +20,7 @@ import os.path as osp
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from ..codec import CODEC_PRESETS
 from ..datasets import generate_embedded_dataset
 from ..models.selfsup import moco  # noqa: F401  (registers DICMMoCoV2)
 from ..engine import optim, pretrained  # noqa: F401  (register what the configs use)
@@ -43,6 +44,7 @@ def run_ssl_pipeline(work_dir: str = 'work_dirs/ssl_pipeline',
                      task_iters: Optional[int] = None,
                      val_images: Optional[int] = None,
                      seed: int = 0,
+                     codec_preset: Optional[str] = None,
                      log: Callable[[str], None] = print) -> Dict[str, Any]:
     """Run the stages in order, each from the previous checkpoint, then the task stages on
     the last one's edge, one compress and one analysis per task model.
@@ -58,6 +60,10 @@ def run_ssl_pipeline(work_dir: str = 'work_dirs/ssl_pipeline',
             config's schedule.
         val_images (int, optional): The first val images compressed and analysed; None: all.
         seed (int): Random seed of every run. Defaults to 0.
+        codec_preset (str, optional): A :data:`~mmdicm.codec.CODEC_PRESETS` key (``'s'``:
+            DICM-S) for every stage that has a codec (2-4; stage 1 trains the plain backbone)
+            and every task stage, so each checkpoint loads into the next. None keeps the
+            configs' codec.
         log (callable): Progress messages. Defaults to ``print``.
 
     Returns:
@@ -65,6 +71,10 @@ def run_ssl_pipeline(work_dir: str = 'work_dirs/ssl_pipeline',
         ``one_bitstream`` (:func:`compress_and_analyze`'s result, None without tasks),
         ``seconds`` per step.
     """
+    if codec_preset is not None and codec_preset not in CODEC_PRESETS:
+        raise ValueError(f'codec_preset must be one of {sorted(CODEC_PRESETS)}, got '
+                         f'{codec_preset!r}')
+    preset = {} if codec_preset is None else {'model.backbone.codec.preset': codec_preset}
     seconds: Dict[str, float] = {}
     t0 = time.perf_counter()
     generate_embedded_dataset(data_root, num_train=400, num_val=100, image_size=256, seed=0)
@@ -82,6 +92,8 @@ def run_ssl_pipeline(work_dir: str = 'work_dirs/ssl_pipeline',
             + (f' <- {checkpoints[-1]}' if checkpoints else ''))
         cfg = prepare_config(config, work_dir=osp.join(work_dir, f'stage{k}'),
                              cfg_options=options)
+        if preset and cfg.model.backbone.get('codec') is not None:
+            cfg.merge_from_dict(preset)  # not into stage 1's codec=None: it would add one
         checkpoints.append(train_to_checkpoint(cfg))
         seconds[f'stage{k}'] = time.perf_counter() - t0
 
@@ -92,7 +104,7 @@ def run_ssl_pipeline(work_dir: str = 'work_dirs/ssl_pipeline',
             + (f', {task_iters} iterations' if task_iters else ''))
         task_checkpoints[name] = run_task_stage(config, checkpoints[-1],
                                                 osp.join(work_dir, name), data_root,
-                                                task_iters, seed)
+                                                task_iters, seed, cfg_options=preset)
         seconds[name] = time.perf_counter() - t0
     shared = None
     if tasks:

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..codec import DICMFeatureCodec
+from ..codec import CODEC_PRESETS, DICMFeatureCodec
 from ..utils import check_int
 from .utils import (Probe, Run, check_threads, cpu_model, load_average, median_run,
                     ms, parse_size, photo, torch_threads, with_other)
@@ -248,7 +248,8 @@ def run_benchmark(sizes: Sequence[Union[str, Tuple[int, int]]] = ((512, 512), (8
                   mbt_quality: int = 3,
                   jpeg_quality: int = 75,
                   image: str = 'astronaut',
-                  seed: int = 0) -> Dict[str, Any]:
+                  seed: int = 0,
+                  presets: Sequence[str] = ('default', )) -> Dict[str, Any]:
     """Measure DICM, mbt2018-mean and JPEG side by side at each size.
 
     Args:
@@ -268,11 +269,16 @@ def run_benchmark(sizes: Sequence[Union[str, Tuple[int, int]]] = ((512, 512), (8
         jpeg_quality (int): Pillow JPEG quality. Defaults to 75.
         image (str): ``skimage.data`` photo resized to each size. Defaults to ``'astronaut'``.
         seed (int): Seed for the random weights. Defaults to 0.
+        presets (Sequence[str]): :data:`~mmdicm.codec.CODEC_PRESETS` keys (``'s'``: DICM-S)
+            measured one after the other in this run, each beside its own mbt2018-mean and
+            JPEG runs (so each ratio has its baseline from the same minutes). Defaults to
+            ``('default',)``.
 
     Returns:
-        dict: ``env`` (versions, threads, CPU, load averages) and ``sizes``: one result per
-        ``'HxW'`` with ``dicm``, ``mbt2018_mean``, ``jpeg`` and ``targets`` (see
-        :func:`format_benchmark`). Times in seconds.
+        dict: ``env`` (versions, threads, CPU, load averages, presets), ``sizes``: one result
+        per ``'HxW'`` with ``dicm``, ``mbt2018_mean``, ``jpeg`` and ``targets`` (see
+        :func:`format_benchmark`) for the first preset, and ``presets``: such a ``sizes``
+        dict per preset. Times in seconds.
     """
     import compressai
     from compressai.zoo import mbt2018_mean
@@ -284,13 +290,20 @@ def run_benchmark(sizes: Sequence[Union[str, Tuple[int, int]]] = ((512, 512), (8
     check_threads(threads)
     if not isinstance(head, (str, nn.Module)):
         raise TypeError(f'head must be a torchvision ResNet name or an nn.Module, got {head!r}')
+    presets = tuple(presets)
+    unknown = [p for p in presets if p not in CODEC_PRESETS]
+    if not presets or unknown or len(set(presets)) != len(presets):
+        raise ValueError(f'presets must be distinct keys of {sorted(CODEC_PRESETS)}, got '
+                         f'{list(presets)}')
 
     with torch_threads(threads):
         torch.manual_seed(seed)
         head_module = build_resnet_head(head) if isinstance(head, str) else head.eval()
-        torch.manual_seed(seed)
-        codec = DICMFeatureCodec(**(codec_cfg or {})).eval()
-        codec.update(force=True)
+        codecs = {}
+        for preset in presets:
+            torch.manual_seed(seed)
+            codecs[preset] = DICMFeatureCodec(**{**(codec_cfg or {}), 'preset': preset}).eval()
+            codecs[preset].update(force=True)
         torch.manual_seed(seed)
         mbt = mbt2018_mean(quality=mbt_quality, pretrained=False).eval()
         mbt.update(force=True)
@@ -298,13 +311,15 @@ def run_benchmark(sizes: Sequence[Union[str, Tuple[int, int]]] = ((512, 512), (8
                    threads=torch.get_num_threads(), cpu=cpu_model(), repeats=repeats,
                    seed=seed, image=image, mbt_quality=mbt_quality, jpeg_quality=jpeg_quality,
                    head=head if isinstance(head, str) else type(head).__name__,
-                   load_before=load_average())
-        results = {}
-        for size in sizes:
-            results[f'{size[0]}x{size[1]}'] = _benchmark_size(
-                size, head_module, codec, mbt, repeats, image, jpeg_quality)
+                   presets=list(presets), load_before=load_average())
+        results: Dict[str, Dict[str, Any]] = {}
+        for preset, codec in codecs.items():
+            results[preset] = {}
+            for size in sizes:
+                results[preset][f'{size[0]}x{size[1]}'] = _benchmark_size(
+                    size, head_module, codec, mbt, repeats, image, jpeg_quality)
         env['load_after'] = load_average()
-    return dict(env=env, sizes=results)
+    return dict(env=env, sizes=results[presets[0]], presets=results)
 
 
 # ---------------------------------------------------------------------------------- report
@@ -380,16 +395,37 @@ def format_benchmark(result: Dict[str, Any]) -> str:
         'not counted). entropy = CompressAI entropy-model compress/decompress; rans = the rANS '
         'coder calls inside them.',
     ]
-    for name, res in result['sizes'].items():
-        lines += _size_table(name, res, env['jpeg_quality'])
+    by_preset = result.get('presets') or {'default': result['sizes']}
+    several = len(by_preset) > 1
+    for preset, sizes in by_preset.items():
+        for name, res in sizes.items():
+            lines += _size_table(f'{name}, codec preset {preset!r}' if several else name, res,
+                                 env['jpeg_quality'])
     lines += ['', 'Targets', '{:<58} {:<10} {:>9} {:>8}  {}'.format(
-        'metric', 'size', 'value', 'target', 'verdict')]
-    for name, res in result['sizes'].items():
-        for t in res['targets']:
-            lines.append('{:<58} {:<10} {:>9.3f} {:>8}  {}'.format(
-                t['description'], name, t['value'], f'<= {t["target"]:g}',
-                'PASS' if t['passed'] else 'MISS'))
+        'metric', 'size' + (', preset' if several else ''), 'value', 'target', 'verdict')]
+    for preset, sizes in by_preset.items():
+        for name, res in sizes.items():
+            for t in res['targets']:
+                lines.append('{:<58} {:<10} {:>9.3f} {:>8}  {}'.format(
+                    t['description'], f'{name} {preset}' if several else name, t['value'],
+                    f'<= {t["target"]:g}', 'PASS' if t['passed'] else 'MISS'))
     if not any(t['key'] == 'dicm_decoder_gflops' for r in result['sizes'].values()
                for t in r['targets']):
         lines.append('(decoder GFLOPs target is defined at 512x512, which was not measured)')
+    if several:
+        lines += ['', 'Presets side by side (each ratio against the mbt2018-mean run measured '
+                  'next to it)', _PRESET_ROW.format(
+                      'size', 'preset', 'edge ms', 'recv ms', 'edge GF', 'recv GF',
+                      'edge/mbt', 'recv/mbt')]
+        for preset, sizes in by_preset.items():
+            for name, res in sizes.items():
+                d, m = res['dicm'], res['mbt2018_mean']
+                lines.append(_PRESET_ROW.format(
+                    name, preset, ms(d['encode_s']), ms(d['decode_s']),
+                    f'{d["gflops"]["edge"]:.1f}', f'{d["gflops"]["decoder"]:.1f}',
+                    f'{d["encode_s"] / m["compress_s"]:.2f}x',
+                    f'{d["decode_s"] / m["decompress_s"]:.2f}x'))
     return '\n'.join(lines)
+
+
+_PRESET_ROW = '{:<10} {:<8} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9}'

@@ -66,8 +66,11 @@ def _check_layout_on_load(net: 'DICMCompressionNet', state_dict: dict, prefix: s
         layout['hyper_coder'] = 'release' if has('h_a.1.rel_emb') else 'vit'
     if has('g_s.'):
         layout['synthesis_full_res_block'] = has('g_s.6.')
+    # g_a.0 is the full-resolution HorNet block, or (without it) the first conv
+    layout['analysis_full_res_block'] = prefix + 'g_a.0.weight' not in state_dict
     built = dict(hyper_coder=net.config.get('hyper_coder', 'vit'),
-                 synthesis_full_res_block=net.config['synthesis_full_res_block'])
+                 synthesis_full_res_block=net.config['synthesis_full_res_block'],
+                 analysis_full_res_block=net.config.get('analysis_full_res_block', True))
     for key, value in layout.items():
         if built[key] != value:
             raise ValueError(f'checkpoint has {key}={value!r} weights but the network was built '
@@ -124,6 +127,15 @@ class DICMCompressionNet(CompressionModel):
             feature resolution, mirroring g_a exactly. That block is ~55 % of g_s's time
             (10 of 28 decoder GFLOPs at 512x512) and the backbone tail's layer2 follows
             directly, so by default g_s ends with its last up-scaling. Defaults to False.
+        analysis_full_res_block (bool): Start g_a with a HorNet block at full feature
+            resolution (the paper's and the release's g_a). Without it g_a starts with its
+            first down-scaling and mirrors the default g_s block for block: that block is
+            10.3 of g_a's 20 GFLOPs at 512x512 at the DICM-S widths (the ``'s'`` preset).
+            Checkpoints with and without it do not load into each other. Defaults to True.
+        outer_kernel_size (int): Kernel of g_a's first down-scaling and g_s's last
+            up-scaling, the two convs at full feature resolution (5 in the paper's layout;
+            3 costs 9/25 of 5: 5.0 -> 1.8 GFLOPs each at 512x512 and 96 mid channels).
+            Defaults to 5.
         drop_path (Sequence[float]): Stochastic-depth rate of the HorNet blocks per stage
             (g_a's and, mirrored, g_s's); training only. The release: (0, 0.25, 0.5).
             Defaults to (0, 0, 0).
@@ -173,6 +185,8 @@ class DICMCompressionNet(CompressionModel):
                  hyper_heads: int = 6,
                  hyper_mlp_ratio: float = 4.0,
                  synthesis_full_res_block: bool = False,
+                 analysis_full_res_block: bool = True,
+                 outer_kernel_size: int = 5,
                  drop_path: Sequence[float] = (0.0, 0.0, 0.0),
                  latent_leaky_relu: bool = False,
                  hyper_coder: str = 'vit',
@@ -206,15 +220,21 @@ class DICMCompressionNet(CompressionModel):
 
         # the release's LeakyReLU on y (appended: g_a's indices stay) and after g_s's first
         # up-scaling (inside that layer: g_s's indices, so checkpoint keys, stay)
+        check_int('outer_kernel_size', outer_kernel_size)
+        if not isinstance(analysis_full_res_block, bool):
+            raise TypeError('analysis_full_res_block must be True or False, got '
+                            f'{analysis_full_res_block!r}')
+        k = outer_kernel_size
         g_a_end = [nn.LeakyReLU(inplace=True)] if latent_leaky_relu else []
+        g_a_start = [hor(0)] if analysis_full_res_block else []
         self.g_a = nn.Sequential(
-            hor(0), conv(in_channels, mid_channels, 5, stride=2), nn.LeakyReLU(inplace=True),
+            *g_a_start, conv(in_channels, mid_channels, k, stride=2), nn.LeakyReLU(inplace=True),
             hor(1), conv(mid_channels, M, 3, stride=1),
             hor(2), conv(M, M, 5, stride=2), *g_a_end)
         first_up = _LeakyDeconv if latent_leaky_relu else nn.ConvTranspose2d
         g_s = [first_up(M, M, 5, stride=2, padding=2, output_padding=1), hor(2),
                conv(M, mid_channels, 3, stride=1), hor(1),
-               deconv(mid_channels, in_channels, 5, stride=2)]
+               deconv(mid_channels, in_channels, k, stride=2)]
         if synthesis_full_res_block:
             g_s += [nn.LeakyReLU(inplace=True), hor(0)]
         self.g_s = nn.Sequential(*g_s)
@@ -248,6 +268,10 @@ class DICMCompressionNet(CompressionModel):
             self.config.update(drop_path=drop_path)
         if latent_leaky_relu:
             self.config.update(latent_leaky_relu=True)
+        if not analysis_full_res_block:
+            self.config.update(analysis_full_res_block=False)
+        if outer_kernel_size != 5:
+            self.config.update(outer_kernel_size=outer_kernel_size)
         if entropy_model != 'hyperprior':  # hyperprior configs (and fingerprints) unchanged
             self.config.update(entropy_model=entropy_model,
                                mixture_components=int(mixture_components),

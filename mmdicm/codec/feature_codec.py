@@ -16,7 +16,9 @@ from .bitstream import BitstreamError, DICMBitstream, model_fingerprint, pack, u
 from .fingerprint import is_bytes_like
 from ..utils import check_int
 from .compression_net import DICMCompressionNet
+from .compression_net import _check_layout_on_load as check_net_layout
 from .re_module import REModule
+from .re_module import _check_layout_on_load as check_re_layout
 
 __all__ = ['DICMFeatureCodec', 'DEFAULT_MAX_PIXELS', 'CODEC_PRESETS']
 
@@ -26,6 +28,10 @@ __all__ = ['DICMFeatureCodec', 'DEFAULT_MAX_PIXELS', 'CODEC_PRESETS']
 #: no norm in RE). ``'release'``: where the authors' code differs from those, the code's
 #: choice, except where the paper's text says otherwise (RE blocks stay ConvFormer, g_s
 #: mirrors g_a by width, the mixture has 3 components); the table: ``docs/components.md``.
+#: ``'s'`` (DICM-S): the edge-sized codec, the paper's kinds of block at smaller widths, RE
+#: starting with its first down-scaling, no full-resolution HorNet block on either side and
+#: 3x3 full-resolution (de)convs: 20.6 edge / 7.2 receiver GFLOPs at 512x512 against the
+#: default's 68.1 / 17.8 (the width search: ``docs/dicm-s.md``).
 CODEC_PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
     'default': dict(re={}, net={}),
     'release': dict(
@@ -33,7 +39,43 @@ CODEC_PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         net=dict(synthesis_full_res_block=True, mlp_ratios=(4.0, 4.0, 4.0),
                  drop_path=(0.0, 0.25, 0.5), latent_leaky_relu=True, hyper_coder='release',
                  entropy_model='context_mixture')),
+    's': dict(
+        re=dict(hidden_channels=64, latent_channels=128, depths=(0, 1, 2)),
+        net=dict(mid_channels=96, latent_channels=160, hyper_channels=128, hyper_dim=192,
+                 hyper_heads=3, mlp_ratios=(0.5, 2.0, 2.0), analysis_full_res_block=False,
+                 outer_kernel_size=3)),
 }
+
+#: entropy-model buffers whose shapes follow the trained distribution, not the architecture
+#: (resized on load by :func:`~mmdicm.codec.entropy.resize_entropy_buffers_on_load`)
+_TABLE_BUFFERS = ('_quantized_cdf', '_offset', '_cdf_length', 'scale_table')
+
+
+def _check_shapes_on_load(codec: 'DICMFeatureCodec', state_dict: dict, prefix: str,
+                          *args: Any) -> None:
+    """Refuse, in one line naming the preset, a codec checkpoint whose weights have other
+    shapes than this codec's (another preset or other widths): loaded with ``strict=False``
+    (mmengine's default) the mismatching tensors would be skipped with a warning and the
+    codec left half random. The parts' own layout checks run first: their messages name the
+    option (entropy model, hyper-coder, RE norm, ...) where one option is the difference."""
+    for name, check in (('re', check_re_layout), ('net', check_net_layout)):
+        if getattr(codec, name) is not None:
+            try:
+                check(getattr(codec, name), state_dict, f'{prefix}{name}.')
+            except ValueError as e:
+                raise ValueError(f'{e} (this codec: preset {codec.preset!r}, one of '
+                                 f'{sorted(CODEC_PRESETS)})') from None
+    own = codec.state_dict()
+    for key, mine in own.items():
+        theirs = state_dict.get(prefix + key)
+        if theirs is None or key.endswith(_TABLE_BUFFERS) or not hasattr(theirs, 'shape'):
+            continue
+        if tuple(theirs.shape) != tuple(mine.shape):
+            raise ValueError(
+                f'checkpoint\'s codec does not fit this one (codec preset {codec.preset!r}): '
+                f'{prefix}{key} is {tuple(theirs.shape)} there, {tuple(mine.shape)} here; '
+                'build the codec with the preset and widths it was trained with '
+                f'(model.backbone.codec.preset, one of {sorted(CODEC_PRESETS)})')
 
 #: Largest padded image (height x width) a codec encodes or a container may declare for
 #: :meth:`decode`: 2048 x 2048 (1080p, and COCO/VOC/ImageNet at their test scales, fit).
@@ -66,9 +108,10 @@ class DICMFeatureCodec(nn.Module):
             -> 356 ms, g_s 213 -> 175 ms; a codec training step 6-15 % faster).
             Defaults to True.
         preset (str): A key of :data:`CODEC_PRESETS`: the defaults under ``re`` and ``net``
-            (``'release'``: the authors' code's blocks, see there). A checkpoint of one
-            preset is refused by a codec of another with a one-line error naming the option
-            that differs. Defaults to ``'default'``.
+            (``'release'``: the authors' code's blocks; ``'s'``: DICM-S, the edge-sized
+            codec; see there). A checkpoint of one preset is refused by a codec of another
+            with a one-line error naming the preset or the option that differs. Defaults to
+            ``'default'``.
 
     Example:
         >>> import torch
@@ -127,6 +170,7 @@ class DICMFeatureCodec(nn.Module):
         #: modules before f1 whose weights decide the bits (set by a backbone: its head);
         #: a plain tuple, not submodules, so they are hashed, not owned
         self.upstream_modules: Tuple[nn.Module, ...] = ()
+        self.register_load_state_dict_pre_hook(_check_shapes_on_load)
 
     def _layout(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` in the memory layout the RE module and the compression network run in."""

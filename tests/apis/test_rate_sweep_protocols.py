@@ -317,3 +317,35 @@ def test_training_curves_average_each_quarter_of_the_newest_run(tmp_path):
                             training={'λ=0.1 codec': {'bpp': curve}})
     md = rs.format_sweep_markdown(result)
     assert '| λ=0.1 codec | bpp | 7.5 (20) -> 5.5 (40) -> 3.5 (60) -> 1.5 (80) |' in md
+
+
+def test_codec_preset_reaches_every_dicm_config_and_the_settings(tmp_path, monkeypatch):
+    """tools/rate_sweep.py --codec-preset s (DICM-S's rate–accuracy, issue 18): the codec,
+    DICM test and task-stage configs get the preset, the task model (no codec) does not,
+    and the sweep's settings record it (a cache of another preset is refused)."""
+    import importlib.util
+
+    import mmdicm.apis.rate_sweep as rate_sweep
+    from mmdicm.apis.rate_sweep.plan import make_plan
+    spec = importlib.util.spec_from_file_location(
+        'rate_sweep_tool', osp.join(osp.dirname(__file__), '..', '..', 'tools', 'rate_sweep.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    seen = {}
+
+    def fake(**kwargs):
+        seen.update(kwargs)
+        raise rate_sweep.SweepError('stop here')
+
+    monkeypatch.setattr(rate_sweep, 'run_rate_sweep', fake)
+    assert tool.main(['--task', 'detection-coco-like', '--codec-preset', 's']) == 2
+    assert tool.main(['--codec-preset', 'x']) == 2 and seen['cfg_options'] is not None
+    options = seen['cfg_options']
+    assert set(options) == {'codec', 'dicm', 'task_stage'}
+    plan = make_plan(COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
+                     None, None, None, None, None, 0, options,
+                     dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
+    for cfg in (plan.codec_base, plan.dicm_base, plan.task_stage_cfg):
+        assert cfg.model.backbone.codec.preset == 's'
+    assert plan.task_cfg.model.backbone.codec is None
+    assert plan.settings['cfg_options']['codec'] == {'model.backbone.codec.preset': 's'}

@@ -114,3 +114,23 @@ def test_cli_help():
     assert out.returncode == 0, out.stderr
     for flag in ('--sizes', '--repeats', '--threads', '--json', '--mbt-quality'):
         assert flag in out.stdout
+
+
+def test_presets_are_measured_side_by_side_in_one_run():
+    """--presets default s: both codecs in one run, each with its own baseline runs, and a
+    side-by-side table; DICM-S (its preset widths win over nothing here: no codec_cfg) has
+    fewer edge and receiver GFLOPs than the released widths."""
+    result = run_benchmark(sizes=['64x64'], repeats=1, threads=1, head='resnet50',
+                           mbt_quality=1, presets=('default', 's'))
+    assert result['env']['presets'] == ['default', 's']
+    assert set(result['presets']) == {'default', 's'}
+    assert result['sizes'] is result['presets']['default']
+    default, s = (result['presets'][p]['64x64']['dicm']['gflops'] for p in ('default', 's'))
+    assert s['edge'] < 0.5 * default['edge'] and s['decoder'] < 0.6 * default['decoder']
+    text = format_benchmark(result)
+    assert 'Presets side by side' in text and "codec preset 's'" in text
+    side = text.split('Presets side by side')[1].splitlines()
+    assert [line.split()[1] for line in side[2:4]] == ['default', 's']
+    with pytest.raises(ValueError, match=r"presets must be distinct keys of \['default', "
+                                         r"'release', 's'\], got \['x'\]"):
+        run_benchmark(sizes=['64x64'], presets=('x', ))

@@ -74,9 +74,9 @@ def test_release_preset_builds_the_release_blocks_and_user_keys_win():
                                                                  RelPosTransformer)
     assert mine.net.h_s[-1].out_channels == 2 * 16  # LayerNorm + Linear to (scales, means)
     with pytest.raises(ValueError, match=r"codec preset must be one of \['default', "
-                                         r"'release'\], got 'paper'"):
+                                         r"'release', 's'\], got 'paper'"):
         small_codec('paper')
-    assert set(CODEC_PRESETS) == {'default', 'release'}
+    assert set(CODEC_PRESETS) == {'default', 'release', 's'}
 
 
 def test_the_default_network_s_fingerprint_config_is_unchanged():

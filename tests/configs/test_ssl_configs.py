@@ -225,3 +225,50 @@ def test_the_cpu_linear_probe_trains_the_head_alone():
     model = MODELS.build(cfg.model)
     trained = {n.split('.')[0] for n, p in model.named_parameters() if p.requires_grad}
     assert trained == {'head'} and cfg.optim_wrapper.optimizer.lr == 30.
+
+
+# ---------------------------------------------------------------------- DICM-S (issue 18)
+def test_the_stages_accept_the_dicm_s_preset_and_hand_it_to_the_task_config(configs):
+    """--cfg-options model.backbone.codec.preset=s on stages 2-4 builds DICM-S there, and
+    stage 4's codec has exactly the DICM-S task stage's tensors (its checkpoint loads)."""
+    from mmengine.registry import MODELS, init_default_scope
+
+    task = Config.fromfile(osp.join(ROOT, 'configs', 'mask-rcnn_dicm-s_from-stage4.py'))
+    for k in (2, 3, 4):
+        cfg = Config.fromfile(SETS['full'][k - 1])
+        cfg.merge_from_dict({'model.backbone.codec.preset': 's'})
+        init_default_scope(cfg.default_scope)
+        codec = MODELS.build(cfg.model).backbone.codec
+        assert codec.preset == 's' and codec.re.depths == (0, 1, 2)
+        assert (codec.net is None) == (k < 4)
+        if k == 4:
+            assert codec.net.config['analysis_full_res_block'] is False
+            init_default_scope(task.default_scope)
+            theirs = MODELS.build(task.model).backbone.codec.state_dict()
+            assert {k: v.shape for k, v in codec.state_dict().items()} == \
+                {k: v.shape for k, v in theirs.items()}
+
+
+def test_ssl_pipeline_sets_the_preset_where_there_is_a_codec(monkeypatch, tmp_path):
+    """run_ssl_pipeline(codec_preset='s'): stages 2-4 and the task stages get it; stage 1
+    (codec=None: the plain backbone) does not get a codec by the merge."""
+    from mmdicm.apis import one_bitstream, ssl_pipeline
+
+    seen = []
+
+    def train(cfg):
+        seen.append(cfg)
+        return str(tmp_path / f'ckpt{len(seen)}.pth')
+
+    monkeypatch.setattr(ssl_pipeline, 'train_to_checkpoint', train)
+    monkeypatch.setattr(one_bitstream, 'train_to_checkpoint', train)
+    monkeypatch.setattr(ssl_pipeline, 'compress_and_analyze', lambda *a, **k: dict(seconds={}))
+    ssl_pipeline.run_ssl_pipeline(
+        work_dir=str(tmp_path), data_root=osp.join(ROOT, 'data', 'embedded'),
+        tasks=[ssl_pipeline.TASK_CONFIGS[0]], codec_preset='s', log=lambda _: None)
+    presets = [(cfg.model.backbone.codec or {}).get('preset') for cfg in seen]
+    assert presets == [None, 's', 's', 's', 's']
+    assert seen[0].model.backbone.codec is None
+    with pytest.raises(ValueError, match=r"codec_preset must be one of \['default', 'release', "
+                                         r"'s'\], got 'x'"):
+        ssl_pipeline.run_ssl_pipeline(work_dir=str(tmp_path), codec_preset='x')
