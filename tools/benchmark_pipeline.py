@@ -6,6 +6,7 @@ Usage::
     python tools/benchmark_pipeline.py --size 512 --repeats 7 --warmup 1 --threads 2 \\
         --json pipeline.json
     python tools/benchmark_pipeline.py --skip-cheng2020                 # no autoregressive codec
+    python tools/benchmark_pipeline.py --threads 1 --presets default s  # DICM-S beside the released
 
 Receiver side: bitstream -> predictions (DICM: entropy decode, codec decoder, ResNet tail,
 stock neck and heads; JPEG / mbt2018-mean / cheng2020-anchor: decode the image, then the whole
@@ -48,6 +49,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='DICM detector config (default: configs/mask-rcnn_dicm.py)')
     parser.add_argument('--stock-config', default=None,
                         help='stock detector config (default: mmdet Mask R-CNN R-50-FPN 1x)')
+    parser.add_argument('--presets', nargs='+', default=None, metavar='PRESET',
+                        help="codec presets of the DICM detector, each measured in this run "
+                        "beside its own pixel-codec runs and printed side by side, e.g. "
+                        "'default s' (DICM-S, docs/dicm-s.md) (default: the config's codec)")
     parser.add_argument('--seed', type=int, default=0, help='seed (default: %(default)s)')
     parser.add_argument('--json', metavar='OUT', default=None,
                         help='also write every number to this JSON file')
@@ -58,17 +63,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     import mmdicm  # noqa: F401  (registers DICMResNet and the mmdicm:: config scope)
     from mmdicm.benchmarks import (DICM_DETECTOR_CONFIG, STOCK_DETECTOR_CONFIG,
-                                   format_pipeline_benchmark, print_result,
-                                   run_pipeline_benchmark)
+                                   format_pipeline_benchmark, format_preset_comparison,
+                                   print_result, run_pipeline_benchmark, run_preset_comparison)
 
-    result = run_pipeline_benchmark(
+    kwargs = dict(
         size=args.size, repeats=args.repeats, warmup=args.warmup, threads=args.threads,
         cheng2020=not args.skip_cheng2020,
         dicm_config=args.dicm_config or DICM_DETECTOR_CONFIG,
         stock_config=args.stock_config or STOCK_DETECTOR_CONFIG,
         mbt_quality=args.mbt_quality, cheng_quality=args.cheng_quality,
         jpeg_quality=args.jpeg_quality, image=args.image, seed=args.seed)
-    print_result(format_pipeline_benchmark(result), result, args.json)
+    try:
+        if args.presets:
+            result = run_preset_comparison(args.presets, **kwargs)
+            text = format_preset_comparison(result)
+        else:
+            result = run_pipeline_benchmark(**kwargs)
+            text = format_pipeline_benchmark(result)
+    except ValueError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    print_result(text, result, args.json)
     return 0
 
 

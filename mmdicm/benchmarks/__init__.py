@@ -19,8 +19,9 @@ from .entropy_models import format_entropy_model_benchmark, run_entropy_model_be
 from .detection import (DICM_DETECTOR_CONFIG, STOCK_DETECTOR_CONFIG, backbone_returns,
                         build_detector, fix_detection_workload, fixed_proposals,
                         make_detection_batch, record_proposals)
-from .pipeline import PIPELINE_TARGETS, PIPELINES, build_pixel_codec, run_pipeline_benchmark
-from .pipeline_report import format_pipeline_benchmark
+from .pipeline import (PIPELINE_TARGETS, PIPELINES, build_pixel_codec, run_pipeline_benchmark,
+                       run_preset_comparison)
+from .pipeline_report import format_pipeline_benchmark, format_preset_comparison
 from .train_step import (DICM_CONFIG, STOCK_CONFIG, TRAIN_STEP_TARGET, build_train_model,
                          format_train_step_benchmark, profile_codec_step, resolve_config,
                          run_train_step_benchmark, share_weights)
@@ -35,6 +36,7 @@ __all__ = [
     # pipeline
     'PIPELINE_TARGETS', 'PIPELINES', 'DICM_DETECTOR_CONFIG', 'STOCK_DETECTOR_CONFIG',
     'build_pixel_codec', 'run_pipeline_benchmark', 'format_pipeline_benchmark',
+    'run_preset_comparison', 'format_preset_comparison',
     # training step
     'DICM_CONFIG', 'STOCK_CONFIG', 'TRAIN_STEP_TARGET', 'resolve_config', 'build_train_model',
     'make_detection_batch', 'share_weights', 'profile_codec_step', 'run_train_step_benchmark',

@@ -31,7 +31,7 @@ from .utils import (Probe, Run, check_threads, cpu_model, load_average, median_r
                     parse_size, photo, torch_threads, with_other)
 
 __all__ = ['PIPELINE_TARGETS', 'PIPELINES', 'NESTED_STAGES', 'build_pixel_codec',
-           'run_pipeline_benchmark']
+           'run_pipeline_benchmark', 'run_preset_comparison']
 
 #: The issue's targets: (key, description, threshold, anchor the issue measured on this CPU
 #: with a conv proxy of the DICM decoder, or None). Every value is a DICM / other time ratio.
@@ -350,6 +350,8 @@ def _environment(pipes: _Pipelines, repeats: int, warmup: int, seed: int, image:
                 cheng_channels=_widths(codecs.get('cheng2020_anchor'), 'N'),
                 mbt_quality=mbt_quality, cheng_quality=cheng_quality,
                 dicm_config=dicm_config, stock_config=stock_config,
+                codec_preset=pipes.backbone.codec.preset,
+                codec_net=_plain(pipes.backbone.codec.net.config),
                 coded_size=list(pipes.coded_size),
                 test_cfg=_plain(pipes.stock.test_cfg), load_before=load_average())
 
@@ -425,3 +427,35 @@ def run_pipeline_benchmark(size: Union[int, str, Tuple[int, int]] = 512,
             env['load_after'] = load_average()
     return dict(env=env, size=list(size), workload=workload,
                 **_summarize(runs, payloads, pipelines, size[0] * size[1]))
+
+
+def run_preset_comparison(presets: Sequence[str] = ('default', 's'),
+                          **kwargs: Any) -> Dict[str, Any]:
+    """:func:`run_pipeline_benchmark` once per codec preset, in one process: the DICM
+    detector's ``model.backbone.codec.preset`` set to each (over ``dicm_cfg_options``), every
+    pixel-codec pipeline timed again beside it, so each preset's ratios have baselines from
+    the same minutes.
+
+    Args:
+        presets (Sequence[str]): :data:`~mmdicm.codec.CODEC_PRESETS` keys, distinct.
+            Defaults to ``('default', 's')`` (the released widths and DICM-S).
+        **kwargs: :func:`run_pipeline_benchmark` arguments, the same for every preset.
+
+    Returns:
+        dict: ``presets``: each preset's :func:`run_pipeline_benchmark` result.
+    """
+    from ..codec import CODEC_PRESETS
+
+    presets = tuple(presets)
+    if not presets or len(set(presets)) != len(presets) or \
+            any(p not in CODEC_PRESETS for p in presets):
+        raise ValueError(f'presets must be distinct keys of {sorted(CODEC_PRESETS)}, got '
+                         f'{list(presets)}')
+    base = dict(kwargs.pop('dicm_cfg_options', None) or {})
+    results = {}
+    for preset in presets:
+        backbone = dict(base.get('backbone', {}))
+        backbone['codec'] = {**backbone.get('codec', {}), 'preset': preset}
+        results[preset] = run_pipeline_benchmark(
+            dicm_cfg_options={**base, 'backbone': backbone}, **kwargs)
+    return dict(presets=results)

@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 from .pipeline import NESTED_STAGES, PIPELINE_TARGETS
 from .utils import ms
 
-__all__ = ['format_pipeline_benchmark']
+__all__ = ['format_pipeline_benchmark', 'format_preset_comparison']
 
 _LABELS = {'dicm': 'DICM', 'jpeg': 'JPEG', 'mbt2018_mean': 'mbt2018-mean',
            'cheng2020_anchor': 'cheng2020-anchor'}
@@ -111,4 +111,26 @@ def format_pipeline_benchmark(result: Dict[str, Any]) -> str:
         lines += _stage_table(f'{_LABELS[name]} receiver', result['receiver'][name],
                               _RECEIVER_STAGES['pixel'] + _HEAD_STAGES)
     lines += _stage_table('DICM edge', result['edge']['dicm'], _EDGE_STAGES['dicm'])
+    return '\n'.join(lines)
+
+
+def format_preset_comparison(result: Dict[str, Any]) -> str:
+    """Render :func:`~.pipeline.run_preset_comparison`'s result: each preset's report, then
+    the ratios side by side."""
+    by_preset = result['presets']
+    lines = []
+    for preset, res in by_preset.items():
+        lines += [f'===== codec preset {preset!r} =====', format_pipeline_benchmark(res), '']
+    keys = [(k, desc, limit) for k, desc, limit, _ in PIPELINE_TARGETS
+            if all(k in r['ratios'] for r in by_preset.values())]
+    head = '{:<58}' + ' {:>9}' * len(by_preset) + ' {:>8}'
+    lines += ['Presets side by side (ratio of medians; each preset against the pixel-codec '
+              'runs timed next to it)', head.format('metric', *by_preset, 'target')]
+    for key, desc, limit in keys:
+        lines.append(head.format(desc, *(f'{r["ratios"][key]:.3f}' for r in by_preset.values()),
+                                 f'<= {limit:g}'))
+    lines.append(head.format('DICM receiver ms', *(ms(r['receiver']['dicm']['total_s'])
+                                                  for r in by_preset.values()), ''))
+    lines.append(head.format('DICM edge ms', *(ms(r['edge']['dicm']['total_s'])
+                                              for r in by_preset.values()), ''))
     return '\n'.join(lines)

@@ -188,3 +188,29 @@ def test_cli_help():
     assert out.returncode == 0, out.stderr
     for flag in ('--size', '--repeats', '--warmup', '--threads', '--json', '--skip-cheng2020'):
         assert flag in out.stdout
+
+
+def test_presets_side_by_side_in_one_run():
+    """--presets default s: the DICM detector built once per preset (over the tiny widths:
+    explicit keys win), each beside its own pixel-codec runs, the ratios side by side."""
+    from mmdicm.benchmarks import format_preset_comparison, run_preset_comparison
+
+    kwargs = dict(TINY, cheng2020=False)
+    out = run_preset_comparison(('default', 's'), size=64, repeats=1, warmup=0, threads=1,
+                                **kwargs)
+    assert list(out['presets']) == ['default', 's']
+    default, s = out['presets']['default'], out['presets']['s']
+    assert set(default['ratios']) == set(s['ratios'])
+    # the preset reached the model (the tiny widths win, the preset's other keys apply)
+    assert (default['env']['codec_preset'], s['env']['codec_preset']) == ('default', 's')
+    assert s['env']['codec_net']['analysis_full_res_block'] is False
+    assert s['env']['codec_net']['mid_channels'] == 16
+    assert 'analysis_full_res_block' not in default['env']['codec_net']
+    text = format_preset_comparison(out)
+    assert "===== codec preset 's' =====" in text
+    row = [line for line in text.splitlines()
+           if line.startswith('edge: DICM compress / mbt2018-mean compress')][-1].split()
+    assert row[-2:] == ['<=', '1.5']
+    assert f'{s["ratios"]["edge_vs_mbt2018_mean"]:.3f}' in row
+    with pytest.raises(ValueError, match='presets must be distinct keys'):
+        run_preset_comparison(('s', 's'), **kwargs)
