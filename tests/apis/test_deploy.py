@@ -375,6 +375,53 @@ def test_bit_map_size_units_and_total(compressed, deploy, work):
         bit_allocation(backbone, torch.zeros(2, 3, 64, 64))
 
 
+def test_box_shares_count_each_cell_by_its_covered_fraction():
+    """box_shares: bits inside the ground-truth boxes against the area they cover, on the
+    coded grid (a 2x downscaled image, cell 16, one padding row)."""
+    from mmdicm.apis.deploy import BitAllocation, box_shares
+    bits = np.ones((4, 4))
+    bits[:2, :2] = 3.0  # the objects' cells get 3x the bits
+    alloc = BitAllocation(bits=bits, y_bits=float(bits.sum()), z_bits=0.0, cell=16)
+    # original 96x128 -> input 48x64 (the last grid row is padding)
+    out = box_shares(alloc, [[0, 0, 64, 64]], (48, 64), (96, 128))
+    assert out['box_area_share'] == pytest.approx(4 / 16)
+    assert out['box_bit_share'] == pytest.approx(12 / 24) and out['box_bits'] == 12.0
+    # half a cell covered counts half; overlapping boxes count once; boxes are clipped to
+    # the image (nothing in the padding row)
+    half = box_shares(alloc, [[0, 0, 16, 32], [0, 0, 8, 8], [0, 60, 200, 200]], (48, 64),
+                      (96, 128))
+    # cell (0, 0) half covered by the first box (the second lies inside it); the third
+    # covers input rows 30-47: 2 of the 16 rows of grid row 1, all of grid row 2
+    assert half['box_cells'] == pytest.approx(0.5 + 4 * 2 / 16 + 4)
+    assert half['box_area_share'] == pytest.approx(5 / 16)
+    with pytest.raises(ValueError, match='a box must be finite'):
+        box_shares(alloc, [[0, 0, 0, 5]], (48, 64), (96, 128))
+
+
+def test_coco_input_bit_maps_report_the_in_box_share(work, deploy, tmp_path, capsys):
+    """A COCO json INPUT with --bit-map: every entry says how many of its bits fall inside
+    its boxes, the totals and the summary aggregate them over every image."""
+    from mmdicm.apis.deploy import box_shares, format_compress_summary
+    out = tmp_path / 'boxes'
+    result = compress_images(deploy, find_images(work['ann'], work['images']), str(out),
+                             bit_map=True, progress=False)
+    coco = json.load(open(work['ann']))
+    by_id = {a['image_id']: a['bbox'] for a in coco['annotations']}
+    for entry in result.manifest['images']:
+        expected = box_shares(bit_allocation_of(deploy, entry), [by_id[entry['img_id']]],
+                              entry['input_hw'], entry['original_hw'])
+        for key, value in expected.items():
+            assert entry[key] == pytest.approx(value, rel=1e-6), key
+        assert 0.1 < entry['box_area_share'] < 0.4  # the centre half of each side
+    t = result.manifest['totals']
+    assert t['box_images'] == 4
+    assert t['box_bit_share'] == pytest.approx(
+        sum(e['box_bits'] for e in result.manifest['images']) /
+        sum(e['estimated_bits'] for e in result.manifest['images']))
+    assert f"{100 * t['box_bit_share']:.1f} % of the estimated bits fall inside the " \
+           'ground-truth boxes' in format_compress_summary(result)
+
+
 # ---------------------------------------------------------------------- metrics vs tools/test.py
 def test_coco_input_and_metrics_match_the_runner_test(work, deploy, tmp_path):
     """COCO json in, CocoMetric out: the same numbers (and bpp) as the stock test loop with

@@ -13,7 +13,7 @@ import torch.nn as nn
 from ...version import __version__
 from .manifest import BIT_GRID_SUFFIX, BIT_MAP_SUFFIX, CONTAINER_SUFFIX
 
-__all__ = ['BitAllocation', 'bit_allocation', 'render_bit_map', 'write_bit_map']
+__all__ = ['BitAllocation', 'bit_allocation', 'box_shares', 'render_bit_map', 'write_bit_map']
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,45 @@ def render_bit_map(alloc: BitAllocation,
     return rgb, density, vmax
 
 
+def box_shares(alloc: BitAllocation, boxes: Sequence[Sequence[float]],
+               input_hw: Sequence[int], original_hw: Sequence[int]) -> Dict[str, float]:
+    """How many of an image's estimated bits fall inside its ground-truth boxes, against how
+    much of the coded area they cover: a codec that spends bits where the objects are has
+    ``box_bit_share > box_area_share``; one that spreads them like the area has them equal.
+
+    Each grid position counts with the fraction of its cell the union of the boxes covers
+    (no threshold); positions over the padding count as outside, in both shares.
+
+    Args:
+        alloc (BitAllocation): From :func:`bit_allocation`.
+        boxes (Sequence): ``[x, y, w, h]`` per box in original-image pixels (COCO's bbox).
+        input_hw ((int, int)): Input size after the pipeline's resize.
+        original_hw ((int, int)): Size of the original image.
+
+    Returns:
+        dict: ``box_area_share``, ``box_bit_share`` (fractions in [0, 1]), ``box_bits``
+        (estimated bits inside) and ``box_cells`` (grid positions covered, fractional).
+    """
+    c = alloc.cell
+    gh, gw = alloc.bits.shape
+    mask = np.zeros((gh * c, gw * c), dtype=np.float64)
+    sy, sx = input_hw[0] / original_hw[0], input_hw[1] / original_hw[1]
+    for box in boxes:
+        x, y, w, h = (float(v) for v in box)
+        if not (np.isfinite([x, y, w, h]).all() and w > 0 and h > 0):
+            raise ValueError(f'a box must be finite [x, y, w, h] with w, h > 0, got {list(box)}')
+        x0, y0 = int(round(x * sx)), int(round(y * sy))
+        x1, y1 = int(round((x + w) * sx)), int(round((y + h) * sy))
+        mask[max(y0, 0):min(y1, input_hw[0]), max(x0, 0):min(x1, input_hw[1])] = 1.0
+    covered = mask.reshape(gh, c, gw, c).mean(axis=(1, 3))  # fraction of each cell
+    bits = alloc.bits.astype(np.float64)
+    inside = float((bits * covered).sum())
+    total = float(bits.sum())
+    return dict(box_area_share=float(covered.mean()),
+                box_bit_share=inside / total if total > 0 else 0.0,
+                box_bits=inside, box_cells=float(covered.sum()))
+
+
 def _write_png(path: str, rgb: np.ndarray, description: str) -> None:
     """Exact-size PNG through a private Figure + Agg canvas (the global backend is untouched)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -122,7 +161,8 @@ def _write_png(path: str, rgb: np.ndarray, description: str) -> None:
 
 def write_bit_map(backbone: nn.Module, inputs: torch.Tensor, image_path: str, name: str,
                   out_dir: str, input_hw: Sequence[int], original_hw: Sequence[int],
-                  alpha: float) -> Dict[str, Any]:
+                  alpha: float,
+                  boxes: Optional[Sequence[Sequence[float]]] = None) -> Dict[str, Any]:
     """``<name>.bits.npy`` (the grid) and ``<name>.bits.png`` (the map over the image at
     ``image_path``) in ``out_dir``; returns the manifest entry's bit-map fields.
 
@@ -135,6 +175,8 @@ def write_bit_map(backbone: nn.Module, inputs: torch.Tensor, image_path: str, na
         input_hw ((int, int)): Input size after the pipeline's resize.
         original_hw ((int, int)): Size of the original image.
         alpha (float): Heatmap opacity over the image in [0, 1].
+        boxes (Sequence, optional): The image's ground-truth ``[x, y, w, h]`` boxes (original
+            pixels): the entry then also has :func:`box_shares`' fields.
     """
     import mmcv
     alloc = bit_allocation(backbone, inputs)
@@ -148,5 +190,9 @@ def write_bit_map(backbone: nn.Module, inputs: torch.Tensor, image_path: str, na
                f'mmdicm bit-allocation map of {name}{CONTAINER_SUFFIX}: colour = estimated bits '
                f'per original-image pixel, inferno colormap from 0 to {vmax:.6g}, blended over '
                f'the image with alpha {alpha}')
-    return dict(bit_map=png, bit_grid=grid, estimated_bits=alloc.total,
-                estimated_bits_y=alloc.y_bits, estimated_bits_z=alloc.z_bits, bit_map_vmax=vmax)
+    entry = dict(bit_map=png, bit_grid=grid, estimated_bits=alloc.total,
+                 estimated_bits_y=alloc.y_bits, estimated_bits_z=alloc.z_bits,
+                 bit_map_vmax=vmax, bit_grid_cells=int(alloc.bits.size))
+    if boxes is not None:
+        entry.update(box_shares(alloc, boxes, input_hw, original_hw))
+    return entry

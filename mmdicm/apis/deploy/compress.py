@@ -95,7 +95,7 @@ def _compress_one(deploy: DeployModel, pipeline: Any, record: ImageRecord, out_d
                  metainfo=to_json(dict(meta)))
     if bit_map:
         entry.update(write_bit_map(backbone, inputs, record.path, record.name, out_dir,
-                                   input_hw, original_hw, bit_map_alpha))
+                                   input_hw, original_hw, bit_map_alpha, record.boxes))
     with open(osp.join(out_dir, file_name), 'wb') as f:
         f.write(container)
     return entry
@@ -173,6 +173,10 @@ def format_compress_summary(result: CompressResult) -> str:
     if t['num_images']:
         lines[0] += (f", bpp_original {t['bpp_original']:.4f} (headline), "
                      f"bpp_input {t['bpp_input']:.4f}")
+    if 'box_bit_share' in t:
+        lines.append(f"bit map: {100 * t['box_bit_share']:.1f} % of the estimated bits fall "
+                     f"inside the ground-truth boxes, which cover {100 * t['box_area_share']:.1f}"
+                     f" % of the coded area ({t['box_images']} images)")
     if result.failures:
         lines.append(f'{len(result.failures)} image(s) FAILED:')
         lines += [f'  {path}: {reason}' for path, reason in result.failures]

@@ -27,6 +27,9 @@ class ImageRecord:
     path: str
     img_id: int
     name: str
+    #: its ground-truth ``[x, y, w, h]`` boxes (a COCO json input), for the bit map's
+    #: in-box share; None for a folder input
+    boxes: Optional[Tuple[Tuple[float, ...], ...]] = None
 
 
 @dataclass
@@ -75,13 +78,19 @@ def find_images(input_path: str, img_prefix: Optional[str] = None) -> ImageSet:
         prefix = osp.dirname(input_path) if img_prefix is None else img_prefix
         if not osp.isdir(prefix):
             raise DeployError(f'image prefix is not a folder: {prefix}')
+        boxes: Dict[int, List[Tuple[float, ...]]] = {}
+        for ann in coco.get('annotations') or []:
+            if isinstance(ann, dict) and isinstance(ann.get('bbox'), list) and \
+                    len(ann['bbox']) == 4 and 'image_id' in ann:
+                boxes.setdefault(ann['image_id'], []).append(tuple(ann['bbox']))
         records = []
         for i, img in enumerate(images):
             if not isinstance(img, dict) or 'file_name' not in img or 'id' not in img:
                 raise DeployError(f'{input_path}: images[{i}] lacks file_name or id')
             path = osp.join(prefix, img['file_name'])
             records.append(ImageRecord(path, int(img['id']),
-                                       osp.splitext(osp.basename(img['file_name']))[0]))
+                                       osp.splitext(osp.basename(img['file_name']))[0],
+                                       tuple(boxes.get(img['id'], ()))))
         records.sort(key=lambda r: (r.img_id, r.path))
         missing = [r.path for r in records if not osp.isfile(r.path)]
         if missing:

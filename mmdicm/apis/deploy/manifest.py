@@ -79,10 +79,18 @@ def rate_totals(entries: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     num_bytes = sum(e['bytes'] for e in entries)
     original = sum(e['original_hw'][0] * e['original_hw'][1] for e in entries)
     inputs = sum(e['input_hw'][0] * e['input_hw'][1] for e in entries)
-    return dict(num_images=len(entries), bytes=num_bytes, original_pixels=original,
-                input_pixels=inputs,
-                bpp_original=8 * num_bytes / original if original else None,
-                bpp_input=8 * num_bytes / inputs if inputs else None)
+    totals = dict(num_images=len(entries), bytes=num_bytes, original_pixels=original,
+                  input_pixels=inputs,
+                  bpp_original=8 * num_bytes / original if original else None,
+                  bpp_input=8 * num_bytes / inputs if inputs else None)
+    boxed = [e for e in entries if 'box_bits' in e]
+    if boxed:  # the bit map's in-box shares over every image: total bits, total cells
+        bits = sum(e['estimated_bits'] for e in boxed)
+        cells = sum(e['bit_grid_cells'] for e in boxed)
+        totals.update(box_images=len(boxed),
+                      box_bit_share=sum(e['box_bits'] for e in boxed) / bits if bits else 0.0,
+                      box_area_share=sum(e['box_cells'] for e in boxed) / cells)
+    return totals
 
 
 def read_manifest(in_dir: str) -> Optional[Dict[str, Any]]:
