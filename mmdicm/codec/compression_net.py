@@ -218,13 +218,13 @@ class DICMCompressionNet(CompressionModel):
                             global_local=global_local[stage], gl_size=tuple(gl_size),
                             mlp_ratio=mlp_ratios[stage], drop_path=drop_path[stage])
 
-        # the release's LeakyReLU on y (appended: g_a's indices stay) and after g_s's first
-        # up-scaling (inside that layer: g_s's indices, so checkpoint keys, stay)
         check_int('outer_kernel_size', outer_kernel_size)
         if not isinstance(analysis_full_res_block, bool):
             raise TypeError('analysis_full_res_block must be True or False, got '
                             f'{analysis_full_res_block!r}')
         k = outer_kernel_size
+        # the release's LeakyReLU on y (appended: g_a's indices stay) and after g_s's first
+        # up-scaling (inside that layer: g_s's indices, so checkpoint keys, stay)
         g_a_end = [nn.LeakyReLU(inplace=True)] if latent_leaky_relu else []
         g_a_start = [hor(0)] if analysis_full_res_block else []
         self.g_a = nn.Sequential(
