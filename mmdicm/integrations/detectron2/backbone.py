@@ -295,11 +295,12 @@ def _add_batch_counters(module: nn.Module) -> None:
 def build_dicm_resnet_backbone(cfg, input_shape: ShapeSpec) -> DICMResNet:
     """detectron2's ``build_resnet_backbone`` split by DICM (``cfg.MODEL.DICM``; add it with
     :func:`~mmdicm.integrations.detectron2.add_dicm_config`)."""
+    codec = codec_kwargs(cfg)  # first: says so if add_dicm_config was not called
     if cfg.MODEL.RESNETS.DEPTH >= 50 and cfg.MODEL.RESNETS.STRIDE_IN_1X1:
         raise ValueError('MODEL.RESNETS.STRIDE_IN_1X1 must be False for DICM: mmdicm\'s ResNets '
                          'are pytorch style (stride in the 3x3 conv), so are their checkpoints')
     dicm = cfg.MODEL.DICM
-    return DICMResNet(build_resnet_backbone(cfg, input_shape), codec=codec_kwargs(cfg),
+    return DICMResNet(build_resnet_backbone(cfg, input_shape), codec=codec,
                       split_at=dicm.SPLIT_AT, frozen_parts=tuple(dicm.FROZEN_PARTS),
                       real_coding=bool(dicm.REAL_CODING))
 
