@@ -268,3 +268,31 @@ def test_compress_py_container_decodes_in_detectron2_to_the_same_features(tmp_pa
         for i, stage in enumerate(('res2', 'res3', 'res4', 'res5')):
             assert mine[stage].shape == theirs[i].shape
             assert torch.equal(mine[stage], theirs[i]), stage
+
+
+# ---------------------------------------------------------------------- the tools
+@pytest.mark.parametrize('tool', ['train_net.py', 'convert_checkpoint.py'])
+def test_tool_help(tool, capsys, monkeypatch):
+    monkeypatch.setattr(sys, 'argv', [tool])
+    main = runpy.run_path(osp.join(ROOT, 'tools', 'detectron2', tool))['main']
+    with pytest.raises(SystemExit) as info:
+        main(['--help'])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith(f'usage: {tool} ')
+
+
+def test_convert_checkpoint_cli(tmp_path, capsys):
+    main = runpy.run_path(osp.join(ROOT, 'tools', 'detectron2', 'convert_checkpoint.py'))['main']
+    assert main([str(tmp_path / 'missing.pth'), str(tmp_path / 'out.pth')]) == 2
+    assert 'no checkpoint file' in capsys.readouterr().err
+    src = tmp_path / 'cls.pth'
+    torch.save({'state_dict': {'head.fc.weight': torch.zeros(2, 2)}}, src)
+    assert main([str(src), str(tmp_path / 'out.pth')]) == 2
+    assert "no key starts with 'backbone.'" in capsys.readouterr().err
+    torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(64, 3, 7, 7),
+                               'backbone.fc.weight': torch.zeros(2, 2)}}, src)
+    assert main([str(src), str(tmp_path / 'out.pth')]) == 0
+    out = capsys.readouterr().out
+    assert '1 keys (0 of the codec)' in out and 'backbone.fc.weight' in out
+    converted = torch.load(tmp_path / 'out.pth', weights_only=True)['model']
+    assert list(converted) == ['backbone.bottom_up.stem.conv1.weight']
