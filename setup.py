@@ -116,7 +116,10 @@ setup(
     ext_modules=[Extension('mmdicm.codec._rans', ['mmdicm/codec/_rans.c'],
                            extra_compile_args=['-O2', '-std=c99'])],
     install_requires=parse_requirements('torch', 'mmcv', 'runtime'),
-    extras_require={'tests': parse_requirements('tests'), 'codecs': parse_requirements('codecs')},
+    # 'detectron2': its pure-Python dependencies; detectron2 itself is not on PyPI, see
+    # tools/setup/detectron2.sh (PyPI's detectron2-cdo sdist, patched)
+    extras_require={'tests': parse_requirements('tests'), 'codecs': parse_requirements('codecs'),
+                    'detectron2': parse_requirements('detectron2')},
     cmdclass={'build_py': BuildPyWithStartupFiles,
               'editable_wheel': EditableWheelWithStartupFiles},
     zip_safe=False,

@@ -51,10 +51,27 @@ def test_mmcv_roi_align_matches_bilinear_average_on_cpu():
 
 def test_installed_versions_match_the_pins():
     """What the bootstrap installed is what requirements/*.txt pin (local tags like +cpu aside)."""
-    for req in _requirements('torch', 'mmcv', 'runtime', 'tests', 'codecs'):
+    for req in _requirements('torch', 'mmcv', 'runtime', 'tests', 'codecs', 'detectron2'):
         installed = Version(md.version(req.name))
         assert Version(installed.public) in req.specifier, (
             f'{req.name} {installed} is installed but requirements pin {req}')
+
+
+def test_detectron2_is_the_pinned_sdist_with_the_committed_patch():
+    """tools/setup/detectron2.sh installed detectron2-cdo at its pinned version, built with
+    the patch file as committed (its marker holds the patch's digest)."""
+    import hashlib
+    import re
+
+    import detectron2
+    script = open(osp.join(ROOT, 'tools', 'setup', 'detectron2.sh')).read()
+    version = re.search(r'^D2_VERSION=(\S+)$', script, flags=re.M).group(1)
+    assert md.version('detectron2-cdo') == version == detectron2.__version__
+    patch = osp.join(ROOT, 'tools', 'setup', f'detectron2-cdo-{version}.patch')
+    with open(patch, 'rb') as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    with open(osp.join(osp.dirname(detectron2.__file__), '.mmdicm-patch')) as f:
+        assert f.read().strip() == digest, 'detectron2 was built from another patch'
 
 
 def test_setup_py_declares_exactly_the_pinned_requirements():

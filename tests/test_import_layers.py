@@ -17,6 +17,7 @@ LAYERS = [
     {'engine'},
     {'apis'},
     {'benchmarks'},
+    {'integrations'},  # other frameworks (detectron2): never imported by ``import mmdicm``
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 

@@ -24,7 +24,7 @@ def _bash(*args):
 
 def test_every_shell_tool_is_covered():
     assert SHELL_TOOLS == ['tools/dist_train.sh', 'tools/setup/bootstrap.sh',
-                           'tools/slurm_train.sh']
+                           'tools/setup/detectron2.sh', 'tools/slurm_train.sh']
 
 
 @pytest.mark.parametrize('flag', ['--help', '-h'])
@@ -45,6 +45,8 @@ def test_shell_tool_help(tool, flag):
      'error: PARTITION, JOB_NAME, CONFIG and WORK_DIR are required'),
     ('tools/setup/bootstrap.sh', ['--frobnicate'],
      "error: unexpected argument '--frobnicate' (it takes none; see --help for its variables)"),
+    ('tools/setup/detectron2.sh', ['.venv/bin/python', 'extra'],
+     "error: unexpected argument 'extra' (it takes at most one: the Python to install into)"),
 ])
 def test_shell_tool_missing_argument_is_usage_and_exit_2(tool, args, message):
     proc = _bash(tool, *args)

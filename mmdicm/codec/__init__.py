@@ -11,6 +11,7 @@ CompressAI dependency, for the mixture tables).
 - :mod:`~mmdicm.codec.bitstream`: the self-describing container and :class:`BitstreamError`
   (:mod:`~mmdicm.codec.files`: reading and writing container files;
   :mod:`~mmdicm.codec.fingerprint`: the model digest they carry);
+- :func:`likelihood_bpp` (:mod:`~mmdicm.codec.rate`): estimated bits per pixel, for rate losses;
 - :mod:`~mmdicm.codec.rans`: the bounds-checked decoder of CompressAI's rANS strings (and an
   encoder of the same strings from NumPy arrays).
 """
@@ -19,9 +20,9 @@ from .files import read, write
 from .compression_net import DICMCompressionNet
 from . import rans
 from .feature_codec import CODEC_PRESETS, DEFAULT_MAX_PIXELS, DICMFeatureCodec
+from .rate import likelihood_bpp
 from .re_module import REModule
 
 __all__ = ['BitstreamError', 'DICMBitstream', 'container_overhead', 'pack', 'unpack', 'read',
            'write', 'CODEC_PRESETS', 'DEFAULT_MAX_PIXELS', 'DICMCompressionNet',
-           'DICMFeatureCodec', 'REModule',
-           'rans']
+           'DICMFeatureCodec', 'REModule', 'likelihood_bpp', 'rans']

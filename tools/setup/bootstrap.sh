@@ -8,14 +8,16 @@
 #      in a per-user cache ($MMDICM_CACHE_DIR, default ~/.cache/mmdicm/wheels/<python>-<torch>),
 #      so a fresh clone on the same machine installs it in seconds;
 #   4. installs the pinned OpenMMLab/CompressAI stack and mmdicm itself (editable) in one pip call;
-#   5. checks that `import mmdicm` and mmcv's compiled ops work, then writes a stamp file so the
-#      next run returns in seconds.
+#   5. installs detectron2 (tools/setup/detectron2.sh: PyPI's detectron2-cdo sdist + a committed
+#      patch, pure Python) for mmdicm's detectron2 integration and its tests;
+#   6. checks that `import mmdicm`, mmcv's compiled ops and detectron2 work, then writes a stamp
+#      file so the next run returns in seconds.
 # It changes nothing outside the venv and the wheel cache. Set MMDICM_VERBOSE=1 for pip's output.
 set -euo pipefail
 case "${1:-}" in
     -h|--help)
         printf 'usage: bash tools/setup/bootstrap.sh [--help]\n\n'
-        sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         printf '\nenvironment: MMDICM_VENV (./.venv), PYTHON (python3), MMDICM_CACHE_DIR\n'
         printf '             (~/.cache/mmdicm), MMDICM_VERBOSE=1 (show pip output)\n'
         exit 0 ;;
@@ -50,9 +52,11 @@ cd "$ROOT"
 # Everything that decides what gets installed; a change to any of it invalidates the stamp.
 # mmdicm's own C extension (the bounds-checked rANS decoder) is rebuilt when its source changes;
 # mmdicm/mim_hook.py: setup.py copies it into site-packages, even for an editable install.
+# detectron2: its install script and the patch it applies.
 fingerprint="$(cat requirements/*.txt setup.py tools/setup/bootstrap.sh tools/setup/cxx20 \
-    mmdicm/codec/_rans.c mmdicm/mim_hook.py | sha256sum | cut -c1-16)"
-SMOKE='import mmdicm; from mmcv.ops import nms, RoIAlign; from mmdicm.codec import _rans'
+    mmdicm/codec/_rans.c mmdicm/mim_hook.py tools/setup/detectron2.sh \
+    tools/setup/detectron2-cdo-*.patch | sha256sum | cut -c1-16)"
+SMOKE='import mmdicm; from mmcv.ops import nms, RoIAlign; from mmdicm.codec import _rans; import detectron2'
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$fingerprint" ] && "$VPY" -c "$SMOKE" 2>/dev/null; then
     say "environment is up to date ($VENV)"
@@ -116,11 +120,14 @@ fi
 # --- 4. the pinned stack + mmdicm (editable), one resolver run -------------------------------
 say "installing the pinned stack and mmdicm (editable)"
 vpip install --no-build-isolation --find-links "$WHEELS" --only-binary mmcv \
-    -r requirements/tests.txt -r requirements/codecs.txt -e "$ROOT"
+    -r requirements/tests.txt -r requirements/codecs.txt -r requirements/detectron2.txt -e "$ROOT"
 
-# --- 5. check --------------------------------------------------------------------------------
+# --- 5. detectron2 (pure Python, patched; the script checks its own install) ----------------
+bash "$ROOT/tools/setup/detectron2.sh" "$VPY"
+
+# --- 6. check --------------------------------------------------------------------------------
 if ! "$VPY" -c "$SMOKE"; then
-    die "the smoke test failed ($SMOKE): mmcv's compiled ops (remove $WHEELS and run again) or mmdicm's rANS extension (a C compiler is needed) do not import"
+    die "the smoke test failed ($SMOKE): mmcv's compiled ops (remove $WHEELS and run again), mmdicm's rANS extension (a C compiler is needed) or detectron2 (tools/setup/detectron2.sh) do not import"
 fi
 echo "$fingerprint" > "$STAMP"
 say "ready: $VPY ($("$VPY" -c 'import mmdicm, mmcv, torch; print(f"mmdicm {mmdicm.__version__}, mmcv {mmcv.__version__}, torch {torch.__version__}")'))"

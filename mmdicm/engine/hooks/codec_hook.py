@@ -2,12 +2,13 @@
 forward hook that knows whether each codec module ran in that forward."""
 import inspect
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Tuple
 
-import torch
 import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+
+from ...codec.rate import likelihood_bpp
 
 __all__ = ['AUX_PARAM_KEY', 'CodecForwardHook', 'check_weight', 'find_codec_modules',
            'forward_mode', 'likelihood_bpp', 'unwrap_model']
@@ -32,20 +33,6 @@ def find_codec_modules(model: nn.Module) -> List[Tuple[str, nn.Module]]:
     return [(name, m) for name, m in model.named_modules()
             if getattr(m, 'codec', None) is not None and hasattr(m, 'last_likelihoods')
             and hasattr(m, 'last_num_pixels')]
-
-
-def likelihood_bpp(likelihoods: Dict[str, torch.Tensor], keys: Sequence[str],
-                   num_pixels: int) -> Optional[torch.Tensor]:
-    """Estimated bits per input pixel of the latents ``keys``: ``Σ -log2(lik) / num_pixels``.
-
-    Returns None if none of ``keys`` is in ``likelihoods``.
-    """
-    present = [likelihoods[k] for k in keys if k in likelihoods]
-    if not present:
-        return None
-    if num_pixels <= 0:
-        raise RuntimeError(f'num_pixels must be positive to compute bpp, got {num_pixels}')
-    return sum(torch.log2(lik).sum() for lik in present) / (-num_pixels)
 
 
 def check_weight(name: str, value: Any) -> float:
