@@ -44,7 +44,8 @@ def main(argv=None) -> int:
                         'data/embedded or data/embedded-coco-like)')
     parser.add_argument('--lambdas', type=float, nargs='+', help='λ of the DICM points')
     parser.add_argument('--codecs', nargs='+', help='pixel codecs (default: all five), and '
-                        'fcm-vvc (the feature-domain anchor: split features coded by VVC)')
+                        'fcm-vvc (the feature-domain anchor: split features coded by VVC; '
+                        'fcm-vvc-fpn: the FPN levels instead)')
     parser.add_argument('--quality', type=_quality, action='append', default=[],
                         metavar='CODEC=Q1,Q2,...', help='qualities of one codec (repeatable)')
     parser.add_argument('--task-iters', type=int, help="task model iterations (config's)")

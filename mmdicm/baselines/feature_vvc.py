@@ -23,7 +23,7 @@ from ..utils import check_int
 from .base import CodecError, CodecUnavailableError
 from .vvc import FFMPEG_TIMEOUT, VVCCodec
 
-__all__ = ['FEATURE_CODECS', 'FeatureVVCCodec', 'QUANT_MODES', 'dequantise',
+__all__ = ['FEATURE_CODECS', 'FeatureVVCCodec', 'FeatureVVCFPNCodec', 'QUANT_MODES', 'dequantise',
            'get_feature_codec', 'pack_frame', 'quantise', 'tile_grid', 'unpack_frame']
 
 #: ``quant`` of :class:`FeatureVVCCodec`: one min/max for the tensor, or one per channel
@@ -112,6 +112,8 @@ class FeatureVVCCodec:
         (16, 8, 8)
     """
     name = 'fcm-vvc'
+    #: the layer whose output the sweep codes (DICM's split: f1 after ResNet's layer1)
+    coded_module = 'backbone.layer1'
     quality_name = 'QP'
     quality_range = (0, 63)
     higher_quality_more_bits = False
@@ -215,8 +217,17 @@ class FeatureVVCCodec:
             np.uint16)
 
 
+class FeatureVVCFPNCodec(FeatureVVCCodec):
+    """:class:`FeatureVVCCodec` at the FPN outputs (the split of FCM's detection
+    pipelines): the sweep codes every pyramid level of the neck as its own file (one frame
+    each, same QP, each with its header and ranges) and counts the bytes of all of them.
+    The codec itself is the same; only where it is applied differs."""
+    name = 'fcm-vvc-fpn'
+    coded_module = 'neck'
+
+
 #: feature-domain baselines by name
-FEATURE_CODECS = {FeatureVVCCodec.name: FeatureVVCCodec}
+FEATURE_CODECS = {c.name: c for c in (FeatureVVCCodec, FeatureVVCFPNCodec)}
 
 
 def get_feature_codec(name: str, **kwargs) -> FeatureVVCCodec:

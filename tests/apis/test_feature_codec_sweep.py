@@ -89,3 +89,63 @@ def test_the_sweep_measures_a_feature_codec_point_like_a_pixel_codec_s(tiny_task
     with pytest.raises(rs.SweepError, match='has a codec of its own'):
         rs.with_feature_codec(plan.dicm_base, 'fcm-vvc', 30)
     assert rs.tasks.check_codecs(['fcm-vvc'], None) == [('fcm-vvc', (55, 51, 47, 42, 37, 32))]
+
+
+def test_the_fpn_option_codes_every_pyramid_level_and_adds_their_bytes():
+    """'fcm-vvc-fpn' (issue 20's FPN option): the hook codes the neck's output, one file per
+    level and image (each with its header and range pair), the valid region only; the
+    levels the heads read are the decoded ones, closer to the plain ones at a lower QP."""
+    from mmdicm.benchmarks.detection import STOCK_DETECTOR_CONFIG, build_detector
+    from mmdicm.benchmarks.detection import detection_sample
+
+    heads = dict(neck=dict(in_channels=[64, 128, 256, 512], out_channels=16),
+                 rpn_head=dict(in_channels=16, feat_channels=16),
+                 roi_head=dict(bbox_roi_extractor=dict(out_channels=16),
+                               bbox_head=dict(in_channels=16, fc_out_channels=32),
+                               mask_roi_extractor=dict(out_channels=16),
+                               mask_head=dict(in_channels=16, conv_out_channels=16)))
+    model = build_detector(STOCK_DETECTOR_CONFIG, dict(backbone=dict(depth=18), **heads))
+    torch.manual_seed(0)
+    sizes = [(64, 96), (48, 64)]  # padded to 64 x 96 in the batch
+    batch = dict(inputs=[torch.randint(0, 256, (3, h, w), dtype=torch.uint8) for h, w in sizes],
+                 data_samples=[detection_sample(s) for s in sizes])
+    seen = []
+    probe = model.neck.register_forward_hook(lambda m, a, out: seen.append(out))
+
+    class FakeRunner:
+        pass
+    runner = FakeRunner()
+    runner.model = model
+    levels = {}
+    try:
+        with torch.no_grad():
+            model.test_step(copy.deepcopy(batch))
+        plain = seen.pop()
+        for qp in (22, 63):  # (libvvenc refuses the huge AUs of random maps at QP ~0)
+            hook = FeatureCodecRoundtripHook(quality=qp, codec='fcm-vvc-fpn')
+            assert hook.module == 'neck'
+            hook.before_test(runner)
+            probe.remove()  # after the hook's: it sees the decoded levels
+            probe = model.neck.register_forward_hook(lambda m, a, out: seen.append(out))
+            with torch.no_grad():
+                out = model.test_step(copy.deepcopy(batch))
+            hook.after_test(runner)
+            levels[qp] = seen.pop()
+            for sample in out:  # 5 files per image: 5 headers and range pairs counted
+                side = sample.metainfo['codec_bits'] - sample.metainfo['codec_payload_bits']
+                assert side == 5 * 8 * (12 + 8)
+    finally:
+        probe.remove()
+    assert isinstance(levels[22], tuple) and len(levels[22]) == len(plain) == 5
+    for k, ref in enumerate(plain):
+        err22 = (levels[22][k] - ref).abs().max()
+        err63 = (levels[63][k] - ref).abs().max()
+        assert err22 < err63, k
+        # image 1 (48 x 64) covers the top-left 3/4 x 2/3 of the batch: the rest (padding)
+        # is passed through as it was
+        h, w = ref.shape[-2:]
+        vh, vw = -(-48 * h // 64), -(-64 * w // 96)
+        assert torch.equal(levels[63][k][1, :, vh:], ref[1, :, vh:])
+        assert torch.equal(levels[63][k][1, :, :, vw:], ref[1, :, :, vw:])
+    assert rs.tasks.check_codecs(['fcm-vvc-fpn'], None) == [
+        ('fcm-vvc-fpn', (55, 51, 47, 42, 37, 32))]

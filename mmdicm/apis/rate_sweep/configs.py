@@ -79,9 +79,10 @@ def with_pixel_codec(cfg: Config, codec: str, quality: int,
 
 def with_feature_codec(cfg: Config, codec: str, quality: int,
                        codec_kwargs: Optional[dict] = None,
-                       module: str = 'backbone.layer1') -> Config:
+                       module: Optional[str] = None) -> Config:
     """A copy of a task config whose test pass codes the split features (``module``'s
-    output, DICM's split after layer1 by default) with a feature codec at one quality.
+    output; by default the codec's ``coded_module``: DICM's split after layer1 for ``'fcm-vvc'``,
+    the FPN levels for ``'fcm-vvc-fpn'``) with a feature codec at one quality.
 
     Adds ``FeatureCodecRoundtripHook`` to ``custom_hooks`` and, as :func:`with_pixel_codec`,
     replaces any ``DICMBppMetric`` of the test evaluator by ``PixelCodecBppMetric`` (bpp over
@@ -95,7 +96,7 @@ def with_feature_codec(cfg: Config, codec: str, quality: int,
         raise SweepError(f'{codec} codes the split features of the uncompressed task model; '
                          'this model has a codec of its own (model.backbone.codec)')
     hook = dict(type='FeatureCodecRoundtripHook', codec=codec, quality=int(quality),
-                module=module)
+                module=get_feature_codec(codec).coded_module if module is None else module)
     if codec_kwargs:
         hook['codec_kwargs'] = dict(codec_kwargs)
     cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [hook]

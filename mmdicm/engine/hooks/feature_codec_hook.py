@@ -30,17 +30,19 @@ class FeatureCodecRoundtripHook(Hook):
         quality (int): The codec's quality (QP for ``'fcm-vvc'``).
         codec (str): A name of :data:`~mmdicm.baselines.FEATURE_CODECS`. Defaults to
             ``'fcm-vvc'``.
-        module (str): Dotted name of the layer whose output is coded, in the (unwrapped)
-            model. Defaults to ``'backbone.layer1'``.
+        module (str, optional): Dotted name of the layer whose output is coded, in the
+            (unwrapped) model; a tuple of maps (an FPN's levels) is coded level by level,
+            one file each, their bytes added. Defaults to the codec's ``coded_module``
+            (``'backbone.layer1'``; ``'neck'`` for ``'fcm-vvc-fpn'``).
         codec_kwargs (dict, optional): Options of the codec (e.g. ``quant='channel'``).
     """
 
-    def __init__(self, quality: int, codec: str = 'fcm-vvc', module: str = 'backbone.layer1',
+    def __init__(self, quality: int, codec: str = 'fcm-vvc', module: Optional[str] = None,
                  codec_kwargs: Optional[Dict[str, Any]] = None) -> None:
         from ...baselines import get_feature_codec
         self.codec = get_feature_codec(codec, **(codec_kwargs or {}))
         self.quality = self.codec.check_quality(quality)
-        self.module = module
+        self.module = self.codec.coded_module if module is None else module
         self._handles: List[Any] = []
         self._shapes: List[Tuple[int, int]] = []
         self._input_size: Optional[Tuple[int, int]] = None
@@ -73,18 +75,33 @@ class FeatureCodecRoundtripHook(Hook):
         self._input_size = tuple(inputs.shape[-2:]) if torch.is_tensor(inputs) else None
         self._sizes = []
 
-    def _roundtrip(self, layer: nn.Module, args: Tuple, output: torch.Tensor) -> torch.Tensor:
-        if len(self._shapes) != output.shape[0] or self._input_size is None:
-            raise RuntimeError(f'{type(self).__name__}: {output.shape[0]} feature maps but '
+    def _roundtrip(self, layer: nn.Module, args: Tuple, output: Any) -> Any:
+        """Code ``output`` (one feature tensor, or a tuple / list of them: the levels of
+        an FPN, each coded as its own file) image by image; the bytes of an image's files
+        add up."""
+        several = isinstance(output, (tuple, list))
+        maps = list(output) if several else [output]
+        if not maps or not all(torch.is_tensor(m) and m.dim() == 4 for m in maps):
+            raise RuntimeError(f'{type(self).__name__}: {self.module!r} returned '
+                               f'{type(output).__name__}, not (B, C, H, W) feature maps')
+        batch = maps[0].shape[0]
+        if len(self._shapes) != batch or self._input_size is None:
+            raise RuntimeError(f'{type(self).__name__}: {batch} feature maps but '
                                f'{len(self._shapes)} data samples in this forward')
-        out = output.clone()
-        for i, (h, w) in enumerate(self._shapes):
-            fh, fw = self._valid(h, w, tuple(output.shape[-2:]))
-            f = output[i, :, :fh, :fw].detach().cpu().numpy()
-            data = self.codec.encode(f, self.quality)
-            out[i, :, :fh, :fw] = torch.from_numpy(self.codec.decode(data)).to(output)
-            self._sizes.append((len(data), len(data) - self.codec.side_info_bytes(data)))
-        return out
+        sizes = [[0, 0] for _ in range(batch)]
+        coded = []
+        for fmap in maps:
+            out = fmap.clone()
+            for i, (h, w) in enumerate(self._shapes):
+                fh, fw = self._valid(h, w, tuple(fmap.shape[-2:]))
+                f = fmap[i, :, :fh, :fw].detach().cpu().numpy()
+                data = self.codec.encode(f, self.quality)
+                out[i, :, :fh, :fw] = torch.from_numpy(self.codec.decode(data)).to(fmap)
+                sizes[i][0] += len(data)
+                sizes[i][1] += len(data) - self.codec.side_info_bytes(data)
+            coded.append(out)
+        self._sizes.extend(tuple(s) for s in sizes)
+        return type(output)(coded) if several else coded[0]
 
     def _valid(self, h: int, w: int, size: Tuple[int, int]) -> Tuple[int, int]:
         """The feature rows and columns an (h, w) image covers (not the batch padding):
