@@ -76,6 +76,10 @@ def main(argv=None) -> int:
                         "for DICM-S) in its codec, test and task-stage configs; recorded in "
                         "the sweep's settings, so use its own --work-dir (default: the "
                         "configs' codec)")
+    parser.add_argument('--reuse-from', metavar='WORK_DIR', default=None,
+                        help="take the task model and the baseline points of the sweep in "
+                        "WORK_DIR (same settings but the codec's, e.g. another "
+                        "--codec-preset) instead of measuring them again")
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -101,7 +105,8 @@ def main(argv=None) -> int:
             val_images=args.val_images, seed=args.seed, rate=args.rate,
             task_stage_iters=args.task_stage_iters, learned_codecs=args.learned_codecs,
             learned_lambdas=args.learned_lambdas or DEFAULT_LEARNED_LAMBDAS,
-            report_only=args.report_only, cfg_options=cfg_options)
+            report_only=args.report_only, cfg_options=cfg_options,
+            reuse_from=args.reuse_from)
     except (SweepError, FileNotFoundError) as e:
         print('error: ' + ' '.join(str(e).split()), file=sys.stderr)
         return 2

@@ -280,6 +280,32 @@ def test_tiny_sweep_writes_curves_bd_and_plot_and_resumes_from_its_cache(tmp_pat
             assert (p['bpp'], p['metric']) == (pay.points[name]['bpp'],
                                                pay.points[name]['metric']), name
 
+    # another codec against the same task model (e.g. --codec-preset s): --reuse-from takes
+    # the task model and the baseline points, only the DICM codec trains
+    other = dict(re=None, net={**TINY_CODEC['net'], 'mlp_ratios': (0.5, 2.0, 2.0)})
+    options = _tiny_options()
+    for key in ('codec', 'dicm'):
+        options[key] = dict(options[key], **{'model.backbone.codec': other})
+    work2 = str(tmp_path / 'sweep-other-codec')
+    kwargs2 = dict(kwargs, work_dir=work2, cfg_options=options, lambdas=(8.0, ),
+                   warm_start_epochs=None)
+    loads.clear()
+    logs5 = []
+    reused = rs.run_rate_sweep(log=logs5.append, reuse_from=work, **kwargs2)
+    assert loads == [(osp.join(work2, 'lambda8', 'codec'), task_ckpt)]
+    assert any(f'reusing the task model of {work}' in line for line in logs5), logs5
+    for name in ('uncompressed', 'jpeg@5', 'jpeg@90'):
+        assert reused.points[name] == old.points[name], name
+    assert reused.points['dicm@lambda8']['config_digest'] != \
+        old.points['dicm@lambda8']['config_digest']
+    # a task model made otherwise is refused, with what differs
+    with pytest.raises(rs.SweepError, match=r'its task model was made with other settings '
+                                            r'\(task_config_digest, task_iters differ\)'):
+        rs.run_rate_sweep(reuse_from=work, **dict(kwargs2, work_dir=str(tmp_path / 'w3'),
+                                                  task_iters=3))
+    with pytest.raises(rs.SweepError, match='no sweep.json there'):
+        rs.run_rate_sweep(reuse_from=str(tmp_path), **dict(kwargs2, work_dir=str(tmp_path / 'w4')))
+
 
 def test_the_tool_says_what_is_wrong_in_one_line(tmp_path, capsys):
     import importlib.util

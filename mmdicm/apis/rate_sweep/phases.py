@@ -2,6 +2,7 @@
 them; each records its points in the cache (:class:`Sweep`) as they are measured, and skips
 what the cache already holds."""
 import copy
+import json
 import os.path as osp
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -84,6 +85,51 @@ def pretrain(sweep: Sweep) -> Optional[Dict[str, Any]]:
                                    seconds=time.perf_counter() - t0)
     sweep.save()
     return sweep.state['pretrain']
+
+
+#: ``cfg_options`` keys that change only DICM's points (a sweep reusing another's task
+#: model may differ in them)
+DICM_OPTIONS = ('codec', 'dicm', 'task_stage')
+
+
+def reuse_task_model(sweep: Sweep, other_dir: str) -> None:
+    """Take the task model, its pre-training and the baseline points of the sweep in
+    ``other_dir`` (settings equal but for :data:`DICM_OPTIONS`), as this sweep's cache."""
+    path = osp.join(other_dir, STATE_FILE)
+    if not osp.isfile(path):
+        raise SweepError(f'--reuse-from {other_dir}: no {STATE_FILE} there')
+
+    def task_side(settings: Dict[str, Any]) -> Dict[str, Any]:
+        options = dict(settings.get('cfg_options') or {})
+        return dict(settings, cfg_options={k: v for k, v in options.items()
+                                           if k not in DICM_OPTIONS})
+
+    try:
+        with open(path, encoding='utf-8') as f:
+            other = json.load(f)
+        theirs, points = other['settings'], other['points']
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SweepError(f'--reuse-from {other_dir}: {path} is not a readable sweep state '
+                         f'({e})') from None
+    mine = sweep.state['settings']
+    if task_side(theirs) != task_side(mine):
+        differ = sorted(k for k in set(theirs) | set(mine)
+                        if task_side(theirs).get(k) != task_side(mine).get(k))
+        raise SweepError(f'--reuse-from {other_dir}: its task model was made with other '
+                         f'settings ({", ".join(differ)} differ)')
+    task = points.get('uncompressed')
+    if task is None or not osp.isfile(task.get('checkpoint', '')):
+        raise SweepError(f'--reuse-from {other_dir}: it has no task model (yet), or its '
+                         'checkpoint is gone')
+    taken = {name: point for name, point in points.items()
+             if not str(point.get('method', 'dicm')).startswith('dicm')}
+    for name, point in taken.items():
+        sweep.points.setdefault(name, point)
+    if other.get('pretrain') and not sweep.state.get('pretrain'):
+        sweep.state['pretrain'] = other['pretrain']
+    sweep.save()
+    sweep.log(f'[sweep] reusing the task model of {other_dir} ({task["checkpoint"]}) and its '
+              f'{len(taken) - 1} baseline points')
 
 
 def task_model(sweep: Sweep) -> Tuple[str, float]:
@@ -185,11 +231,12 @@ def learned_codecs(sweep: Sweep, task_ckpt: str) -> None:
                       + (f' from a warm start of {settings["warm_start_iters"]} steps'
                          if settings['warm_start_iters'] else '') + ' (DICM\'s codec budget)')
         t0 = time.perf_counter()
-        train_learned_codecs(osp.join(plan.data_root, 'train'), out_dir, settings['lambdas'],
-                             iters=settings['iters'],
-                             warm_start_iters=settings['warm_start_iters'],
-                             batch_size=settings['batch_size'], crop=settings['crop'],
-                             seed=settings['seed'], log=sweep.log)
+        if todo:  # (all cached, e.g. taken from another sweep: its checkpoints are there)
+            train_learned_codecs(osp.join(plan.data_root, 'train'), out_dir,
+                                 settings['lambdas'], iters=settings['iters'],
+                                 warm_start_iters=settings['warm_start_iters'],
+                                 batch_size=settings['batch_size'], crop=settings['crop'],
+                                 seed=settings['seed'], log=sweep.log)
         train_seconds = time.perf_counter() - t0
         for q in qualities:
             step = sweep.next()

@@ -101,6 +101,7 @@ def run_rate_sweep(task: str = 'detection',
                    cfg_options: Optional[Dict[str, Dict[str, Any]]] = None,
                    rate: str = 'file',
                    report_only: bool = False,
+                   reuse_from: Optional[str] = None,
                    log: Optional[Log] = None) -> SweepResult:
     """Train the task model, measure every baseline and DICM point, write the BD results.
 
@@ -148,6 +149,13 @@ def run_rate_sweep(task: str = 'detection',
             ``work_dir``; ``'payload'``: over payload bpp, results in ``work_dir/payload``.
             Points keep both, so switching measures nothing again (points cached before
             payload bytes were recorded are tested again; DICM's from its checkpoint).
+        reuse_from (str, optional): Another sweep's work dir whose task model (with its
+            pre-training) and baseline points (pixel, feature and learned codecs) this sweep
+            takes instead of measuring them again, e.g. to sweep another codec preset
+            (``cfg_options`` of ``codec`` / ``dicm`` / ``task_stage``) against the same task
+            model. Its settings must equal this sweep's but for those options; its files stay
+            where they are (its checkpoints are read from there). Only when this sweep has no
+            task model yet. Defaults to None.
         report_only (bool): Measure nothing: write the results of the points cached so far
             (e.g. while another process runs the same sweep). Defaults to False.
         log (callable, optional): Progress messages. Defaults to flushed ``print``.
@@ -172,6 +180,8 @@ def run_rate_sweep(task: str = 'detection',
                  task_stage_iters, learned, learned_lambdas)
     os.makedirs(work_dir, exist_ok=True)
     sweep = Sweep(plan, log)
+    if reuse_from is not None and 'uncompressed' not in sweep.points:
+        phases.reuse_task_model(sweep, reuse_from)
     generate_embedded_dataset(data_root, seed=0, **dataset)
     if report_only:
         if 'uncompressed' not in sweep.points:
