@@ -349,3 +349,43 @@ def test_codec_preset_reaches_every_dicm_config_and_the_settings(tmp_path, monke
         assert cfg.model.backbone.codec.preset == 's'
     assert plan.task_cfg.model.backbone.codec is None
     assert plan.settings['cfg_options']['codec'] == {'model.backbone.codec.preset': 's'}
+
+
+def _lrs(cfg, epoch_length):
+    """The learning rate at every iteration of a run of ``cfg``'s schedule, built the way
+    mmengine's runner builds it (by-epoch schedulers with convert_to_iter_based stepping
+    per iteration)."""
+    from mmengine.registry import PARAM_SCHEDULERS
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedulers = []
+    for sched in cfg.param_scheduler:
+        sched = dict(sched)
+        cls = PARAM_SCHEDULERS.get(sched.pop('type'))
+        if sched.pop('convert_to_iter_based', False):
+            schedulers.append(cls.build_iter_from_epoch(opt, epoch_length=epoch_length,
+                                                        **sched))
+        else:
+            assert not sched.get('by_epoch', True), sched  # no per-epoch stepping left
+            schedulers.append(cls(opt, **sched))
+    lrs = []
+    for _ in range(epoch_length * cfg.train_cfg.max_epochs):
+        lrs.append(opt.param_groups[0]['lr'])
+        opt.step()
+        for s in schedulers:
+            s.step()
+    return lrs
+
+
+def test_the_coco_like_codec_runs_anneal_within_each_run(tmp_path):
+    """Each λ's one-epoch codec run (and the warm start) warms up and anneals to ~0 within
+    the run: a by-epoch cosine stepped only at epoch ends, so the whole run sat at full lr."""
+    from mmdicm.apis.rate_sweep.plan import make_plan
+    plan = make_plan(COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (0.1, 1.0), ['jpeg'],
+                     None, None, 1, 2, None, 0, None,
+                     dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
+    for cfg, epochs in ((plan.codec_base, 1), (plan.warm_cfg, 2)):
+        assert cfg.train_cfg.max_epochs == epochs
+        lrs = _lrs(cfg, 250)
+        assert lrs[0] <= 0.1 + 1e-9 and max(lrs) > 0.9  # warm-up, then the full lr
+        assert lrs[-1] < 0.01  # annealed by the end of the run
+        assert lrs[len(lrs) // 2] == pytest.approx(0.5, abs=0.05)  # a cosine, per iteration
