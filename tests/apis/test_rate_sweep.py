@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
 from skimage import data as skdata
 
 from mmdicm.apis import rate_sweep as rs
@@ -320,3 +322,45 @@ def test_the_tool_says_what_is_wrong_in_one_line(tmp_path, capsys):
     assert code == 2 and err == ['error: every λ must be a finite number > 0, got -2.0']
     with pytest.raises(SystemExit):
         tool.main(['--quality', 'jpeg=a,b'])
+
+
+@HOOKS.register_module(force=True)
+class _StopAfterTwoIters(Hook):
+    """Stops a run once iteration 2's checkpoint is written, while ``STOP`` holds True (a
+    session that ended mid-training)."""
+    priority = 'LOWEST'  # after the CheckpointHook
+    STOP = [True]
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if self.STOP[0] and runner.iter + 1 == 2:
+            raise KeyboardInterrupt('session over')
+
+
+def test_an_interrupted_training_resumes_where_it_stopped(tmp_path, one_thread, monkeypatch):
+    """runs.train of the same config and start again after an interruption resumes from the
+    last checkpoint (iteration 2 of 4), not from scratch; another config starts over."""
+    from mmdicm.apis import launch
+    from mmdicm.apis.rate_sweep.plan import make_plan
+    data_root = make_data(str(tmp_path / 'embedded'), num_train=4, num_val=2, image_size=64)
+    plan = make_plan(rs.SWEEP_TASKS['classification'], str(tmp_path / 'w'), data_root, (1.0, ),
+                     ['jpeg'], None, 4, None, None, None, 0, _tiny_options(),
+                     dict(num_train=4, num_val=2, image_size=64, preset='default'))
+    cfg = copy.deepcopy(plan.task_cfg)
+    rs.configs.no_val(cfg)
+    cfg.default_hooks.checkpoint.interval = 1
+    cfg.custom_hooks = [dict(type='_StopAfterTwoIters')]
+    built = []
+    build = launch.build_runner
+    monkeypatch.setattr(runs, 'build_runner', lambda c: built.append(c) or build(c))
+    _StopAfterTwoIters.STOP[0] = True
+    with pytest.raises(KeyboardInterrupt):
+        runs.train(copy.deepcopy(cfg))
+    assert osp.basename(runs.last_checkpoint(cfg.work_dir)) == 'iter_2.pth'
+    _StopAfterTwoIters.STOP[0] = False
+    assert osp.basename(runs.train(copy.deepcopy(cfg))) == 'iter_4.pth'
+    assert built[-1].resume and osp.basename(built[-1].load_from) == 'iter_2.pth'
+    # another config in the same work dir: a fresh run
+    other = copy.deepcopy(cfg)
+    other.optim_wrapper.optimizer.lr *= 0.5
+    runs.train(other)
+    assert not built[-1].get('resume') and built[-1].get('load_from') is None

@@ -1,5 +1,7 @@
 """Running the sweep's trainings and tests, and merging a codec into its task checkpoint."""
+import copy
 import gc
+import json
 import os
 import os.path as osp
 from typing import Any, Dict, Optional
@@ -86,8 +88,42 @@ def test(cfg: Config, val_images: Optional[int], merged: bool = False) -> Dict[s
         gc.collect()
 
 
+#: What a training run of the sweep wrote in its work dir before starting: the run it is
+RUN_FILE = 'sweep_run.json'
+
+
+def _run_identity(cfg: Config) -> Dict[str, Any]:
+    """The config's digest and what it starts from (path, size and mtime of ``load_from``:
+    a warm start trained again at the same path is another start)."""
+    from .configs import config_digest
+    start = cfg.get('load_from')
+    stat = os.stat(start) if start and osp.isfile(start) else None
+    return dict(config_digest=config_digest(cfg), load_from=start,
+                load_from_file=None if stat is None else [stat.st_size, stat.st_mtime_ns])
+
+
 def train(cfg: Config) -> str:
+    """Train ``cfg`` to its end; the checkpoint it wrote last. A run of the very same config
+    and start that was interrupted in this work dir (a stopped session) resumes from its last
+    checkpoint (mmengine's ``resume``: weights, optimizer, schedulers, iteration) instead of
+    starting over."""
     check_config(cfg, 'train')
+    identity = _run_identity(cfg)
+    marker = osp.join(cfg.work_dir, RUN_FILE)
+    previous = None
+    if osp.isfile(marker):
+        try:
+            with open(marker, encoding='utf-8') as f:
+                previous = json.load(f)
+        except (OSError, ValueError):
+            previous = None
+    if previous == identity and osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):
+        cfg = copy.deepcopy(cfg)
+        cfg.load_from, cfg.resume = last_checkpoint(cfg.work_dir), True
+    else:
+        os.makedirs(cfg.work_dir, exist_ok=True)
+        with open(marker, 'w', encoding='utf-8') as f:
+            json.dump(identity, f)
     runner = build_runner(cfg)
     try:
         runner.train()
