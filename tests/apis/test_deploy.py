@@ -398,6 +398,20 @@ def test_box_shares_count_each_cell_by_its_covered_fraction():
         box_shares(alloc, [[0, 0, 0, 5]], (48, 64), (96, 128))
 
 
+def test_a_bad_box_in_the_coco_json_is_skipped_not_fatal(work, tmp_path):
+    """The boxes only feed the bit map's in-box share: a degenerate or malformed one is
+    left out, the image is still found (and coded)."""
+    coco = json.load(open(work['ann']))
+    coco['annotations'] += [dict(id=90, image_id=10, bbox=[1, 1, 0, 5]),
+                            dict(id=91, image_id=10, bbox=[1, 'x', 2, 5]),
+                            dict(id=92, image_id=10, bbox=None)]
+    ann = tmp_path / 'bad_boxes.json'
+    ann.write_text(json.dumps(coco))
+    records = {r.img_id: r for r in find_images(str(ann), work['images']).records}
+    assert len(records) == 4
+    assert len(records[10].boxes) == 1 and len(records[11].boxes) == 1
+
+
 def test_coco_input_bit_maps_report_the_in_box_share(work, deploy, tmp_path, capsys):
     """A COCO json INPUT with --bit-map: every entry says how many of its bits fall inside
     its boxes, the totals and the summary aggregate them over every image."""

@@ -3,6 +3,7 @@ complete, decodable image big enough to code."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import os.path as osp
 from dataclasses import dataclass
@@ -39,6 +40,17 @@ class ImageSet:
     records: List[ImageRecord]
     source: Dict[str, Any]
     categories: Optional[List[Dict[str, Any]]] = None
+
+
+def _valid_box(box: Any) -> bool:
+    """A COCO ``[x, y, w, h]`` of finite numbers with w, h > 0."""
+    if not isinstance(box, (list, tuple)) or len(box) != 4:
+        return False
+    try:
+        x, y, w, h = (float(v) for v in box)
+    except (TypeError, ValueError):
+        return False
+    return all(math.isfinite(v) for v in (x, y, w, h)) and w > 0 and h > 0
 
 
 def find_images(input_path: str, img_prefix: Optional[str] = None) -> ImageSet:
@@ -79,10 +91,10 @@ def find_images(input_path: str, img_prefix: Optional[str] = None) -> ImageSet:
         if not osp.isdir(prefix):
             raise DeployError(f'image prefix is not a folder: {prefix}')
         boxes: Dict[int, List[Tuple[float, ...]]] = {}
-        for ann in coco.get('annotations') or []:
-            if isinstance(ann, dict) and isinstance(ann.get('bbox'), list) and \
-                    len(ann['bbox']) == 4 and 'image_id' in ann:
-                boxes.setdefault(ann['image_id'], []).append(tuple(ann['bbox']))
+        for ann in coco.get('annotations') or []:  # for the bit map's in-box share only:
+            box = ann.get('bbox') if isinstance(ann, dict) else None  # a bad box is skipped,
+            if _valid_box(box) and 'image_id' in ann:  # it must not stop the coding
+                boxes.setdefault(ann['image_id'], []).append(tuple(float(v) for v in box))
         records = []
         for i, img in enumerate(images):
             if not isinstance(img, dict) or 'file_name' not in img or 'id' not in img:
