@@ -389,3 +389,38 @@ def test_the_coco_like_codec_runs_anneal_within_each_run(tmp_path):
         assert lrs[0] <= 0.1 + 1e-9 and max(lrs) > 0.9  # warm-up, then the full lr
         assert lrs[-1] < 0.01  # annealed by the end of the run
         assert lrs[len(lrs) // 2] == pytest.approx(0.5, abs=0.05)  # a cosine, per iteration
+
+
+def test_reuse_from_matches_a_task_model_with_a_pretrained_backbone(tmp_path):
+    """--reuse-from on the COCO-like task: the task config names its pre-trained backbone by
+    a path inside its own work dir, so its digest differs between work dirs; the other
+    sweep's task model is still recognised as this one's (and one of other iterations
+    refused)."""
+    from mmdicm.apis.rate_sweep.phases import Sweep, reuse_task_model
+    from mmdicm.apis.rate_sweep.plan import make_plan
+    sizes = dict(num_train=4, num_val=2, image_size=256, preset='coco-like')
+    other = tmp_path / 'released'
+    plan = make_plan(COCO, str(other), str(tmp_path / 'd'), (1.0, ), ['jpeg'], None, 3600,
+                     None, None, None, 0, None, sizes)
+    os.makedirs(other / 'task')
+    (other / 'task' / 'iter_3600.pth').write_bytes(b'x')
+    points = {'uncompressed': dict(method='uncompressed', metric=0.07,
+                                   checkpoint=str(other / 'task' / 'iter_3600.pth')),
+              'jpeg@5': dict(method='jpeg', bpp=0.2, metric=0.05),
+              'dicm@lambda1': dict(method='dicm', bpp=0.4, metric=0.02)}
+    (other / 'sweep.json').write_text(json.dumps(dict(version=1, settings=plan.settings,
+                                                      points=points)))
+    preset = {'model.backbone.codec.preset': 's'}
+    for iters, ok in ((3600, True), (1800, False)):
+        mine = make_plan(COCO, str(tmp_path / f's{iters}'), str(tmp_path / 'd'), (1.0, ),
+                         ['jpeg'], None, iters, None, None, None, 0,
+                         dict(codec=preset, dicm=preset, task_stage=preset), sizes)
+        assert mine.settings['task_config_digest'] != plan.settings['task_config_digest']
+        os.makedirs(mine.work_dir)
+        sweep = Sweep(mine, lambda _: None)
+        if ok:
+            reuse_task_model(sweep, str(other))
+            assert set(sweep.points) == {'uncompressed', 'jpeg@5'}  # not DICM's
+        else:
+            with pytest.raises(rs.SweepError, match=r'task_config_digest, task_iters differ'):
+                reuse_task_model(sweep, str(other))

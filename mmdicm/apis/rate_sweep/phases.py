@@ -101,8 +101,8 @@ def reuse_task_model(sweep: Sweep, other_dir: str) -> None:
 
     def task_side(settings: Dict[str, Any]) -> Dict[str, Any]:
         options = dict(settings.get('cfg_options') or {})
-        return dict(settings, cfg_options={k: v for k, v in options.items()
-                                           if k not in DICM_OPTIONS})
+        return dict(settings, task_config_digest=None,
+                    cfg_options={k: v for k, v in options.items() if k not in DICM_OPTIONS})
 
     try:
         with open(path, encoding='utf-8') as f:
@@ -112,9 +112,18 @@ def reuse_task_model(sweep: Sweep, other_dir: str) -> None:
         raise SweepError(f'--reuse-from {other_dir}: {path} is not a readable sweep state '
                          f'({e})') from None
     mine = sweep.state['settings']
-    if task_side(theirs) != task_side(mine):
-        differ = sorted(k for k in set(theirs) | set(mine)
-                        if task_side(theirs).get(k) != task_side(mine).get(k))
+    differ = sorted(k for k in set(theirs) | set(mine)
+                    if task_side(theirs).get(k) != task_side(mine).get(k))
+    # the task config names its pre-trained backbone by a path inside its own work dir: as
+    # the other sweep's, would this sweep's task config be the one it trained?
+    task_cfg = copy.deepcopy(sweep.plan.task_cfg)
+    init = (task_cfg.model.get('backbone') or {}).get('init_cfg') or {}
+    if sweep.plan.pretrain_cfg is not None and init.get('checkpoint'):
+        inside = osp.relpath(init['checkpoint'], osp.abspath(sweep.plan.work_dir))
+        init['checkpoint'] = osp.abspath(osp.join(other_dir, inside))
+    if config_digest(task_cfg) != theirs.get('task_config_digest'):
+        differ = sorted(differ + ['task_config_digest'])
+    if differ:
         raise SweepError(f'--reuse-from {other_dir}: its task model was made with other '
                          f'settings ({", ".join(differ)} differ)')
     task = points.get('uncompressed')
