@@ -45,7 +45,8 @@ def main(argv=None) -> int:
     parser.add_argument('--lambdas', type=float, nargs='+', help='λ of the DICM points')
     parser.add_argument('--codecs', nargs='+', help='pixel codecs (default: all five), and '
                         'fcm-vvc (the feature-domain anchor: split features coded by VVC; '
-                        'fcm-vvc-fpn: the FPN levels instead)')
+                        'fcm-vvc-fpn: the FPN levels instead; fcm-vvc-pca: the split\'s 16 '
+                        'leading principal components, basis fitted on training images)')
     parser.add_argument('--quality', type=_quality, action='append', default=[],
                         metavar='CODEC=Q1,Q2,...', help='qualities of one codec (repeatable)')
     parser.add_argument('--task-iters', type=int, help="task model iterations (config's)")

@@ -20,12 +20,14 @@ from .heif import HEVCCodec  # isort: skip
 from .vvc import VVCCodec  # isort: skip
 from .learned import LearnedCodec, MBT2018MeanCodec  # isort: skip
 from .sweep import SweepPoint, sweep
-from .feature_vvc import FEATURE_CODECS, FeatureVVCCodec, FeatureVVCFPNCodec, get_feature_codec
+from .feature_vvc import (FEATURE_CODECS, ChannelPCA, ChannelStats, FeatureVVCCodec,
+                          FeatureVVCFPNCodec, FeatureVVCPCACodec, get_feature_codec)
 
 __all__ = [
     'CodecError', 'CodecUnavailableError', 'PixelCodec', 'PillowCodec', 'JPEGCodec',
     'WebPCodec', 'AVIFCodec', 'HEVCCodec', 'VVCCodec', 'PIXEL_CODECS', 'register_pixel_codec',
     'get_pixel_codec', 'pixel_codec_availability', 'bpp', 'SweepPoint', 'sweep',
     'PayloadError', 'payload_size', 'LearnedCodec', 'MBT2018MeanCodec', 'FEATURE_CODECS',
-    'FeatureVVCCodec', 'FeatureVVCFPNCodec', 'get_feature_codec'
+    'FeatureVVCCodec', 'FeatureVVCFPNCodec', 'FeatureVVCPCACodec', 'ChannelPCA',
+    'ChannelStats', 'get_feature_codec'
 ]

@@ -9,13 +9,20 @@ quantised to 10 bits, their channels tiled into one frame, coded intra by VVC.
 
 Every byte of the file is counted in its rate: the header and the ranges are the side
 information a receiver needs to unpack and dequantise. VVC is libvvenc through ffmpeg, the
-settings of :class:`~mmdicm.baselines.VVCCodec` (constant QP, no QP adaptation). What FCTM
-does beyond this (feature reduction, temporal coding) and what was chosen here:
-``docs/baselines.md``.
+settings of :class:`~mmdicm.baselines.VVCCodec` (constant QP, no QP adaptation).
+
+``fcm-vvc-pca`` reduces the channels first, as FCTM's feature reduction does, with a fixed
+linear basis instead of FCTM's trained network: the top principal components of the split's
+channels, fitted once on the task model's features of training images
+(:class:`ChannelStats`, :class:`ChannelPCA`) and known to both ends like a network's weights;
+each file names the basis it was coded with (a 4-byte fingerprint). What FCTM does beyond
+this (temporal coding) and what was chosen here: ``docs/baselines.md``.
 """
+import hashlib
 import math
+import os.path as osp
 import struct
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
@@ -23,8 +30,9 @@ from ..utils import check_int
 from .base import CodecError, CodecUnavailableError
 from .vvc import FFMPEG_TIMEOUT, VVCCodec
 
-__all__ = ['FEATURE_CODECS', 'FeatureVVCCodec', 'FeatureVVCFPNCodec', 'QUANT_MODES', 'dequantise',
-           'get_feature_codec', 'pack_frame', 'quantise', 'tile_grid', 'unpack_frame']
+__all__ = ['FEATURE_CODECS', 'ChannelPCA', 'ChannelStats', 'FeatureVVCCodec', 'FeatureVVCFPNCodec',
+           'FeatureVVCPCACodec', 'QUANT_MODES', 'dequantise', 'get_feature_codec', 'pack_frame',
+           'quantise', 'tile_grid', 'unpack_frame']
 
 #: ``quant`` of :class:`FeatureVVCCodec`: one min/max for the tensor, or one per channel
 QUANT_MODES = ('tensor', 'channel')
@@ -137,6 +145,9 @@ class FeatureVVCCodec:
         except CodecUnavailableError as e:
             return False, str(e).replace('vvc:', 'fcm-vvc:', 1)
 
+    def check_ready(self) -> None:
+        """Raise if the codec lacks something it needs to code (nothing, here)."""
+
     def check_quality(self, qp: int) -> int:
         qp = check_int('QP', qp, 0)
         if qp > self.quality_range[1]:
@@ -226,8 +237,206 @@ class FeatureVVCFPNCodec(FeatureVVCCodec):
     coded_module = 'neck'
 
 
+class ChannelPCA:
+    """A fixed channel basis: ``f`` (C, H, W) -> its ``k`` principal components (k, H, W) at
+    every position, and back (the least-squares reconstruction in the basis' span).
+
+    Args:
+        mean (np.ndarray): (C,) the channels' mean.
+        components (np.ndarray): (k, C) orthonormal rows, the largest variance first.
+        explained (float, optional): The share of the fitted features' variance they hold
+            (a record, saved with the basis).
+    """
+
+    def __init__(self, mean: np.ndarray, components: np.ndarray,
+                 explained: Optional[float] = None) -> None:
+        mean = np.asarray(mean, dtype=np.float32)
+        components = np.asarray(components, dtype=np.float32)
+        if mean.ndim != 1 or components.ndim != 2 or components.shape[1] != mean.shape[0] \
+                or not 1 <= components.shape[0] <= components.shape[1]:
+            raise ValueError(f'a channel basis needs mean (C,) and components (k, C) with '
+                             f'1 <= k <= C, got {mean.shape} and {components.shape}')
+        if not (np.isfinite(mean).all() and np.isfinite(components).all()):
+            raise ValueError('the channel basis holds NaN or inf')
+        self.mean, self.components = mean, components
+        self.explained = None if explained is None else float(explained)
+
+    @property
+    def channels(self) -> int:
+        return self.mean.shape[0]
+
+    @property
+    def k(self) -> int:
+        return self.components.shape[0]
+
+    @property
+    def fingerprint(self) -> int:
+        """4 bytes of the SHA-256 of the basis (as float32): what a file names its basis by."""
+        digest = hashlib.sha256(self.mean.astype('<f4').tobytes() +
+                                self.components.astype('<f4').tobytes()).digest()
+        return int.from_bytes(digest[:4], 'little')
+
+    def project(self, f: np.ndarray) -> np.ndarray:
+        f = np.asarray(f, dtype=np.float32)
+        if f.ndim != 3 or f.shape[0] != self.channels:
+            raise ValueError(f'the channel basis takes ({self.channels}, H, W) features, got '
+                             f'shape {f.shape}')
+        return np.einsum('kc,chw->khw', self.components, f - self.mean[:, None, None])
+
+    def restore(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float32)
+        if y.ndim != 3 or y.shape[0] != self.k:
+            raise ValueError(f'the channel basis restores ({self.k}, H, W) components, got '
+                             f'shape {y.shape}')
+        return (np.einsum('kc,khw->chw', self.components, y) +
+                self.mean[:, None, None]).astype(np.float32)
+
+    def save(self, path: str) -> str:
+        """Write the basis to ``path`` (an ``.npz``); returns ``path``."""
+        with open(path, 'wb') as fh:  # np.savez would append .npz to a name without it
+            np.savez(fh, mean=self.mean, components=self.components,
+                     explained=np.float64(np.nan if self.explained is None else self.explained))
+        return path
+
+    @classmethod
+    def load(cls, path: str) -> 'ChannelPCA':
+        """A basis written by :meth:`save`; a missing or foreign file raises naming it."""
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'fcm-vvc-pca: no channel basis at {path} (fit one with '
+                                    'ChannelStats on training features, then save it)')
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                explained = float(z['explained']) if 'explained' in z.files else math.nan
+                return cls(z['mean'], z['components'],
+                           None if math.isnan(explained) else explained)
+        except (OSError, ValueError, KeyError) as e:
+            raise ValueError(f'fcm-vvc-pca: {path} is not a channel basis ({e})') from None
+
+
+class ChannelStats:
+    """Running channel statistics of feature maps (float64), and the PCA basis they give.
+
+    Example:
+        >>> stats = ChannelStats()
+        >>> for f in features:          # doctest: +SKIP
+        ...     stats.update(f)         # each (C, H, W)
+        >>> basis, explained = stats.fit(16)  # doctest: +SKIP
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sum: Optional[np.ndarray] = None
+        self.outer: Optional[np.ndarray] = None
+
+    def update(self, f: np.ndarray) -> None:
+        """Add every position of ``f`` (C, H, W)."""
+        f = np.asarray(f, dtype=np.float64)
+        if f.ndim != 3:
+            raise ValueError(f'channel statistics take (C, H, W) features, got shape {f.shape}')
+        x = f.reshape(f.shape[0], -1)
+        if self.sum is None:
+            self.sum = np.zeros(f.shape[0])
+            self.outer = np.zeros((f.shape[0], f.shape[0]))
+        elif self.sum.shape[0] != f.shape[0]:
+            raise ValueError(f'features of {f.shape[0]} channels after {self.sum.shape[0]}')
+        self.count += x.shape[1]
+        self.sum += x.sum(axis=1)
+        self.outer += x @ x.T
+
+    def fit(self, k: int) -> Tuple[ChannelPCA, float]:
+        """The ``k`` leading principal components, and the share of the variance they hold.
+        Each component's sign is fixed (its largest entry positive), so a fit is
+        reproducible."""
+        if self.sum is None or self.count < 2:
+            raise ValueError('channel statistics need features of at least two positions')
+        k = check_int('k', k, 1)
+        if k > self.sum.shape[0]:
+            raise ValueError(f'k = {k} components of {self.sum.shape[0]} channels')
+        mean = self.sum / self.count
+        cov = self.outer / self.count - np.outer(mean, mean)
+        values, vectors = np.linalg.eigh((cov + cov.T) / 2)
+        order = np.argsort(values)[::-1][:k]
+        comps = vectors[:, order].T
+        flip = np.sign(comps[np.arange(k), np.abs(comps).argmax(axis=1)])
+        comps = comps * np.where(flip == 0, 1, flip)[:, None]
+        total = max(float(np.clip(values, 0, None).sum()), 1e-30)
+        explained = float(np.clip(values[order], 0, None).sum() / total)
+        return ChannelPCA(mean, comps, explained), explained
+
+
+_PCA_MAGIC = b'FCP1'
+_PCA_HEADER = struct.Struct('<4sHI')  # magic, input channels, basis fingerprint: 10 bytes
+
+
+class FeatureVVCPCACodec(FeatureVVCCodec):
+    """:class:`FeatureVVCCodec` on the leading principal components of the channels.
+
+    The file is a 10-byte header (magic, the input's channel count, the basis' fingerprint)
+    followed by an ``fcm-vvc`` file of the k components; every byte counts. The basis itself
+    is fitted once on training features and known to both ends (as a network's weights are,
+    DICM's included), so it is not in the per-image rate; a file coded with another basis is
+    refused.
+
+    Args:
+        basis (str | ChannelPCA, optional): The channel basis, or the ``.npz`` written by
+            :meth:`ChannelPCA.save`. Needed to code; without it the codec can only tell its
+            qualities and availability (what the sweep's plan checks before fitting one).
+        **kwargs: The options of :class:`FeatureVVCCodec`.
+    """
+    name = 'fcm-vvc-pca'
+    coded_module = 'backbone.layer1'
+    #: components kept when the sweep fits the basis (R-18's split: 64 -> 16 channels)
+    default_components = 16
+
+    def __init__(self, basis: Union[str, ChannelPCA, None] = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.basis = ChannelPCA.load(basis) if isinstance(basis, str) else basis
+
+    def check_ready(self) -> None:
+        self._require_basis()
+
+    def _require_basis(self) -> ChannelPCA:
+        if self.basis is None:
+            raise ValueError('fcm-vvc-pca: no channel basis (basis=path to the .npz fitted on '
+                             'training features)')
+        return self.basis
+
+    def encode(self, f: np.ndarray, qp: int) -> bytes:
+        basis = self._require_basis()
+        f = np.asarray(f)
+        if f.ndim != 3 or f.shape[0] != basis.channels:
+            raise ValueError(f'fcm-vvc-pca: features must be ({basis.channels}, H, W) (the '
+                             f'basis\' channels), got shape {f.shape}')
+        inner = super().encode(basis.project(f), qp)
+        return _PCA_HEADER.pack(_PCA_MAGIC, basis.channels, basis.fingerprint) + inner
+
+    def _inner(self, data: bytes) -> bytes:
+        basis = self._require_basis()
+        data = bytes(data)
+        if len(data) < _PCA_HEADER.size:
+            raise CodecError(f'fcm-vvc-pca: {len(data)} bytes is shorter than the header')
+        magic, channels, fingerprint = _PCA_HEADER.unpack_from(data)
+        if magic != _PCA_MAGIC:
+            raise CodecError('fcm-vvc-pca: not a reduced feature file (bad magic)')
+        if (channels, fingerprint) != (basis.channels, basis.fingerprint):
+            raise CodecError(f'fcm-vvc-pca: the file was coded with another channel basis '
+                             f'({channels} channels, fingerprint {fingerprint:08x}; this '
+                             f'codec\'s: {basis.channels}, {basis.fingerprint:08x})')
+        return data[_PCA_HEADER.size:]
+
+    def decode(self, data: bytes) -> np.ndarray:
+        y = super().decode(self._inner(data))
+        if y.shape[0] != self.basis.k:
+            raise CodecError(f'fcm-vvc-pca: the file holds {y.shape[0]} components, the basis '
+                             f'{self.basis.k}')
+        return self.basis.restore(y)
+
+    def side_info_bytes(self, data: bytes) -> int:
+        return _PCA_HEADER.size + super().side_info_bytes(self._inner(data))
+
+
 #: feature-domain baselines by name
-FEATURE_CODECS = {c.name: c for c in (FeatureVVCCodec, FeatureVVCFPNCodec)}
+FEATURE_CODECS = {c.name: c for c in (FeatureVVCCodec, FeatureVVCFPNCodec, FeatureVVCPCACodec)}
 
 
 def get_feature_codec(name: str, **kwargs) -> FeatureVVCCodec:

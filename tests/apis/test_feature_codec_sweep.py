@@ -149,3 +149,39 @@ def test_the_fpn_option_codes_every_pyramid_level_and_adds_their_bytes():
         assert torch.equal(levels[63][k][1, :, :, vw:], ref[1, :, :, vw:])
     assert rs.tasks.check_codecs(['fcm-vvc-fpn'], None) == [
         ('fcm-vvc-fpn', (55, 51, 47, 42, 37, 32))]
+
+
+def test_the_reduced_anchor_fits_its_basis_on_training_images_once(tiny_task, monkeypatch):
+    """fcm-vvc-pca in the sweep: the channel basis is fitted on the task model's split
+    features of training images (the train split's annotation file, not the test one's),
+    cached against the task checkpoint; its points count the 10-byte basis header too."""
+    from mmdicm.apis.rate_sweep import phases
+    from mmdicm.baselines import ChannelPCA
+    plan, checkpoint = tiny_task
+    sweep = phases.Sweep(plan, log=lambda msg: None)
+    seen = []
+    real_test = runs.test
+
+    def spy(cfg, val_images, *args, **kwargs):
+        seen.append((cfg.test_dataloader.dataset.ann_file, val_images))
+        return real_test(cfg, val_images, *args, **kwargs)
+    monkeypatch.setattr(runs, 'test', spy)
+    kwargs = phases.feature_basis(sweep, checkpoint, 'fcm-vvc-pca')
+    train_ann = plan.task_cfg.train_dataloader.dataset.ann_file
+    assert seen == [(train_ann, phases.BASIS_IMAGES)] and train_ann != \
+        plan.task_cfg.test_dataloader.dataset.ann_file
+    basis = ChannelPCA.load(kwargs['basis'])
+    assert (basis.k, basis.channels) == (16, 64) and 0 < basis.explained <= 1
+    record = sweep.state['feature_bases']['fcm-vvc-pca']
+    assert record['task_checkpoint'] == checkpoint and record['components'] == 16
+    assert phases.feature_basis(sweep, checkpoint, 'fcm-vvc-pca') == kwargs and len(seen) == 1
+    cfg = rs.with_feature_codec(plan.task_cfg, 'fcm-vvc-pca', 32, kwargs)
+    cfg.work_dir = osp.join(plan.work_dir, 'pca_32')
+    cfg.load_from = checkpoint
+    metrics = real_test(cfg, None)
+    assert 0 < metrics['codec/payload_bpp'] < metrics['codec/bpp']
+    # over the 32 x 32 test inputs of _tiny_options
+    side_bits = (metrics['codec/bpp'] - metrics['codec/payload_bpp']) * 32 * 32
+    assert side_bits == pytest.approx(8 * (10 + 12 + 8), rel=0.02)
+    with pytest.raises(ValueError, match='no channel basis'):
+        FeatureCodecRoundtripHook(quality=30, codec='fcm-vvc-pca').before_test(None)

@@ -3,6 +3,7 @@ them; each records its points in the cache (:class:`Sweep`) as they are measured
 what the cache already holds."""
 import copy
 import json
+import os
 import os.path as osp
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -201,6 +202,58 @@ def codec_point(sweep: Sweep, task_ckpt: str, codec: str, quality: int, step: st
               f'{points[name]["bpp"]:.3f} bpp ({points[name]["seconds"]:.0f} s)')
 
 
+#: training images the channel basis of ``fcm-vvc-pca`` is fitted on
+BASIS_IMAGES = 200
+
+
+def feature_basis(sweep: Sweep, task_ckpt: str, codec: str) -> Dict[str, Any]:
+    """The channel basis of a reducing feature codec (``fcm-vvc-pca``): fitted once on the
+    task model's split features of the first :data:`BASIS_IMAGES` training images (a test
+    pass over them with :class:`~mmdicm.engine.FeatureStatsHook`), cached in the work dir;
+    returns the codec's keyword arguments (``basis=<the .npz>``)."""
+    from ...baselines import ChannelPCA, get_feature_codec
+    plan = sweep.plan
+    coder = get_feature_codec(codec)
+    path = osp.join(plan.work_dir, 'baselines', f'{codec}_basis.npz')
+    bases = sweep.state.setdefault('feature_bases', {})
+    done = bases.get(codec) or {}
+    if done.get('task_checkpoint') == task_ckpt and osp.isfile(path):
+        return dict(basis=path)
+    sweep.log(f'[sweep] {codec}: fitting its channel basis ({coder.default_components} '
+              f'components) on the split features of {BASIS_IMAGES} training images')
+    t0 = time.perf_counter()
+    cfg = copy.deepcopy(plan.task_cfg)
+    train, test = cfg.train_dataloader.dataset, cfg.test_dataloader.dataset
+    if 'ann_file' not in train or 'ann_file' not in test:
+        raise SweepError(f'{codec}: the task config\'s train and test datasets must both be '
+                         'annotation-file datasets to fit the channel basis on training images')
+    for key in ('data_root', 'ann_file', 'data_prefix'):
+        if key in train:
+            test[key] = copy.deepcopy(train[key])
+    root = test.get('data_root', '') or ''
+    for evaluator in cfg.test_evaluator if isinstance(cfg.test_evaluator, list) \
+            else [cfg.test_evaluator]:
+        if 'ann_file' in evaluator:
+            evaluator['ann_file'] = osp.join(root, train.ann_file)
+        if evaluator.get('type') == 'DICMBppMetric':
+            raise SweepError(f'{codec}: the task model has a codec of its own')
+    cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(
+        type='FeatureStatsHook', out_file=path, components=coder.default_components,
+        module=coder.coded_module)]
+    cfg.work_dir = osp.join(plan.work_dir, 'baselines', f'{codec}_basis')
+    cfg.load_from = task_ckpt
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    runs.test(cfg, BASIS_IMAGES)
+    basis = ChannelPCA.load(path)
+    bases[codec] = dict(task_checkpoint=task_ckpt, path=path, components=basis.k,
+                        channels=basis.channels, explained=basis.explained,
+                        images=BASIS_IMAGES, seconds=time.perf_counter() - t0)
+    sweep.save()
+    sweep.log(f'[sweep] {codec}: {basis.k} of {basis.channels} channels hold '
+              f'{basis.explained:.1%} of the variance ({bases[codec]["seconds"]:.0f} s)')
+    return dict(basis=path)
+
+
 def pixel_codecs(sweep: Sweep, task_ckpt: str) -> List[str]:
     """Phase 2: every pixel codec and quality, the same task model on decoded images;
     returns the codecs skipped because they are unavailable here."""
@@ -213,12 +266,15 @@ def pixel_codecs(sweep: Sweep, task_ckpt: str) -> List[str]:
             skipped.append(codec)
             sweep.next(len(codec_qualities))
             continue
+        kwargs = None
         for quality in codec_qualities:
             step = sweep.next()
             name = f'{codec}@{quality}'
             if name in points and points[name].get('payload_bpp') is not None:
                 continue
-            codec_point(sweep, task_ckpt, codec, quality, step)
+            if kwargs is None and getattr(get_baseline(codec), 'default_components', None):
+                kwargs = feature_basis(sweep, task_ckpt, codec)
+            codec_point(sweep, task_ckpt, codec, quality, step, codec_kwargs=kwargs)
     return skipped
 
 

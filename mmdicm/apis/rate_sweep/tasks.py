@@ -150,7 +150,8 @@ def check_lambdas(lambdas: Any) -> Tuple[float, ...]:
 
 #: Qualities of the feature-domain baselines (opt-in: ``--codecs fcm-vvc``), low to high rate
 FEATURE_QUALITIES = {'fcm-vvc': (55, 51, 47, 42, 37, 32),
-                     'fcm-vvc-fpn': (55, 51, 47, 42, 37, 32)}
+                     'fcm-vvc-fpn': (55, 51, 47, 42, 37, 32),
+                     'fcm-vvc-pca': (51, 47, 42, 37, 32, 27)}
 
 
 def get_baseline(name: str) -> Any:
