@@ -320,7 +320,8 @@ class ChannelStats:
         >>> stats = ChannelStats()
         >>> for f in features:          # doctest: +SKIP
         ...     stats.update(f)         # each (C, H, W)
-        >>> basis, explained = stats.fit(16)  # doctest: +SKIP
+        >>> basis = stats.fit(16)  # doctest: +SKIP
+        >>> basis.explained               # doctest: +SKIP
     """
 
     def __init__(self) -> None:
@@ -343,10 +344,10 @@ class ChannelStats:
         self.sum += x.sum(axis=1)
         self.outer += x @ x.T
 
-    def fit(self, k: int) -> Tuple[ChannelPCA, float]:
-        """The ``k`` leading principal components, and the share of the variance they hold.
-        Each component's sign is fixed (its largest entry positive), so a fit is
-        reproducible."""
+    def fit(self, k: int) -> ChannelPCA:
+        """The ``k`` leading principal components (their share of the variance is the
+        basis's ``explained``). Each component's sign is fixed (its largest entry
+        positive), so a fit is reproducible."""
         if self.sum is None or self.count < 2:
             raise ValueError('channel statistics need features of at least two positions')
         k = check_int('k', k, 1)
@@ -360,8 +361,7 @@ class ChannelStats:
         flip = np.sign(comps[np.arange(k), np.abs(comps).argmax(axis=1)])
         comps = comps * np.where(flip == 0, 1, flip)[:, None]
         total = max(float(np.clip(values, 0, None).sum()), 1e-30)
-        explained = float(np.clip(values[order], 0, None).sum() / total)
-        return ChannelPCA(mean, comps, explained), explained
+        return ChannelPCA(mean, comps, float(np.clip(values[order], 0, None).sum() / total))
 
 
 _PCA_MAGIC = b'FCP1'

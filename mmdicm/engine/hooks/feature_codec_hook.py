@@ -173,7 +173,6 @@ class FeatureStatsHook(_LayerOutputHook):
         super().__init__(module)
         self.out_file, self.components = out_file, int(components)
         self.stats = ChannelStats()
-        self.explained: Optional[float] = None
 
     def _on_output(self, layer: nn.Module, args: Tuple, output: Any) -> Any:
         for fmap in self._maps(output):
@@ -184,8 +183,8 @@ class FeatureStatsHook(_LayerOutputHook):
 
     def after_test(self, runner) -> None:
         super().after_test(runner)
-        basis, self.explained = self.stats.fit(self.components)
+        basis = self.stats.fit(self.components)
         basis.save(self.out_file)
         runner.logger.info(f'{type(self).__name__}: {basis.k} of {basis.channels} channels '
-                           f'hold {self.explained:.1%} of the variance over '
+                           f'hold {basis.explained:.1%} of the variance over '
                            f'{self.stats.count} positions; basis written to {self.out_file}')
