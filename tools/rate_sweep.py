@@ -14,7 +14,8 @@ Examples:
     python tools/rate_sweep.py --task classification --rate payload   # no header bytes
     python tools/rate_sweep.py --task detection-coco-like --warm-start-epochs 2 --codec-epochs 1
         # the COCO-like split: task model to its plateau, five pixel codecs, mbt2018-mean
-        # trained here, DICM under the frozen task model and after the task stage
+        # trained here, DICM under the frozen task model and after the task stage, and a
+        # whole-image classifier reading the detector's DICM files (--no-second-task: not)
 """
 import argparse
 import sys
@@ -81,6 +82,10 @@ def main(argv=None) -> int:
                         help="take the task model and the baseline points of the sweep in "
                         "WORK_DIR (same settings but the codec's, e.g. another "
                         "--codec-preset) instead of measuring them again")
+    parser.add_argument('--no-second-task', action='store_true',
+                        help="leave out the task's second task model (detection-coco-like: "
+                        "the whole-image classifier that reads the detector's DICM files "
+                        "and is tested on the pixel codecs' images)")
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -107,7 +112,7 @@ def main(argv=None) -> int:
             task_stage_iters=args.task_stage_iters, learned_codecs=args.learned_codecs,
             learned_lambdas=args.learned_lambdas or DEFAULT_LEARNED_LAMBDAS,
             report_only=args.report_only, cfg_options=cfg_options,
-            reuse_from=args.reuse_from)
+            reuse_from=args.reuse_from, second_task=not args.no_second_task)
     except (SweepError, FileNotFoundError) as e:
         print('error: ' + ' '.join(str(e).split()), file=sys.stderr)
         return 2

@@ -116,7 +116,9 @@ def compress_and_analyze(models: Sequence[TaskModel], data_root: str, work_dir: 
 
     Returns:
         dict: ``files`` (folder of the containers), ``num_files``, ``bpp`` (measured over
-        the original pixels, the one rate of every task), ``metrics`` by task name,
+        the original pixels, the one rate of every task), ``bpp_input`` (over the pixels the
+        edge coded, after its test pipeline's resize: ``DICMBppMetric``'s), ``metrics`` by
+        task name,
         ``failures`` by step (must be empty), ``seconds`` by step.
     """
     from .deploy import analyze_bitstreams, compress_images, find_images, load_deploy_model
@@ -146,5 +148,6 @@ def compress_and_analyze(models: Sequence[TaskModel], data_root: str, work_dir: 
         failures[name] = list(result.failures)
         seconds[name] = time.perf_counter() - t0
     return dict(files=files, num_files=len(compressed.manifest['images']),
-                bpp=compressed.manifest['totals']['bpp_original'], metrics=metrics,
+                bpp=compressed.manifest['totals']['bpp_original'],
+                bpp_input=compressed.manifest['totals']['bpp_input'], metrics=metrics,
                 failures=failures, seconds=seconds)

@@ -15,11 +15,11 @@ from mmengine.structures import InstanceData
 
 from mmdicm.apis import rate_sweep as rs
 from mmdicm.apis.rate_sweep import runs
-from mmdicm.apis.rate_sweep.tasks import dataset_settings
+from mmdicm.apis.rate_sweep.tasks import CONFIG_ROOT, dataset_settings
 from mmdicm.baselines.learned import load_learned_codec
 
 from dicm_tiny import TINY_CODEC, make_data
-from test_rate_sweep import CLS, _tiny_options
+from test_rate_sweep import CLS, DET, _tiny_options
 
 COCO = rs.SWEEP_TASKS['detection-coco-like']
 
@@ -424,3 +424,114 @@ def test_reuse_from_matches_a_task_model_with_a_pretrained_backbone(tmp_path):
         else:
             with pytest.raises(rs.SweepError, match=r'task_config_digest, task_iters differ'):
                 reuse_task_model(sweep, str(other))
+
+
+# ------------------------------------------------- the second task: one bitstream, two curves
+def _second_task_spec(tmp_path):
+    """A tiny detection sweep with a task stage, and a whole-image classifier as its second
+    task (the demo's 4-class image labels), every config the shipped ones' shape."""
+    det_stage = tmp_path / 'det_task_stage.py'
+    det_stage.write_text(
+        f"_base_ = '{osp.abspath(DET.dicm_config)}'\n"
+        "model = dict(backbone=dict(codec=dict(re=None), frozen_parts=('edge', )))\n"
+        "train_cfg = dict(max_iters=2, val_interval=2)\n")
+    cls_stage = tmp_path / 'cls_task_stage.py'
+    cls_stage.write_text(
+        "_base_ = '" + osp.abspath(osp.join(
+            CONFIG_ROOT, 'demo', 'resnet18_dicm_embedded_image-cls_from-stage4.py'))
+        + "'\nmodel = dict(backbone=dict(codec=dict(re=None), init_cfg=None))\n"
+        "train_cfg = dict(max_iters=2, val_interval=2)\n"
+        "default_hooks = dict(checkpoint=dict(interval=2))\n")
+    cls_task = tmp_path / 'cls_task.py'
+    cls_task.write_text(
+        f"_base_ = '{cls_stage}'\n"
+        "model = dict(backbone=dict(codec=None, real_coding=False, frozen_parts=()))\n"
+        "custom_hooks = []\n"
+        "val_evaluator = [dict(type='Accuracy', topk=(1, ))]\ntest_evaluator = val_evaluator\n")
+    second = rs.SecondTask('image-cls', str(cls_task), str(cls_stage))
+    return rs.SweepTask(**dict(vars(DET), name='det-two-tasks', task_stage_config=str(det_stage),
+                               second_task=second))
+
+
+def _second_task_options():
+    tiny = dict(re=None, net=TINY_CODEC['net'])
+    loaders = {f'{s}_dataloader.{k}': v for s in ('train', 'test')
+               for k, v in (('batch_size', 2), ('num_workers', 0), ('persistent_workers', False))}
+    det = dict(loaders, **{'model.test_cfg.rcnn.score_thr': 0.0, 'log_level': 'WARNING'})
+    codec = {'model.backbone.codec': tiny, 'train_dataloader.batch_size': 2,
+             'train_dataloader.num_workers': 0, 'train_dataloader.persistent_workers': False,
+             'log_level': 'WARNING'}
+    cls = dict(loaders, log_level='WARNING')
+    return dict(task=det, codec=codec, dicm=dict(det, **{'model.backbone.codec': tiny}),
+                task_stage=dict(det, **{'model.backbone.codec': tiny}),
+                second_task=cls, second_task_stage=cls)
+
+
+def test_a_second_task_model_reads_the_detector_s_files_per_lambda(tmp_path, one_thread,
+                                                                   monkeypatch):
+    """The classification curve of one bitstream: a classifier trained on uncompressed
+    images (the pixel codecs' points), then per λ its own task stage on the detector's frozen
+    edge, tested on the very files the detector's edge wrote (the detector reads them too)."""
+    data_root = make_data(str(tmp_path / 'embedded'), num_train=4, num_val=2, image_size=64)
+    spec = _second_task_spec(tmp_path)
+    work = str(tmp_path / 'sweep')
+    kwargs = dict(task=spec.name, tasks={spec.name: spec}, work_dir=work, data_root=data_root,
+                  lambdas=(0.5, 8.0), codecs=['jpeg'], qualities={'jpeg': [5, 50]},
+                  task_iters=2, codec_epochs=1, num_train=4, num_val=2, image_size=64,
+                  learned_codecs=(), cfg_options=_second_task_options())
+    logs = []
+    result = rs.run_rate_sweep(log=logs.append, **kwargs)
+
+    second = result.second
+    assert second is not None and second.task == 'image-cls'
+    assert [c.name for c in second.curves] == ['jpeg', 'dicm-task-stage']
+    points = {k: v for k, v in json.load(open(osp.join(work, 'sweep.json')))['points'].items()
+              if k.startswith('image-cls/')}
+    assert set(points) == {'image-cls/uncompressed', 'image-cls/jpeg@5', 'image-cls/jpeg@50',
+                           'image-cls/dicm-task-stage@lambda0.5',
+                           'image-cls/dicm-task-stage@lambda8'}
+    for lam in ('lambda0.5', 'lambda8'):
+        p, det = points[f'image-cls/dicm-task-stage@{lam}'], result.points[
+            f'dicm-task-stage@{lam}']
+        # the detector's files, read by both: their rate is the detector's test pass's
+        assert p['writer'] == det['checkpoint'] and p['num_files'] == 2
+        assert p['bpp'] == pytest.approx(det['bpp'], rel=1e-3)
+        assert p['payload_bpp'] == det['payload_bpp']
+        assert 'coco/bbox_mAP' in p['detector_metrics'] and 0 <= p['metric'] <= 100
+        assert sorted(os.listdir(p['files'])) == sorted(
+            ['manifest.csv', 'manifest.json'] + [f for f in os.listdir(p['files'])
+                                                 if f.endswith('.dicm')])
+        # its task stage kept the detector's edge, bit for bit, and trained its receiver
+        edge = torch.load(result.points[f'dicm@{lam}']['checkpoint'],
+                          weights_only=False)['state_dict']
+        mine = torch.load(p['checkpoint'], weights_only=False)['state_dict']
+        start = torch.load(osp.join(work, 'image-cls', lam, 'start.pth'),
+                           weights_only=False)['state_dict']
+        for k in ('backbone.conv1.weight', 'backbone.layer1.0.conv1.weight'):
+            assert torch.equal(mine[k], edge[k])
+        bits = [k for k in mine if k.startswith(tuple(f'backbone.codec.net.{p}.' for p in (
+            'g_a', 'h_a', 'h_s', 'entropy_bottleneck', 'gaussian_conditional')))]
+        assert bits and all(torch.equal(mine[k], edge[k]) for k in bits)
+        assert not torch.equal(mine['head.fc.weight'], start['head.fc.weight'])
+    assert osp.isfile(osp.join(work, 'image-cls', 'results.md'))
+    assert '| dicm-task-stage | λ=8 |' in open(second.files['md']).read()
+    summary = rs.format_sweep_summary(result)
+    assert 'Second task (image-cls), the same DICM files' in summary
+
+    # again: everything from the cache; --no-second-task: no second curves at all
+    monkeypatch.setattr(runs, 'train', lambda cfg: pytest.fail(f'trained {cfg.work_dir}'))
+    again = rs.run_rate_sweep(log=logs.append, **kwargs)
+    assert again.second.points == second.points
+    assert rs.run_rate_sweep(log=logs.append, second_task=False, **kwargs).second is None
+
+
+def test_a_second_task_whose_codec_is_not_the_detector_s_is_refused(tmp_path):
+    data_root = make_data(str(tmp_path / 'embedded'), num_train=4, num_val=2, image_size=64)
+    spec = _second_task_spec(tmp_path)
+    options = _second_task_options()
+    options['second_task_stage'] = {'model.backbone.codec': dict(re=None)}
+    with pytest.raises(rs.SweepError, match='its codec differs'):
+        rs.run_rate_sweep(task=spec.name, tasks={spec.name: spec}, work_dir=str(tmp_path / 'w'),
+                          data_root=data_root, lambdas=(0.5, ), codecs=['jpeg'],
+                          num_train=4, num_val=2, image_size=64, learned_codecs=(),
+                          cfg_options=options)

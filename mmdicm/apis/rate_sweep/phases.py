@@ -31,7 +31,9 @@ class Sweep:
         num_learned = len((plan.learned_settings or {}).get('lambdas', ()))
         self.total = (1 + sum(len(q) for _, q in plan.codecs) + len(plan.lambdas) +
                       (plan.warm_cfg is not None) + len(plan.learned) * (1 + num_learned) +
-                      (len(plan.lambdas) if plan.task_stage_cfg is not None else 0))
+                      (len(plan.lambdas) if plan.task_stage_cfg is not None else 0) +
+                      (1 + sum(len(q) for _, q in plan.codecs) + len(plan.lambdas)
+                       if plan.second is not None else 0))
         self.step = 0
 
     def record(self, name: str, point: Dict[str, Any]) -> None:
@@ -180,26 +182,33 @@ def task_model(sweep: Sweep) -> Tuple[str, float]:
 
 def codec_point(sweep: Sweep, task_ckpt: str, codec: str, quality: int, step: str,
                  codec_kwargs: Optional[Dict[str, Any]] = None,
-                 extra: Optional[Dict[str, Any]] = None) -> None:
+                 extra: Optional[Dict[str, Any]] = None, second: bool = False) -> None:
     """One baseline point: the task model on images decoded at ``quality`` (pixel codecs),
-    or on its split features decoded at ``quality`` (feature codecs: ``fcm-vvc``)."""
+    or on its split features decoded at ``quality`` (feature codecs: ``fcm-vvc``).
+    ``second``: the second task's model (``task_ckpt``), point ``<its name>/<codec>@<q>``."""
     plan, points = sweep.plan, sweep.points
-    name = f'{codec}@{quality}'
+    name, task_cfg, folder = f'{codec}@{quality}', plan.task_cfg, plan.work_dir
+    key, label = plan.spec.metric_key, plan.spec.metric_name
+    if second:
+        name, task_cfg = f'{plan.second.name}/{name}', plan.second_task_cfg
+        folder, key, label = (osp.join(plan.work_dir, plan.second.name),
+                              plan.second.metric_key, plan.second.metric_name)
     t0 = time.perf_counter()
     if codec in FEATURE_CODECS:
-        cfg = with_feature_codec(plan.task_cfg, codec, quality, codec_kwargs)
+        cfg = with_feature_codec(task_cfg, codec, quality, codec_kwargs)
     else:
-        cfg = with_pixel_codec(plan.task_cfg, codec, quality, codec_kwargs)
-    cfg.work_dir = osp.join(plan.work_dir, 'baselines', f'{codec}_{quality}')
+        cfg = with_pixel_codec(task_cfg, codec, quality, codec_kwargs)
+    cfg.work_dir = osp.join(folder, 'baselines', f'{codec}_{quality}')
     cfg.load_from = task_ckpt
     metrics = runs.test(cfg, plan.val_images)
     sweep.record(name, dict(method=codec, quality=quality, bpp=metrics['codec/bpp'],
                             payload_bpp=metrics['codec/payload_bpp'],
-                            metric=metrics[plan.spec.metric_key], metrics=metrics,
+                            metric=metrics[key], metrics=metrics,
                             seconds=time.perf_counter() - t0, **(extra or {})))
-    sweep.log(f'[sweep] {step} {codec} {get_baseline(codec).quality_name} '
-              f'{quality}: {plan.spec.metric_name} {points[name]["metric"]:.3f} at '
-              f'{points[name]["bpp"]:.3f} bpp ({points[name]["seconds"]:.0f} s)')
+    sweep.log(f'[sweep] {step} {"" if not second else plan.second.name + ": "}{codec} '
+              f'{get_baseline(codec).quality_name} {quality}: {label} '
+              f'{points[name]["metric"]:.3f} at {points[name]["bpp"]:.3f} bpp '
+              f'({points[name]["seconds"]:.0f} s)')
 
 
 #: training images the channel basis of ``fcm-vvc-pca`` is fitted on

@@ -1,5 +1,6 @@
 """The sweep's plan: every setting checked and every config prepared before any work
 (:func:`make_plan`); what a sweep trains and tests, and the digests its cache is keyed by."""
+import copy
 import json
 import math
 import os.path as osp
@@ -11,8 +12,8 @@ from mmengine.config import Config
 from ..launch import prepare_config
 from .configs import (check_preprocessors, codec_config, config_digest, no_val, prepare,
                       set_epochs, set_iters)
-from .tasks import (LEARNED_CODECS, SweepError, SweepTask, check_codecs, check_lambdas,
-                    check_optional_counts)
+from .tasks import (LEARNED_CODECS, SecondTask, SweepError, SweepTask, check_codecs,
+                    check_lambdas, check_optional_counts)
 
 __all__ = ['Plan', 'make_plan']
 
@@ -39,6 +40,17 @@ class Plan:
     learned: Tuple[str, ...] = ()
     learned_settings: Optional[Dict[str, Any]] = None
     pretrain_cfg: Optional[Config] = None
+    second: Optional[SecondTask] = None
+    second_task_cfg: Optional[Config] = None
+    second_stage_cfg: Optional[Config] = None
+    second_digest: str = ''
+    second_stage_digest: str = ''
+
+
+#: ``cfg_options`` keys of a sweep (``second_*``: the second task's two configs; its task
+#: stage also takes the codec keys of ``task_stage``'s, so both task models share a codec)
+CFG_OPTION_KEYS = ('task', 'codec', 'dicm', 'task_stage', 'pretrain', 'second_task',
+                   'second_task_stage')
 
 
 def make_plan(spec: SweepTask, work_dir: str, data_root: str, lambdas: Sequence[float],
@@ -47,18 +59,20 @@ def make_plan(spec: SweepTask, work_dir: str, data_root: str, lambdas: Sequence[
           warm_start_epochs: Optional[int], val_images: Optional[int], seed: int,
           cfg_options: Optional[Dict[str, Dict[str, Any]]],
           dataset: Dict[str, Any], task_stage_iters: Optional[int] = None,
-          learned: Sequence[str] = (), learned_lambdas: Sequence[float] = ()) -> Plan:
-    """Check every setting and prepare every config, before any work."""
+          learned: Sequence[str] = (), learned_lambdas: Sequence[float] = (),
+          second_task: bool = True) -> Plan:
+    """Check every setting and prepare every config, before any work (``second_task``:
+    whether the task's second task model, if it has one, is part of the sweep)."""
     lambdas = check_lambdas(lambdas)
     plan = check_codecs(codecs, qualities)
     check_optional_counts(task_iters=task_iters, codec_epochs=codec_epochs,
                           warm_start_epochs=warm_start_epochs, val_images=val_images,
                           task_stage_iters=task_stage_iters)
     cfg_options = {k: dict(v) for k, v in (cfg_options or {}).items()}
-    unknown = sorted(set(cfg_options) - {'task', 'codec', 'dicm', 'task_stage', 'pretrain'})
+    unknown = sorted(set(cfg_options) - set(CFG_OPTION_KEYS))
     if unknown:
-        raise SweepError("cfg_options keys must be 'task', 'codec', 'dicm', 'task_stage' or "
-                         f"'pretrain', got {unknown}")
+        raise SweepError(f'cfg_options keys must be some of {list(CFG_OPTION_KEYS)}, got '
+                         f'{unknown}')
     unknown = sorted(set(learned) - set(LEARNED_CODECS))
     if unknown:
         raise SweepError(f'learned codecs {unknown} cannot be trained by the sweep; known: '
@@ -116,11 +130,50 @@ def make_plan(spec: SweepTask, work_dir: str, data_root: str, lambdas: Sequence[
                     val_images=val_images, **dataset, seed=seed,
                     data_root=osp.abspath(data_root),
                     cfg_options=json.loads(json.dumps(cfg_options, default=repr)))
-    return Plan(spec, work_dir, lambdas, plan, task_cfg, codec_base, warm_cfg, dicm_base,
-                 config_digest(codec_base) + config_digest(dicm_base) + warm_digest,
-                 warm_digest, settings, val_images, warm_start_epochs, data_root,
-                 task_stage_cfg, task_stage_digest, tuple(learned), learned_settings,
-                 pretrain_cfg)
+    out = Plan(spec, work_dir, lambdas, plan, task_cfg, codec_base, warm_cfg, dicm_base,
+               config_digest(codec_base) + config_digest(dicm_base) + warm_digest,
+               warm_digest, settings, val_images, warm_start_epochs, data_root,
+               task_stage_cfg, task_stage_digest, tuple(learned), learned_settings,
+               pretrain_cfg)
+    if second_task and spec.second_task is not None:
+        _second_task(out, spec.second_task, common, cfg_options)
+    return out
+
+
+def _second_task(plan: Plan, second: SecondTask, common: Dict[str, Any],
+                 cfg_options: Dict[str, Dict[str, Any]]) -> None:
+    """The second task's configs: its task model (the backbone from the sweep's
+    pre-training, set when it trains) and its task stage, whose codec must be the main
+    task's (the files it reads are the main task's)."""
+    if plan.task_stage_cfg is None:
+        raise SweepError(f'task {plan.spec.name!r}: a second task needs the main task\'s task '
+                         'stage (the detector that writes the files it reads)')
+    for path in (second.task_config, second.task_stage_config):
+        if not osp.isfile(path):
+            raise SweepError(f'config of the second task {second.name!r} not found: {path}')
+    folder = osp.join(plan.work_dir, second.name)
+    task_cfg = prepare(second, second.task_config, plan.data_root, osp.join(folder, 'task'),
+                       dict(common, **cfg_options.get('second_task', {})))
+    no_val(task_cfg)
+    codec_keys = {k: v for k, v in cfg_options.get('task_stage', {}).items()
+                  if k.startswith('model.backbone.codec')}
+    stage_cfg = prepare(second, second.task_stage_config, plan.data_root, folder,
+                        {**common, **codec_keys, **cfg_options.get('second_task_stage', {})})
+    no_val(stage_cfg)
+    if 'edge' not in tuple(stage_cfg.model.backbone.get('frozen_parts', ())):
+        raise SweepError(f"{second.task_stage_config}: model.backbone.frozen_parts has no "
+                         "'edge': its task stage would change the bits it reads")
+    if stage_cfg.model.backbone.get('codec') != plan.task_stage_cfg.model.backbone.get('codec'):
+        raise SweepError(f'{second.task_stage_config}: its codec differs from '
+                         f'{plan.spec.task_stage_config}\'s; it could not read the files '
+                         'the main task\'s edge writes')
+    check_preprocessors(plan.task_stage_cfg, stage_cfg)
+    # the task model's digest without its init checkpoint (a path inside the work dir of
+    # whichever sweep trained it: a sweep reusing another's takes its second task model too)
+    bare = copy.deepcopy(task_cfg)
+    bare.model.backbone.init_cfg = None
+    plan.second, plan.second_task_cfg, plan.second_stage_cfg = second, task_cfg, stage_cfg
+    plan.second_digest, plan.second_stage_digest = config_digest(bare), config_digest(stage_cfg)
 
 
 def _pretrain_config(spec: SweepTask, data_root: str, work_dir: str,

@@ -1,11 +1,11 @@
 """What a sweep returns and writes: curves, the BD table and their Markdown."""
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ...evaluation.bd_metrics import BDOverlapWarning, Curve, compare
 from .state import lambda_tag
-from .tasks import SweepTask, get_baseline
+from .tasks import SecondTask, SweepTask, get_baseline
 
 __all__ = ['RATES', 'SweepResult', 'codec_losses', 'curves_and_table', 'format_sweep_markdown',
            'format_sweep_summary']
@@ -30,6 +30,8 @@ class SweepResult:
         training (dict): Training curves of the sweep's runs, ``{run: {key: [(step,
             mean), ...]}}`` (each the mean over a quarter of the run's logged steps), e.g.
             ``{'dicm@lambda0.1 codec': {'bpp': [...], 'dist_tail': [...]}}``.
+        second (SweepResult, optional): The second task's results (its task model on the
+            pixel codecs' images and on the same DICM files), if the sweep has one.
     """
     task: str
     metric_name: str
@@ -42,6 +44,7 @@ class SweepResult:
     skipped: List[str] = field(default_factory=list)
     rate: str = 'file'
     training: Dict[str, Dict[str, List[Tuple[int, float]]]] = field(default_factory=dict)
+    second: Optional['SweepResult'] = None
 
 
 #: ``rate`` of :func:`~mmdicm.apis.rate_sweep.run_rate_sweep` -> (point key, label)
@@ -49,7 +52,7 @@ RATES = {'file': ('bpp', 'bpp (whole files)'),
          'payload': ('payload_bpp', 'payload bpp (entropy-coded bytes only)')}
 
 
-def curves_and_table(spec: SweepTask, points: Dict[str, Dict[str, Any]],
+def curves_and_table(spec: Union[SweepTask, SecondTask], points: Dict[str, Dict[str, Any]],
                      baselines: Sequence[Tuple[str, Sequence[int]]], lambdas: Sequence[float],
                      dicm: Sequence[str], log: Callable[[str], None], rate_key: str = 'bpp'
                      ) -> Tuple[List[Curve], List[Dict[str, Any]]]:
@@ -168,4 +171,8 @@ def format_sweep_summary(result: SweepResult) -> str:
     if result.skipped:
         lines.append(f'skipped (unavailable here): {", ".join(result.skipped)}')
     lines += [f'{k:<5} {v}' for k, v in result.files.items()]
+    if result.second is not None:
+        lines += ['', f'Second task ({result.second.task}), the same DICM files:', '',
+                  format_sweep_markdown(result.second), '']
+        lines += [f'{k:<5} {v}' for k, v in result.second.files.items()]
     return '\n'.join(lines)

@@ -14,7 +14,8 @@ from ..launch import build_runner, check_config
 from ..ssl_pipeline import last_checkpoint
 from .tasks import SweepError
 
-__all__ = ['check_covered', 'merge_codec_checkpoint', 'test', 'train']
+__all__ = ['EDGE_KEYS', 'check_covered', 'merge_codec_checkpoint', 'merge_edge_checkpoint',
+           'test', 'train']
 
 
 def merge_codec_checkpoint(task_checkpoint: str, codec_checkpoint: str, out: str,
@@ -58,6 +59,42 @@ def merge_codec_checkpoint(task_checkpoint: str, codec_checkpoint: str, out: str
                 codec_checkpoint=osp.abspath(codec_checkpoint))
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     torch.save(dict(state_dict=merged, meta=meta), out)
+    return out
+
+
+#: Backbone key prefixes of what one DICMResNet split after layer1 sends: the stem, layer1
+#: and the whole codec (g_s included: each task model's task stage trains its own copy)
+EDGE_KEYS = ('conv1.', 'bn1.', 'stem.', 'layer1.', 'codec.')
+
+
+def merge_edge_checkpoint(receiver_checkpoint: str, edge_checkpoint: str, out: str,
+                          prefix: str = 'backbone.') -> str:
+    """One task model's receiver with another's edge, as one file: where a second task
+    model's task stage starts (it then reads the files that edge writes).
+
+    Takes :data:`EDGE_KEYS` of ``edge_checkpoint`` (a DICM model's merged checkpoint) and
+    everything else (the tail after layer1, neck, heads) of ``receiver_checkpoint`` (that task
+    model trained on uncompressed images). :class:`SweepError` if either has no such part.
+
+    Returns:
+        str: ``out``.
+    """
+    receiver = load_trusted_checkpoint(receiver_checkpoint)
+    edge = load_trusted_checkpoint(edge_checkpoint)
+    receiver_sd, edge_sd = receiver.get('state_dict', receiver), edge.get('state_dict', edge)
+    keys = tuple(prefix + k for k in EDGE_KEYS)
+    taken = {k: v for k, v in edge_sd.items() if k.startswith(keys)}
+    if not any(k.startswith(prefix + 'codec.') for k in taken):
+        raise SweepError(f'{edge_checkpoint} has no {prefix}codec.* keys: not a DICM model')
+    kept = {k: v for k, v in receiver_sd.items() if not k.startswith(keys)}
+    if not any(k.startswith(prefix) for k in kept):
+        raise SweepError(f'{receiver_checkpoint} has no {prefix}* keys after layer1: not a '
+                         'ResNet task model')
+    meta = dict(receiver.get('meta') or {})
+    meta.update(receiver_checkpoint=osp.abspath(receiver_checkpoint),
+                edge_checkpoint=osp.abspath(edge_checkpoint))
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    torch.save(dict(state_dict=dict(kept, **taken), meta=meta), out)
     return out
 
 

@@ -10,6 +10,7 @@ import os.path as osp
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from ...baselines.feature_vvc import FEATURE_CODECS
 from ...datasets import generate_embedded_dataset
 from ...evaluation.bd_metrics import write_results
 from . import phases
@@ -17,6 +18,7 @@ from .phases import Log, Sweep
 from .curve import read_training_curve
 from .plan import Plan, make_plan
 from .report import RATES, SweepResult, curves_and_table, format_sweep_markdown
+from .second import second_dicm_point, second_pixel_codecs, second_task_model
 from .state import lambda_tag
 from .tasks import (DEFAULT_LAMBDAS, DEFAULT_LEARNED_LAMBDAS, DEFAULT_QUALITIES, SWEEP_TASKS,
                     SweepError, SweepTask, dataset_settings, get_baseline)
@@ -28,29 +30,45 @@ def _results(sweep: Sweep, reference: float, skipped: List[str], rate: str,
              seconds: float, partial: bool = False) -> SweepResult:
     """Phase 4: curves, BD table and the files (csv, json, png, md). ``partial``: only the
     points measured so far (a baseline curve with the qualities done, a DICM curve once all
-    its λ are)."""
+    its λ are). The second task's, if any, go to ``<out dir>/<its name>/``."""
     plan = sweep.plan
     out_dir = plan.work_dir if rate == 'file' else osp.join(plan.work_dir, 'payload')
     num_learned = len((plan.learned_settings or {}).get('lambdas', ()))
     baselines = [(c, qs) for c, qs in plan.codecs if c not in skipped] + \
         [(c, tuple(range(1, num_learned + 1))) for c in plan.learned]
     dicm = ['dicm'] + (['dicm-task-stage'] if plan.task_stage_cfg is not None else [])
+    result = _write(sweep, plan.spec, sweep.points, reference, baselines, dicm, out_dir,
+                    partial, skipped=skipped, rate=rate, seconds=seconds,
+                    training=_training_curves(plan))
+    if plan.second is not None:
+        prefix = plan.second.name + '/'
+        points = {k[len(prefix):]: p for k, p in sweep.points.items() if k.startswith(prefix)}
+        if 'uncompressed' in points:
+            pixel = [(c, qs) for c, qs in plan.codecs
+                     if c not in skipped and c not in FEATURE_CODECS]
+            result.second = _write(sweep, plan.second, points, points['uncompressed']['metric'],
+                                   pixel, ['dicm-task-stage'], osp.join(out_dir, prefix),
+                                   True, skipped=skipped, rate=rate)
+    return result
+
+
+def _write(sweep: Sweep, task: Any, points: Dict[str, Dict[str, Any]], reference: float,
+           baselines: List[Tuple[str, Sequence[int]]], dicm: List[str], out_dir: str,
+           partial: bool, **result_fields: Any) -> SweepResult:
+    """One task's curves, BD table and files from ``points`` (``partial``: those measured)."""
+    lambdas = sweep.plan.lambdas
     if partial:
-        done = sweep.points
-        baselines = [(c, tuple(q for q in qs if f'{c}@{q}' in done)) for c, qs in baselines]
+        baselines = [(c, tuple(q for q in qs if f'{c}@{q}' in points)) for c, qs in baselines]
         baselines = [(c, qs) for c, qs in baselines if qs]
-        dicm = [d for d in dicm if all(f'{d}@{lambda_tag(lam)}' in done
-                                       for lam in plan.lambdas)]
-    curves, table = curves_and_table(plan.spec, sweep.points, baselines, plan.lambdas, dicm,
-                                     sweep.log, RATES[rate][0])
+        dicm = [d for d in dicm if all(f'{d}@{lambda_tag(lam)}' in points for lam in lambdas)]
+    curves, table = curves_and_table(task, points, baselines, lambdas, dicm, sweep.log,
+                                     RATES[result_fields.get('rate', 'file')][0])
     files = write_results(curves, table, out_dir, reference=('uncompressed', reference))
     wanted = ['uncompressed'] + [f'{c}@{q}' for c, qs in baselines for q in qs] + \
-        [f'{d}@{lambda_tag(lam)}' for d in dicm for lam in plan.lambdas]
-    result = SweepResult(task=plan.spec.name, metric_name=plan.spec.metric_name,
-                         reference=reference, curves=curves, table=table,
-                         points={k: sweep.points[k] for k in wanted}, files=files,
-                         seconds=seconds, skipped=skipped, rate=rate,
-                         training=_training_curves(plan))
+        [f'{d}@{lambda_tag(lam)}' for d in dicm for lam in lambdas]
+    result = SweepResult(task=task.name, metric_name=task.metric_name, reference=reference,
+                         curves=curves, table=table, points={k: points[k] for k in wanted},
+                         files=files, **result_fields)
     md = osp.join(out_dir, 'results.md')
     with open(md, 'w', encoding='utf-8') as f:
         f.write(format_sweep_markdown(result) + '\n')
@@ -102,6 +120,7 @@ def run_rate_sweep(task: str = 'detection',
                    rate: str = 'file',
                    report_only: bool = False,
                    reuse_from: Optional[str] = None,
+                   second_task: bool = True,
                    log: Optional[Log] = None) -> SweepResult:
     """Train the task model, measure every baseline and DICM point, write the BD results.
 
@@ -158,6 +177,11 @@ def run_rate_sweep(task: str = 'detection',
             task model yet. Defaults to None.
         report_only (bool): Measure nothing: write the results of the points cached so far
             (e.g. while another process runs the same sweep). Defaults to False.
+        second_task (bool): Also run the task's second task model, if it has one
+            (``'detection-coco-like'``: a whole-image classifier trained on uncompressed
+            images, tested on the pixel codecs' images and, after its own task stage per λ,
+            on the very files the detector's edge wrote; results in
+            ``<work_dir>/classification/``). Defaults to True.
         log (callable, optional): Progress messages. Defaults to flushed ``print``.
 
     Returns:
@@ -177,7 +201,7 @@ def run_rate_sweep(task: str = 'detection',
     learned = spec.learned_codecs if learned_codecs is None else tuple(learned_codecs)
     plan = make_plan(spec, work_dir, data_root, lambdas, codecs, qualities, task_iters,
                  codec_epochs, warm_start_epochs, val_images, seed, cfg_options, dataset,
-                 task_stage_iters, learned, learned_lambdas)
+                 task_stage_iters, learned, learned_lambdas, second_task)
     os.makedirs(work_dir, exist_ok=True)
     sweep = Sweep(plan, log)
     if reuse_from is not None and 'uncompressed' not in sweep.points:
@@ -198,5 +222,10 @@ def run_rate_sweep(task: str = 'detection',
     if plan.task_stage_cfg is not None:
         for lam in plan.lambdas:
             phases.task_stage_point(sweep, lam)
+    if plan.second is not None:  # the same files read by a second task model
+        checkpoint = second_task_model(sweep)
+        second_pixel_codecs(sweep, checkpoint)
+        for lam in plan.lambdas:
+            second_dicm_point(sweep, lam, checkpoint)
     phases.learned_codecs(sweep, task_ckpt)
     return _results(sweep, reference, skipped, rate, time.perf_counter() - t_start)

@@ -10,8 +10,8 @@ from ...datasets.embedded.coco_like import COCO_LIKE_DEFAULTS
 from ...datasets.embedded.spec import DEFAULT_PRESET, PRESETS
 
 __all__ = ['DEFAULT_LAMBDAS', 'DEFAULT_LEARNED_LAMBDAS', 'LEARNED_CODECS', 'DEFAULT_QUALITIES',
-           'SWEEP_TASKS', 'SweepError', 'SweepTask', 'check_codecs', 'check_lambdas',
-           'check_optional_counts', 'dataset_settings', 'get_baseline']
+           'SWEEP_TASKS', 'SecondTask', 'SweepError', 'SweepTask', 'check_codecs',
+           'check_lambdas', 'check_optional_counts', 'dataset_settings', 'get_baseline']
 
 #: λ of the DICM points (weight of bpp in the codec's loss), lowest rate last
 DEFAULT_LAMBDAS = (0.1, 0.3, 1.0, 3.0)
@@ -37,6 +37,34 @@ class SweepError(ValueError):
 
 def _config(rel: str) -> str:
     return osp.join(CONFIG_ROOT, rel)
+
+
+@dataclass(frozen=True)
+class SecondTask:
+    """A second task model of one bitstream: it reads the containers DICM's edge wrote for
+    the sweep's task (the paper's promise: one bitstream, many analyses).
+
+    Attributes:
+        name (str): e.g. ``'classification'``; its points are ``<name>/<point>`` and its
+            results go to ``<work_dir>/<name>/``.
+        task_config (str): The task model on uncompressed images (trained once; the pixel
+            codecs' points test it on decoded images). Its backbone starts from the sweep's
+            pre-training, as the main task model's.
+        task_stage_config (str): The same with DICM's codec and ``frozen_parts=('edge',)``:
+            per λ its task stage starts from the main task's edge (stem, layer1, codec) and
+            this task model's receiver, then reads the main task's files.
+        metric_key (str): The test-result key plotted, e.g. ``'accuracy/top1'``.
+        metric_name (str): Its axis label.
+        data (str): Sub-folder of the dataset it reads (``''``: the detection images).
+        coco_evaluator (bool): Whether test evaluator 0 is mmdet's ``CocoMetric``.
+    """
+    name: str
+    task_config: str
+    task_stage_config: str
+    metric_key: str = 'accuracy/top1'
+    metric_name: str = 'top-1 (%)'
+    data: str = ''
+    coco_evaluator: bool = False
 
 
 #: The sweep's codec: DICM's compression network on f1, no RE (see the codec configs)
@@ -76,6 +104,9 @@ class SweepTask:
         pretrain_config (str, optional): A classifier trained first on the dataset's object
             crops (``classification/``); the task model's backbone starts from it (what
             ImageNet is to a zoo detector). None: the task model starts from scratch.
+        second_task (SecondTask, optional): A second task model reading the same DICM
+            containers (its own task stage per λ on the same frozen edge) and tested on the
+            pixel codecs' decoded images: a second set of curves. None: none.
     """
     name: str
     task_config: str
@@ -92,6 +123,7 @@ class SweepTask:
     task_stage_config: Optional[str] = None
     learned_codecs: Tuple[str, ...] = ()
     pretrain_config: Optional[str] = None
+    second_task: Optional[SecondTask] = None
 
 
 #: The CPU-scale tasks on the embedded data
@@ -116,7 +148,12 @@ SWEEP_TASKS: Dict[str, SweepTask] = {
         learning_curve=True,
         task_stage_config=_config('sweep/faster-rcnn_dicm_r18_coco-like_task-stage.py'),
         learned_codecs=('mbt2018-mean', ),
-        pretrain_config=_config('sweep/resnet18_coco-like_cls-pretrain.py')),
+        pretrain_config=_config('sweep/resnet18_coco-like_cls-pretrain.py'),
+        # the classification curve of the same bitstream: a whole-image classifier (the
+        # category of the largest object) reads the detector's files
+        second_task=SecondTask(
+            'classification', _config('sweep/resnet18_coco-like_image-cls.py'),
+            _config('sweep/resnet18_dicm_coco-like_image-cls_task-stage.py'))),
 }
 
 
