@@ -73,10 +73,11 @@ def second_pixel_codecs(sweep: Sweep, checkpoint: str) -> None:
         for quality in qualities:
             step = sweep.next()
             old = points.get(f'{plan.second.name}/{codec}@{quality}') or {}
-            if old.get('task_checkpoint') == checkpoint:
+            if old.get('task_checkpoint') == checkpoint and \
+                    old.get('task_digest') == plan.second_digest:
                 continue
             codec_point(sweep, checkpoint, codec, quality, step, second=True,
-                        extra=dict(task_checkpoint=checkpoint))
+                        extra=dict(task_checkpoint=checkpoint, task_digest=plan.second_digest))
 
 
 def _dump(cfg: Any, path: str) -> str:
@@ -99,6 +100,7 @@ def second_dicm_point(sweep: Sweep, lam: float, checkpoint: str) -> None:
     old = points.get(name) or {}
     if old.get('config_digest') == plan.second_stage_digest and \
             old.get('edge') == edge['checkpoint'] and old.get('task_checkpoint') == checkpoint \
+            and old.get('task_digest') == plan.second_digest \
             and old.get('writer') == writer['checkpoint']:
         return
     lam_dir = osp.join(plan.work_dir, second.name, tag)
@@ -135,6 +137,7 @@ def second_dicm_point(sweep: Sweep, lam: float, checkpoint: str) -> None:
         metrics=metrics, detector_metrics=out['metrics']['detector'], files=out['files'],
         num_files=out['num_files'], checkpoint=trained, edge=edge['checkpoint'],
         writer=writer['checkpoint'], task_checkpoint=checkpoint,
+        task_digest=plan.second_digest,
         config_digest=plan.second_stage_digest, step_seconds=out['seconds'],
         seconds=time.perf_counter() - t0))
     det = out['metrics']['detector'].get(plan.spec.metric_key)
