@@ -54,11 +54,18 @@ def merge_codec_checkpoint(task_checkpoint: str, codec_checkpoint: str, out: str
                          f' (e.g. {bad})')
     merged = {k: v for k, v in task_sd.items() if not k.startswith(codec_prefix)}
     merged.update(codec_keys)
-    meta = dict(task.get('meta') or {})
-    meta.update(task_checkpoint=osp.abspath(task_checkpoint),
-                codec_checkpoint=osp.abspath(codec_checkpoint))
+    return _save_merged(out, merged, task, task_checkpoint=task_checkpoint,
+                        codec_checkpoint=codec_checkpoint)
+
+
+def _save_merged(out: str, state_dict: Dict[str, Any], base: Dict[str, Any],
+                 **sources: str) -> str:
+    """Save a merged state dict at ``out`` with ``base``'s meta plus the absolute paths of
+    its ``sources``; returns ``out``."""
+    meta = dict(base.get('meta') or {})
+    meta.update({k: osp.abspath(v) for k, v in sources.items()})
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    torch.save(dict(state_dict=merged, meta=meta), out)
+    torch.save(dict(state_dict=state_dict, meta=meta), out)
     return out
 
 
@@ -90,12 +97,8 @@ def merge_edge_checkpoint(receiver_checkpoint: str, edge_checkpoint: str, out: s
     if not any(k.startswith(prefix) for k in kept):
         raise SweepError(f'{receiver_checkpoint} has no {prefix}* keys after layer1: not a '
                          'ResNet task model')
-    meta = dict(receiver.get('meta') or {})
-    meta.update(receiver_checkpoint=osp.abspath(receiver_checkpoint),
-                edge_checkpoint=osp.abspath(edge_checkpoint))
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    torch.save(dict(state_dict=dict(kept, **taken), meta=meta), out)
-    return out
+    return _save_merged(out, dict(kept, **taken), receiver,
+                        receiver_checkpoint=receiver_checkpoint, edge_checkpoint=edge_checkpoint)
 
 
 def check_covered(runner: Any, checkpoint: str) -> None:

@@ -38,7 +38,7 @@ def _results(sweep: Sweep, reference: float, skipped: List[str], rate: str,
         [(c, tuple(range(1, num_learned + 1))) for c in plan.learned]
     dicm = ['dicm'] + (['dicm-task-stage'] if plan.task_stage_cfg is not None else [])
     result = _write(sweep, plan.spec, sweep.points, reference, baselines, dicm, out_dir,
-                    partial, skipped=skipped, rate=rate, seconds=seconds,
+                    partial, rate, skipped=skipped, seconds=seconds,
                     training=_training_curves(plan))
     if plan.second is not None:
         prefix = plan.second.name + '/'
@@ -48,27 +48,28 @@ def _results(sweep: Sweep, reference: float, skipped: List[str], rate: str,
                      if c not in skipped and c not in FEATURE_CODECS]
             result.second = _write(sweep, plan.second, points, points['uncompressed']['metric'],
                                    pixel, ['dicm-task-stage'], osp.join(out_dir, prefix),
-                                   True, skipped=skipped, rate=rate)
+                                   True, rate, skipped=skipped)
     return result
 
 
 def _write(sweep: Sweep, task: Any, points: Dict[str, Dict[str, Any]], reference: float,
            baselines: List[Tuple[str, Sequence[int]]], dicm: List[str], out_dir: str,
-           partial: bool, **result_fields: Any) -> SweepResult:
-    """One task's curves, BD table and files from ``points`` (``partial``: those measured)."""
+           partial: bool, rate: str, **result_fields: Any) -> SweepResult:
+    """One task's curves, BD table and files from ``points`` (``partial``: those measured),
+    over ``rate`` (a key of :data:`RATES`)."""
     lambdas = sweep.plan.lambdas
     if partial:
         baselines = [(c, tuple(q for q in qs if f'{c}@{q}' in points)) for c, qs in baselines]
         baselines = [(c, qs) for c, qs in baselines if qs]
         dicm = [d for d in dicm if all(f'{d}@{lambda_tag(lam)}' in points for lam in lambdas)]
     curves, table = curves_and_table(task, points, baselines, lambdas, dicm, sweep.log,
-                                     RATES[result_fields.get('rate', 'file')][0])
+                                     RATES[rate][0])
     files = write_results(curves, table, out_dir, reference=('uncompressed', reference))
     wanted = ['uncompressed'] + [f'{c}@{q}' for c, qs in baselines for q in qs] + \
         [f'{d}@{lambda_tag(lam)}' for d in dicm for lam in lambdas]
     result = SweepResult(task=task.name, metric_name=task.metric_name, reference=reference,
                          curves=curves, table=table, points={k: points[k] for k in wanted},
-                         files=files, **result_fields)
+                         files=files, rate=rate, **result_fields)
     md = osp.join(out_dir, 'results.md')
     with open(md, 'w', encoding='utf-8') as f:
         f.write(format_sweep_markdown(result) + '\n')
