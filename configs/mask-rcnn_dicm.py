@@ -5,7 +5,8 @@ model = dict(
     backbone=dict(
         type='DICMResNet',  # mmdicm: ResNet-50 + RE + compression network after layer1
         split_stage=0,  # mmdicm: the paper's split (after layer1)
-        codec=dict(),  # mmdicm: released widths (RE 128/192, codec 128/192, hyper 384)
+        # mmdicm: released widths (RE 128/192, codec 128/192, hyper 384) and blocks
+        codec=dict(preset='release'),
         real_coding=True))  # mmdicm: val/test on real bitstreams (rANS encode -> decode)
 
 optim_wrapper = dict(

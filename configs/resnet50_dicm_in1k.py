@@ -4,7 +4,8 @@ _base_ = ['mmpretrain::resnet/resnet50_8xb32_in1k.py', './_base_/dicm_runtime.py
 model = dict(
     backbone=dict(
         type='DICMResNet',  # mmdicm: ResNet-50 + RE + compression network after layer1
-        codec=dict(),  # mmdicm: released widths (RE 128/192, codec 128/192, hyper 384)
+        # mmdicm: released widths (RE 128/192, codec 128/192, hyper 384) and blocks
+        codec=dict(preset='release'),
         # mmdicm: train the BN statistics, as mmpretrain's ResNet does (DICMResNet keeps
         # mmdet's ResNet defaults, whose norm_eval=True suits detectors on pretrained weights)
         norm_eval=False,

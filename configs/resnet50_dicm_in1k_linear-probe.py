@@ -9,7 +9,7 @@ _base_ = ['mmpretrain::mocov2/benchmarks/resnet50_8xb32-linear-steplr-100e_in1k.
 model = dict(
     backbone=dict(
         type='DICMResNet',  # mmdicm: ResNet-50 + RE + compression network after layer1
-        codec=dict(),  # mmdicm: released widths, as the stage-4 checkpoint
+        codec=dict(preset='release'),  # mmdicm: the released model, as the stage-4 checkpoint
         frozen_stages=-1,  # mmdicm: frozen_parts below freezes everything instead
         frozen_parts=('edge', 'g_s', 'tail'),  # mmdicm: a linear probe: nothing but the head
         real_coding=True,  # mmdicm: val/test on real bitstreams

@@ -4,7 +4,8 @@ _base_ = ['mmdet::retinanet/retinanet_r50_fpn_1x_coco.py', './_base_/dicm_runtim
 model = dict(
     backbone=dict(
         type='DICMResNet',  # mmdicm: ResNet-50 + RE + compression network after layer1
-        codec=dict(),  # mmdicm: released widths (RE 128/192, codec 128/192, hyper 384)
+        # mmdicm: released widths (RE 128/192, codec 128/192, hyper 384) and blocks
+        codec=dict(preset='release'),
         real_coding=True))  # mmdicm: val/test on real bitstreams (rANS encode -> decode)
 
 optim_wrapper = dict(

@@ -4,7 +4,7 @@ Usage::
 
     python tools/benchmark_codec.py                                 # 512x512 and 800x1344
     python tools/benchmark_codec.py --sizes 512x512 --repeats 5 --threads 2 --json out.json
-    python tools/benchmark_codec.py --sizes 512x512 --threads 1 --presets default s  # DICM-S
+    python tools/benchmark_codec.py --sizes 512x512 --threads 1 --presets release s  # DICM-S
 
 Prints a table (time, bytes, GFLOPs per stage) and the issue's targets marked PASS/MISS; it
 does not fail on a MISS. Random weights: times and GFLOPs are the architectures', byte counts
@@ -35,9 +35,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--image', default='astronaut',
                         help='skimage.data photo resized to each size (default: %(default)s)')
     parser.add_argument('--seed', type=int, default=0, help='seed (default: %(default)s)')
-    parser.add_argument('--presets', nargs='+', default=['default'], metavar='PRESET',
+    parser.add_argument('--presets', nargs='+', default=['release'], metavar='PRESET',
                         help="codec presets measured in this run, side by side, e.g. "
-                        "'default s' (DICM-S, docs/dicm-s.md) (default: default)")
+                        "'release s' (DICM-S, docs/dicm-s.md; 'mmdicm-v1': the default before "
+                        "Dec 2026) (default: release)")
     parser.add_argument('--json', metavar='OUT', default=None,
                         help='also write every number to this JSON file')
     return parser.parse_args(argv)

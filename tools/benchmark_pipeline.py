@@ -6,7 +6,7 @@ Usage::
     python tools/benchmark_pipeline.py --size 512 --repeats 7 --warmup 1 --threads 2 \\
         --json pipeline.json
     python tools/benchmark_pipeline.py --skip-cheng2020                 # no autoregressive codec
-    python tools/benchmark_pipeline.py --threads 1 --presets default s  # DICM-S beside the released
+    python tools/benchmark_pipeline.py --threads 1 --presets release s  # DICM-S beside the released
 
 Receiver side: bitstream -> predictions (DICM: entropy decode, codec decoder, ResNet tail,
 stock neck and heads; JPEG / mbt2018-mean / cheng2020-anchor: decode the image, then the whole
@@ -52,7 +52,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--presets', nargs='+', default=None, metavar='PRESET',
                         help="codec presets of the DICM detector, each measured in this run "
                         "beside its own pixel-codec runs and printed side by side, e.g. "
-                        "'default s' (DICM-S, docs/dicm-s.md) (default: the config's codec)")
+                        "'release s' (DICM-S, docs/dicm-s.md) (default: the config's codec)")
     parser.add_argument('--seed', type=int, default=0, help='seed (default: %(default)s)')
     parser.add_argument('--json', metavar='OUT', default=None,
                         help='also write every number to this JSON file')

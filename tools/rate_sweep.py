@@ -93,11 +93,13 @@ def main(argv=None) -> int:
                                         DEFAULT_QUALITIES, SweepError, format_sweep_summary,
                                         run_rate_sweep)
     cfg_options = None
-    from mmdicm.codec import CODEC_PRESETS
-    if args.codec_preset is not None and args.codec_preset not in CODEC_PRESETS:
-        print(f'error: --codec-preset must be one of {", ".join(sorted(CODEC_PRESETS))}, got '
-              f'{args.codec_preset!r}', file=sys.stderr)
-        return 2
+    from mmdicm.codec.feature_codec import check_preset
+    if args.codec_preset is not None:
+        try:
+            check_preset(args.codec_preset)
+        except ValueError as e:
+            print(f'error: --codec-preset: {e}', file=sys.stderr)
+            return 2
     if args.codec_preset is not None:
         preset = {'model.backbone.codec.preset': args.codec_preset}
         cfg_options = dict(codec=preset, dicm=preset, task_stage=preset)

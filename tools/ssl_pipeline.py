@@ -46,11 +46,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                   file=sys.stderr)
             return 2
 
-    from mmdicm.codec import CODEC_PRESETS
-    if args.codec_preset is not None and args.codec_preset not in CODEC_PRESETS:
-        print(f'error: --codec-preset must be one of {", ".join(sorted(CODEC_PRESETS))}, got '
-              f'{args.codec_preset!r}', file=sys.stderr)
-        return 2
+    from mmdicm.codec.feature_codec import check_preset
+    if args.codec_preset is not None:
+        try:
+            check_preset(args.codec_preset)
+        except ValueError as e:
+            print(f'error: --codec-preset: {e}', file=sys.stderr)
+            return 2
     from mmdicm.apis.ssl_pipeline import (TASK_CONFIGS, format_pipeline_summary,
                                             run_ssl_pipeline)
     result = run_ssl_pipeline(work_dir=args.work_dir, data_root=args.data_root,

@@ -20,7 +20,7 @@ import os.path as osp
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..codec import CODEC_PRESETS
+from ..codec.feature_codec import check_preset
 from ..datasets import generate_embedded_dataset
 from ..models.selfsup import moco  # noqa: F401  (registers DICMMoCoV2)
 from ..engine import optim, pretrained  # noqa: F401  (register what the configs use)
@@ -71,9 +71,11 @@ def run_ssl_pipeline(work_dir: str = 'work_dirs/ssl_pipeline',
         ``one_bitstream`` (:func:`compress_and_analyze`'s result, None without tasks),
         ``seconds`` per step.
     """
-    if codec_preset is not None and codec_preset not in CODEC_PRESETS:
-        raise ValueError(f'codec_preset must be one of {sorted(CODEC_PRESETS)}, got '
-                         f'{codec_preset!r}')
+    if codec_preset is not None:
+        try:
+            check_preset(codec_preset)
+        except ValueError as e:
+            raise ValueError(f'codec_preset: {e}') from None
     preset = {} if codec_preset is None else {'model.backbone.codec.preset': codec_preset}
     seconds: Dict[str, float] = {}
     t0 = time.perf_counter()

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..codec import CODEC_PRESETS, DICMFeatureCodec
+from ..codec import CODEC_PRESETS, DEFAULT_PRESET, DICMFeatureCodec
 from ..utils import check_int
 from .utils import (Probe, Run, check_threads, cpu_model, load_average, median_run,
                     ms, parse_size, photo, torch_threads, with_other)
@@ -93,8 +93,14 @@ def _count_gflops(head: nn.Module, codec: DICMFeatureCodec, mbt: nn.Module,
     fl['h_a'], z = _gflops(lambda: net.h_a(y))
     eb = net.entropy_bottleneck
     z_hat = eb.quantize(z, 'dequantize', eb._get_medians())
-    fl['h_s'], (_, means) = _gflops(lambda: net.gaussian_params(z_hat))
-    y_hat = net.gaussian_conditional.quantize(y, 'dequantize', means)
+    if net.entropy_model == 'hyperprior':
+        fl['h_s'], (_, means) = _gflops(lambda: net.gaussian_params(z_hat))
+        y_hat = net.gaussian_conditional.quantize(y, 'dequantize', means)
+        fl['context'] = 0.0
+    else:  # both coding passes' context model and parameter network, as coding runs them
+        fl['h_s'], hyper = _gflops(lambda: net.hyper_features(z_hat))
+        y_hat = torch.round(y)
+        fl['context'], _ = _gflops(lambda: net.context_mixture.coding_params(y_hat, hyper))
     fl['g_s'], _ = _gflops(lambda: net.g_s(y_hat))
     data = codec.encode(f1, [size])
     fl['decoder'], _ = _gflops(lambda: codec.decode(data))
@@ -114,7 +120,7 @@ def _instrument(head: nn.Module, codec: DICMFeatureCodec, mbt: nn.Module) -> Tup
     dicm_probe.wrap(codec, '_edge_features', 're')
     dicm_probe.hook(net.g_a, 'g_a')
     dicm_probe.hook(net.h_a, 'h_a')
-    dicm_probe.wrap(net, 'gaussian_params', 'h_s')
+    dicm_probe.dicm_hyper_decoder(net)
     dicm_probe.hook(net.g_s, 'g_s')
     dicm_probe.dicm_entropy_models(net)
     for name in ('g_a', 'h_a', 'h_s', 'g_s'):
@@ -184,9 +190,10 @@ def _summarize(runs: Dict[str, List[Run]], last: Dict[str, Any], fl: Dict[str, f
         bytes=dicm_bytes, payload_bytes=sum(len(s[0]) for s in codec.parse(data[0]).sections),
         bpp=8.0 * dicm_bytes / pixels,
         gflops=dict(head=fl['head'], re=fl['re'], g_a=fl['g_a'], h_a=fl['h_a'], h_s=fl['h_s'],
-                    g_s=fl['g_s'], encoder=fl['g_a'] + fl['h_a'] + fl['h_s'],
-                    edge=fl['head'] + fl['re'] + fl['g_a'] + fl['h_a'] + fl['h_s'],
-                    decoder=fl['decoder']),
+                    context=fl['context'], g_s=fl['g_s'],
+                    encoder=fl['g_a'] + fl['h_a'] + fl['h_s'] + fl['context'],
+                    edge=fl['head'] + fl['re'] + fl['g_a'] + fl['h_a'] + fl['h_s']
+                    + fl['context'], decoder=fl['decoder']),
         entropy_share_encode_pct=share(enc_parts, 'entropy', enc_t),
         entropy_share_decode_pct=share(dec_parts, 'entropy', dec_t),
         rans_share_encode_pct=share(enc_parts, 'rans', enc_t),
@@ -249,7 +256,7 @@ def run_benchmark(sizes: Sequence[Union[str, Tuple[int, int]]] = ((512, 512), (8
                   jpeg_quality: int = 75,
                   image: str = 'astronaut',
                   seed: int = 0,
-                  presets: Sequence[str] = ('default', )) -> Dict[str, Any]:
+                  presets: Sequence[str] = (DEFAULT_PRESET, )) -> Dict[str, Any]:
     """Measure DICM, mbt2018-mean and JPEG side by side at each size.
 
     Args:
@@ -272,7 +279,7 @@ def run_benchmark(sizes: Sequence[Union[str, Tuple[int, int]]] = ((512, 512), (8
         presets (Sequence[str]): :data:`~mmdicm.codec.CODEC_PRESETS` keys (``'s'``: DICM-S)
             measured one after the other in this run, each beside its own mbt2018-mean and
             JPEG runs (so each ratio has its baseline from the same minutes). Defaults to
-            ``('default',)``.
+            ``('release',)`` (:data:`~mmdicm.codec.DEFAULT_PRESET`).
 
     Returns:
         dict: ``env`` (versions, threads, CPU, load averages, presets), ``sizes``: one result
@@ -345,6 +352,14 @@ def _size_table(name: str, res: Dict[str, Any], jpeg_quality: int) -> List[str]:
     ph, pw = res['padded_size']
     ep, dp, g = d['encode_parts_s'], d['decode_parts_s'], d['gflops']
     mc, md = m['compress_parts_s'], m['decompress_parts_s']
+
+    def context(parts: Dict[str, float], seconds: float) -> List[str]:
+        """The context-mixture model's row (none for the hyperprior)."""
+        if not g.get('context'):
+            return []
+        return [_part('context model + parameter network (float64, 2 passes)', parts,
+                      'context', seconds, g['context'])]
+
     return [
         '', f'== {name}  (DICM and mbt2018-mean code it zero-padded to {ph}x{pw}) ==',
         _ROW.format('', 'time ms', 'share', 'bytes', 'bpp', 'GFLOPs'),
@@ -354,6 +369,7 @@ def _size_table(name: str, res: Dict[str, Any], jpeg_quality: int) -> List[str]:
         _part('g_a', ep, 'g_a', d['encode_s'], g['g_a']),
         _part('h_a', ep, 'h_a', d['encode_s'], g['h_a']),
         _part('h_s (float64)', ep, 'h_s', d['encode_s'], g['h_s']),
+        *context(ep, d['encode_s']),
         _part('entropy (EB+GC compress, EB decompress)', ep, 'entropy', d['encode_s']),
         _part('  of which rANS coder calls', ep, 'rans', d['encode_s']),
         _part('other (container, glue)', ep, 'other', d['encode_s']),
@@ -361,6 +377,7 @@ def _size_table(name: str, res: Dict[str, Any], jpeg_quality: int) -> List[str]:
         _part('entropy (EB+GC decompress)', dp, 'entropy', d['decode_s']),
         _part('  of which rANS coder calls', dp, 'rans', d['decode_s']),
         _part('h_s (float64)', dp, 'h_s', d['decode_s'], g['h_s']),
+        *context(dp, d['decode_s']),
         _part('g_s', dp, 'g_s', d['decode_s'], g['g_s']),
         _part('other (container parse, glue)', dp, 'other', d['decode_s']),
         _total('mbt2018-mean compress', m['compress_s'], m['bytes'], m['bpp'],
@@ -395,7 +412,7 @@ def format_benchmark(result: Dict[str, Any]) -> str:
         'not counted). entropy = CompressAI entropy-model compress/decompress; rans = the rANS '
         'coder calls inside them.',
     ]
-    by_preset = result.get('presets') or {'default': result['sizes']}
+    by_preset = result.get('presets') or {DEFAULT_PRESET: result['sizes']}
     several = len(by_preset) > 1
     for preset, sizes in by_preset.items():
         for name, res in sizes.items():

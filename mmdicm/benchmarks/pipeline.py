@@ -201,12 +201,13 @@ class _Pipelines:
         probe.wrap(backbone.codec, 'parse', 'parse')
         probe.hook(net.g_a, 'g_a')
         probe.hook(net.h_a, 'h_a')
-        probe.wrap(net, 'gaussian_params', 'h_s')
+        probe.dicm_hyper_decoder(net)
         probe.hook(net.g_s, 'g_s')
         probe.dicm_entropy_models(net)
-        # CompressAI's scale -> table-index loop (~3 small ops per table entry): cheap on
-        # an idle CPU, a visible cost when threads are preempted
-        probe.wrap(net.gaussian_conditional, 'build_indexes', 'indexes')
+        if net.entropy_model == 'hyperprior':
+            # CompressAI's scale -> table-index loop (~3 small ops per table entry): cheap
+            # on an idle CPU, a visible cost when threads are preempted
+            probe.wrap(net.gaussian_conditional, 'build_indexes', 'indexes')
         for name in backbone.res_layers[backbone.split_stage + 1:]:
             probe.hook(getattr(backbone, name), 'tail')
         instrument_detector(self.stock_probe, self.stock, backbone_key='backbone')
@@ -429,7 +430,7 @@ def run_pipeline_benchmark(size: Union[int, str, Tuple[int, int]] = 512,
                 **_summarize(runs, payloads, pipelines, size[0] * size[1]))
 
 
-def run_preset_comparison(presets: Sequence[str] = ('default', 's'),
+def run_preset_comparison(presets: Sequence[str] = ('release', 's'),
                           **kwargs: Any) -> Dict[str, Any]:
     """:func:`run_pipeline_benchmark` once per codec preset, in one process: the DICM
     detector's ``model.backbone.codec.preset`` set to each (over ``dicm_cfg_options``), every
@@ -438,7 +439,7 @@ def run_preset_comparison(presets: Sequence[str] = ('default', 's'),
 
     Args:
         presets (Sequence[str]): :data:`~mmdicm.codec.CODEC_PRESETS` keys, distinct.
-            Defaults to ``('default', 's')`` (the released widths and DICM-S).
+            Defaults to ``('release', 's')`` (the default preset and DICM-S).
         **kwargs: :func:`run_pipeline_benchmark` arguments, the same for every preset.
 
     Returns:

@@ -132,7 +132,9 @@ class Probe:
 
     def entropy_models(self, model: nn.Module) -> None:
         """Time the entropy models of a CompressAI model (``entropy`` and ``rans`` keys)."""
-        for em in (model.entropy_bottleneck, model.gaussian_conditional):
+        for em in (model.entropy_bottleneck, getattr(model, 'gaussian_conditional', None)):
+            if em is None:  # a DICM network with the context-mixture model of y
+                continue
             self.wrap(em, 'compress', 'entropy')
             self.wrap(em, 'decompress', 'entropy')
             self.wrap(em.entropy_coder, 'encode_with_indexes', 'rans')
@@ -140,11 +142,28 @@ class Probe:
 
     def dicm_entropy_models(self, net: nn.Module) -> None:
         """:meth:`entropy_models` of a DICM compression network, whose strings are decoded by
-        mmdicm's own rANS decoder (:func:`mmdicm.codec.rans.decode`, also ``rans``)."""
+        mmdicm's own rANS decoder (:func:`mmdicm.codec.rans.decode`, also ``rans``); with
+        the context-mixture model of y, its mixture's tables and coder calls are ``entropy``
+        (mmdicm's rANS encoder and decoder in them ``rans``)."""
         from ..codec import rans
 
         self.entropy_models(net)
         self.wrap(rans, 'decode', 'rans')
+        if net.entropy_model != 'hyperprior':
+            gm = net.context_mixture.gaussian_mixture
+            for attr in ('tables', 'encode', 'decode'):
+                self.wrap(gm, attr, 'entropy')
+            self.wrap(rans, 'encode', 'rans')
+
+    def dicm_hyper_decoder(self, net: nn.Module) -> None:
+        """Time h_s as ``h_s`` (float64 outside training) and, with the context-mixture
+        model of y, its context model and parameter network as ``context``."""
+        if net.entropy_model == 'hyperprior':
+            self.wrap(net, 'gaussian_params', 'h_s')
+        else:
+            self.wrap(net, 'hyper_features', 'h_s')
+            self.hook(net.context_mixture.context_model, 'context')
+            self.hook(net.context_mixture.param_net, 'context')
 
     def take(self) -> Dict[str, float]:
         out = dict(self.seconds)

@@ -7,7 +7,7 @@ CompressAI dependency, for the mixture tables).
   :mod:`~mmdicm.codec.context_mixture`, :mod:`~mmdicm.codec.mixture`) the release's
   Gaussian mixture with a Transformer context model, coded in two checkerboard passes;
 - :class:`DICMFeatureCodec`: both together, with real bitstreams; :data:`CODEC_PRESETS`
-  (``'default'``, ``'release'``: the authors' code's blocks);
+  (``'release'``, the default: the authors' code's blocks; ``'mmdicm-v1'``; ``'s'``: DICM-S);
 - :mod:`~mmdicm.codec.bitstream`: the self-describing container and :class:`BitstreamError`
   (:mod:`~mmdicm.codec.files`: reading and writing container files;
   :mod:`~mmdicm.codec.fingerprint`: the model digest they carry);
@@ -19,10 +19,10 @@ from .bitstream import BitstreamError, DICMBitstream, container_overhead, pack, 
 from .files import read, write
 from .compression_net import DICMCompressionNet
 from . import rans
-from .feature_codec import CODEC_PRESETS, DEFAULT_MAX_PIXELS, DICMFeatureCodec
+from .feature_codec import CODEC_PRESETS, DEFAULT_MAX_PIXELS, DEFAULT_PRESET, DICMFeatureCodec
 from .rate import likelihood_bpp
 from .re_module import REModule
 
 __all__ = ['BitstreamError', 'DICMBitstream', 'container_overhead', 'pack', 'unpack', 'read',
-           'write', 'CODEC_PRESETS', 'DEFAULT_MAX_PIXELS', 'DICMCompressionNet',
+           'write', 'CODEC_PRESETS', 'DEFAULT_MAX_PIXELS', 'DEFAULT_PRESET', 'DICMCompressionNet',
            'DICMFeatureCodec', 'REModule', 'likelihood_bpp', 'rans']

@@ -20,20 +20,22 @@ from .compression_net import _check_layout_on_load as check_net_layout
 from .re_module import REModule
 from .re_module import _check_layout_on_load as check_re_layout
 
-__all__ = ['DICMFeatureCodec', 'DEFAULT_MAX_PIXELS', 'CODEC_PRESETS']
+__all__ = ['DICMFeatureCodec', 'DEFAULT_MAX_PIXELS', 'CODEC_PRESETS', 'DEFAULT_PRESET']
 
 #: ``DICMFeatureCodec(preset=...)``: defaults of the RE module's and the compression
-#: network's arguments, under the ``re`` / ``net`` dicts (whose keys win). ``'default'``:
-#: mmdicm's released widths with the cheaper blocks (hyperprior, 2-block g_s and hyper-coder,
-#: no norm in RE). ``'release'``: where the authors' code differs from those, the code's
-#: choice, except where the paper's text says otherwise (RE blocks stay ConvFormer, g_s
+#: network's arguments, under the ``re`` / ``net`` dicts (whose keys win).
+#: ``'release'`` (the default since Dec 2026): the released widths with the authors' code's
+#: blocks, except where the paper's text says otherwise (RE blocks stay ConvFormer, g_s
 #: mirrors g_a by width, the mixture has 3 components); the table: ``docs/components.md``.
-#: ``'s'`` (DICM-S): the edge-sized codec, the paper's kinds of block at smaller widths, RE
-#: starting with its first down-scaling, no full-resolution HorNet block on either side and
-#: 3x3 full-resolution (de)convs: 20.6 edge / 7.2 receiver GFLOPs at 512x512 against the
-#: default's 68.1 / 17.8 (the width search: ``docs/dicm-s.md``).
+#: ``'mmdicm-v1'`` (the default before, named ``'default'`` then): the same widths with the
+#: cheaper blocks (hyperprior, 2-block g_s and hyper-coder, no norm in RE); what checkpoints
+#: and containers written before the switch need. ``'s'`` (DICM-S): the edge-sized codec,
+#: the paper's kinds of block at smaller widths, RE starting with its first down-scaling, no
+#: full-resolution HorNet block on either side and 3x3 full-resolution (de)convs: 20.6 edge /
+#: 7.2 receiver GFLOPs at 512x512 against mmdicm-v1's 68.1 / 17.8 (the width search:
+#: ``docs/dicm-s.md``).
 CODEC_PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
-    'default': dict(re={}, net={}),
+    'mmdicm-v1': dict(re={}, net={}),
     'release': dict(
         re=dict(down_kernel_size=3, norm='layernorm', straight_through=True),
         net=dict(synthesis_full_res_block=True, mlp_ratios=(4.0, 4.0, 4.0),
@@ -45,6 +47,31 @@ CODEC_PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
                  hyper_heads=3, mlp_ratios=(0.5, 2.0, 2.0), analysis_full_res_block=False,
                  outer_kernel_size=3)),
 }
+
+#: the preset a codec gets when its config names none: the release's blocks, measured
+#: BD-rate -61 % against mmdicm-v1 on the COCO-like sweep at CPU scale (``docs/components.md``)
+DEFAULT_PRESET = 'release'
+
+#: presets that were renamed: old name -> (new name, when)
+_RENAMED_PRESETS = {'default': ('mmdicm-v1', 'Dec 2026')}
+
+
+def check_preset(preset: Any) -> str:
+    """``preset`` if it is a key of :data:`CODEC_PRESETS`; else a ValueError naming the
+    keys (and, for a renamed preset, its new name)."""
+    if preset in _RENAMED_PRESETS:
+        new, when = _RENAMED_PRESETS[preset]
+        raise ValueError(f'codec preset {preset!r} was renamed {new!r} in {when} (the default '
+                         f'is now {DEFAULT_PRESET!r}): set model.backbone.codec.preset='
+                         f'{new!r} for checkpoints and containers written before')
+    if not isinstance(preset, str) or preset not in CODEC_PRESETS:
+        raise ValueError(f'codec preset must be one of {sorted(CODEC_PRESETS)}, got '
+                         f'{preset!r}')
+    return preset
+
+
+#: the load error's hint for checkpoints of the old default
+_OLD_CHECKPOINTS = "checkpoints written before Dec 2026 are preset 'mmdicm-v1'"
 
 #: entropy-model buffers whose shapes follow the trained distribution, not the architecture
 #: (resized on load by :func:`~mmdicm.codec.entropy.resize_entropy_buffers_on_load`)
@@ -64,7 +91,7 @@ def _check_shapes_on_load(codec: 'DICMFeatureCodec', state_dict: dict, prefix: s
                 check(getattr(codec, name), state_dict, f'{prefix}{name}.')
             except ValueError as e:
                 raise ValueError(f'{e} (this codec: preset {codec.preset!r}, one of '
-                                 f'{sorted(CODEC_PRESETS)})') from None
+                                 f'{sorted(CODEC_PRESETS)}; {_OLD_CHECKPOINTS})') from None
     own = codec.state_dict()
     for key, mine in own.items():
         theirs = state_dict.get(prefix + key)
@@ -75,7 +102,8 @@ def _check_shapes_on_load(codec: 'DICMFeatureCodec', state_dict: dict, prefix: s
                 f'checkpoint\'s codec does not fit this one (codec preset {codec.preset!r}): '
                 f'{prefix}{key} is {tuple(theirs.shape)} there, {tuple(mine.shape)} here; '
                 'build the codec with the preset and widths it was trained with '
-                f'(model.backbone.codec.preset, one of {sorted(CODEC_PRESETS)})')
+                f'(model.backbone.codec.preset, one of {sorted(CODEC_PRESETS)}; '
+                f'{_OLD_CHECKPOINTS})')
 
 #: Largest padded image (height x width) a codec encodes or a container may declare for
 #: :meth:`decode`: 2048 x 2048 (1080p, and COCO/VOC/ImageNet at their test scales, fit).
@@ -108,10 +136,11 @@ class DICMFeatureCodec(nn.Module):
             -> 356 ms, g_s 213 -> 175 ms; a codec training step 6-15 % faster).
             Defaults to True.
         preset (str): A key of :data:`CODEC_PRESETS`: the defaults under ``re`` and ``net``
-            (``'release'``: the authors' code's blocks; ``'s'``: DICM-S, the edge-sized
-            codec; see there). A checkpoint of one preset is refused by a codec of another
-            with a one-line error naming the preset or the option that differs. Defaults to
-            ``'default'``.
+            (``'release'``: the authors' code's blocks; ``'mmdicm-v1'``: the cheaper blocks
+            of mmdicm before Dec 2026; ``'s'``: DICM-S, the edge-sized codec; see there). A
+            checkpoint of one preset is refused by a codec of another with a one-line error
+            naming the preset or the option that differs. Defaults to
+            :data:`DEFAULT_PRESET` (``'release'``).
 
     Example:
         >>> import torch
@@ -134,12 +163,10 @@ class DICMFeatureCodec(nn.Module):
                  input_stride: int = 4,
                  channels_last: bool = True,
                  max_pixels: int = DEFAULT_MAX_PIXELS,
-                 preset: str = 'default') -> None:
+                 preset: str = DEFAULT_PRESET) -> None:
         super().__init__()
         check_int('max_pixels', max_pixels)
-        if preset not in CODEC_PRESETS:
-            raise ValueError(f'codec preset must be one of {sorted(CODEC_PRESETS)}, got '
-                             f'{preset!r}')
+        check_preset(preset)
         if not isinstance(channels_last, bool):
             raise TypeError(f'channels_last must be True or False, got {channels_last!r}')
         if re is not None and not isinstance(re, dict):

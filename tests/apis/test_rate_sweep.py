@@ -144,7 +144,7 @@ def test_a_checkpoint_that_misses_weights_of_the_tested_model_is_refused(tmp_pat
     (dict(codecs=['jpeg'], qualities={'jpeg': [0]}), r'quality must be in'),
     (dict(task_iters=0), 'task_iters must be'),
     (dict(warm_start_epochs=0), 'warm_start_epochs must be'),
-    (dict(cfg_options={'model': {}}), "cfg_options keys must be some of \['task', 'codec'"),
+    (dict(cfg_options={'model': {}}), r"cfg_options keys must be some of \['task', 'codec'"),
     (dict(learned_codecs=['jpeg']), 'cannot be trained by the sweep'),
     (dict(task_stage_iters=0), 'task_stage_iters must be'),
 ])
@@ -364,3 +364,28 @@ def test_an_interrupted_training_resumes_where_it_stopped(tmp_path, one_thread, 
     other.optim_wrapper.optimizer.lr *= 0.5
     runs.train(other)
     assert not built[-1].get('resume') and built[-1].get('load_from') is None
+
+
+def test_the_plan_names_the_codec_preset_so_presets_never_share_cached_points(tmp_path):
+    """A codec config that names no preset is prepared with the default one named: the DICM
+    points' digest then follows the preset the codec is built with (cached points of the
+    old default, built from the same config text, are not taken for the new default's)."""
+    from mmdicm.apis.rate_sweep.plan import make_plan
+    from mmdicm.codec import DEFAULT_PRESET
+
+    def plan(preset=None):
+        options = _tiny_options()
+        if preset is not None:
+            for key in ('codec', 'dicm'):
+                options[key]['model.backbone.codec.preset'] = preset
+        return make_plan(rs.SWEEP_TASKS['classification'], str(tmp_path / 'w'),
+                         str(tmp_path / 'd'), (1.0, ), ['jpeg'], None, 2, 1, None, None, 0,
+                         options, dict(num_train=4, num_val=2, image_size=64))
+
+    default = plan()
+    assert 'preset' not in _tiny_options()['codec']['model.backbone.codec']
+    for cfg in (default.codec_base, default.dicm_base):
+        assert cfg.model.backbone.codec.preset == DEFAULT_PRESET == 'release'
+    assert plan('release').dicm_digest == default.dicm_digest  # the same codec
+    assert plan('mmdicm-v1').dicm_digest != default.dicm_digest
+    assert default.task_cfg.model.backbone.codec is None  # no codec: nothing to name

@@ -319,7 +319,8 @@ def test_training_curves_average_each_quarter_of_the_newest_run(tmp_path):
     assert '| λ=0.1 codec | bpp | 7.5 (20) -> 5.5 (40) -> 3.5 (60) -> 1.5 (80) |' in md
 
 
-def test_codec_preset_reaches_every_dicm_config_and_the_settings(tmp_path, monkeypatch):
+def test_codec_preset_reaches_every_dicm_config_and_the_settings(tmp_path, monkeypatch,
+                                                                 capsys):
     """tools/rate_sweep.py --codec-preset s (DICM-S's rate–accuracy, issue 18): the codec,
     DICM test and task-stage configs get the preset, the task model (no codec) does not,
     and the sweep's settings record it (a cache of another preset is refused)."""
@@ -340,6 +341,11 @@ def test_codec_preset_reaches_every_dicm_config_and_the_settings(tmp_path, monke
     monkeypatch.setattr(rate_sweep, 'run_rate_sweep', fake)
     assert tool.main(['--task', 'detection-coco-like', '--codec-preset', 's']) == 2
     assert tool.main(['--codec-preset', 'x']) == 2 and seen['cfg_options'] is not None
+    seen_options = seen['cfg_options']
+    assert tool.main(['--codec-preset', 'default']) == 2  # renamed: refused before any work
+    assert seen['cfg_options'] is seen_options
+    assert "--codec-preset: codec preset 'default' was renamed 'mmdicm-v1'" in \
+        capsys.readouterr().err
     options = seen['cfg_options']
     assert set(options) == {'codec', 'dicm', 'task_stage'}
     plan = make_plan(COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
@@ -510,7 +516,8 @@ def test_a_second_task_model_reads_the_detector_s_files_per_lambda(tmp_path, one
         for k in ('backbone.conv1.weight', 'backbone.layer1.0.conv1.weight'):
             assert torch.equal(mine[k], edge[k])
         bits = [k for k in mine if k.startswith(tuple(f'backbone.codec.net.{p}.' for p in (
-            'g_a', 'h_a', 'h_s', 'entropy_bottleneck', 'gaussian_conditional')))]
+            'g_a', 'h_a', 'h_s', 'entropy_bottleneck', 'gaussian_conditional',
+            'context_mixture')))]
         assert bits and all(torch.equal(mine[k], edge[k]) for k in bits)
         assert not torch.equal(mine['head.fc.weight'], start['head.fc.weight'])
     assert osp.isfile(osp.join(work, 'image-cls', 'results.md'))
@@ -535,3 +542,4 @@ def test_a_second_task_whose_codec_is_not_the_detector_s_is_refused(tmp_path):
                           data_root=data_root, lambdas=(0.5, ), codecs=['jpeg'],
                           num_train=4, num_val=2, image_size=64, learned_codecs=(),
                           cfg_options=options)
+

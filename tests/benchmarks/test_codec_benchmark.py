@@ -34,17 +34,19 @@ def test_result_has_every_number(result):
     d = res['dicm']
     assert d['encode_s'] > 0 and d['decode_s'] > 0
     assert d['bytes'] > d['payload_bytes'] > 0 and d['bpp'] > 0
-    assert set(d['encode_parts_s']) >= {'head', 're', 'g_a', 'h_a', 'h_s', 'entropy', 'rans',
-                                        'other'}
-    assert set(d['decode_parts_s']) >= {'entropy', 'rans', 'h_s', 'g_s', 'other'}
+    # the default preset: the context model and parameter network ('context') in both
+    assert set(d['encode_parts_s']) >= {'head', 're', 'g_a', 'h_a', 'h_s', 'context', 'entropy',
+                                        'rans', 'other'}
+    assert set(d['decode_parts_s']) >= {'entropy', 'rans', 'h_s', 'context', 'g_s', 'other'}
     for parts in (d['encode_parts_s'], d['decode_parts_s']):
         assert all(v > 0 for k, v in parts.items() if k != 'other')
         assert parts['rans'] <= parts['entropy']
-    assert set(d['gflops']) == {'head', 're', 'g_a', 'h_a', 'h_s', 'g_s', 'encoder', 'edge',
-                                'decoder'}
+    assert set(d['gflops']) == {'head', 're', 'g_a', 'h_a', 'h_s', 'context', 'g_s', 'encoder',
+                                'edge', 'decoder'}
     assert all(v > 0 for v in d['gflops'].values())
-    # the whole decode counts exactly h_s + g_s
-    assert d['gflops']['decoder'] == pytest.approx(d['gflops']['h_s'] + d['gflops']['g_s'])
+    # the whole decode counts exactly h_s + the two passes' context and parameters + g_s
+    g = d['gflops']
+    assert g['decoder'] == pytest.approx(g['h_s'] + g['context'] + g['g_s'])
     for key in ('entropy_share_encode_pct', 'entropy_share_decode_pct', 'rans_share_encode_pct',
                 'rans_share_decode_pct', 'entropy_share_codec_encode_pct'):
         assert 0 < d[key] < 100, key
@@ -81,20 +83,30 @@ def test_instrumentation_is_removed():
     from mmdicm.benchmarks.utils import Probe
     from mmdicm.codec import DICMFeatureCodec, rans
 
-    codec = DICMFeatureCodec(**TINY_CODEC).eval()
-    decode = rans.decode
-    probe = Probe()
-    probe.wrap(codec, '_edge_features', 're')
-    probe.hook(codec.net.g_s, 'g_s')
-    probe.dicm_entropy_models(codec.net)
-    assert rans.decode is not decode
-    probe.close()
-    assert rans.decode is decode  # a module's function is put back, not deleted
-    assert '_edge_features' not in vars(codec)
-    assert 'compress' not in vars(codec.net.gaussian_conditional)
-    assert 'encode_with_indexes' not in vars(codec.net.entropy_bottleneck.entropy_coder)
-    assert not codec.net.g_s._forward_hooks and not codec.net.g_s._forward_pre_hooks
-    assert torch.is_tensor(codec._edge_features(torch.rand(1, 64, 16, 16)))
+    for preset in ('release', 'mmdicm-v1'):
+        codec = DICMFeatureCodec(**TINY_CODEC, preset=preset).eval()
+        net = codec.net
+        decode, encode = rans.decode, rans.encode
+        probe = Probe()
+        probe.wrap(codec, '_edge_features', 're')
+        probe.hook(net.g_s, 'g_s')
+        probe.dicm_entropy_models(net)
+        probe.dicm_hyper_decoder(net)
+        assert rans.decode is not decode
+        probe.close()
+        assert rans.decode is decode and rans.encode is encode  # put back, not deleted
+        assert '_edge_features' not in vars(codec)
+        if preset == 'mmdicm-v1':
+            assert 'compress' not in vars(net.gaussian_conditional)
+            assert 'gaussian_params' not in vars(net)
+        else:
+            assert not {'tables', 'encode', 'decode'} & set(vars(
+                net.context_mixture.gaussian_mixture))
+            assert 'hyper_features' not in vars(net)
+            assert not net.context_mixture.context_model._forward_hooks
+        assert 'encode_with_indexes' not in vars(net.entropy_bottleneck.entropy_coder)
+        assert not net.g_s._forward_hooks and not net.g_s._forward_pre_hooks
+        assert torch.is_tensor(codec._edge_features(torch.rand(1, 64, 16, 16)))
 
 
 def test_bad_arguments():
@@ -117,20 +129,20 @@ def test_cli_help():
 
 
 def test_presets_are_measured_side_by_side_in_one_run():
-    """--presets default s: both codecs in one run, each with its own baseline runs, and a
+    """--presets mmdicm-v1 s: both codecs in one run, each with its own baseline runs, and a
     side-by-side table; DICM-S (its preset widths win over nothing here: no codec_cfg) has
     fewer edge and receiver GFLOPs than the released widths."""
     result = run_benchmark(sizes=['64x64'], repeats=1, threads=1, head='resnet50',
-                           mbt_quality=1, presets=('default', 's'))
-    assert result['env']['presets'] == ['default', 's']
-    assert set(result['presets']) == {'default', 's'}
-    assert result['sizes'] is result['presets']['default']
-    default, s = (result['presets'][p]['64x64']['dicm']['gflops'] for p in ('default', 's'))
+                           mbt_quality=1, presets=('mmdicm-v1', 's'))
+    assert result['env']['presets'] == ['mmdicm-v1', 's']
+    assert set(result['presets']) == {'mmdicm-v1', 's'}
+    assert result['sizes'] is result['presets']['mmdicm-v1']
+    default, s = (result['presets'][p]['64x64']['dicm']['gflops'] for p in ('mmdicm-v1', 's'))
     assert s['edge'] < 0.5 * default['edge'] and s['decoder'] < 0.6 * default['decoder']
     text = format_benchmark(result)
     assert 'Presets side by side' in text and "codec preset 's'" in text
     side = text.split('Presets side by side')[1].splitlines()
-    assert [line.split()[1] for line in side[2:4]] == ['default', 's']
-    with pytest.raises(ValueError, match=r"presets must be distinct keys of \['default', "
+    assert [line.split()[1] for line in side[2:4]] == ['mmdicm-v1', 's']
+    with pytest.raises(ValueError, match=r"presets must be distinct keys of \['mmdicm-v1', "
                                          r"'release', 's'\], got \['x'\]"):
         run_benchmark(sizes=['64x64'], presets=('x', ))

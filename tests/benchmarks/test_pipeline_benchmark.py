@@ -68,7 +68,9 @@ def test_result_has_every_number(result):
         assert all(result['edge'][n]['bytes'] > 0 for n in PIPELINES)
 
     rx = result['receiver']
-    assert set(rx['dicm']['parts_s']) >= {'parse', 'entropy', 'rans', 'h_s', 'indexes', 'g_s',
+    # the default preset: its context model and parameter network ('context'); mmdicm-v1's
+    # Gaussian scale indexes ('indexes'): test_presets_side_by_side_in_one_run
+    assert set(rx['dicm']['parts_s']) >= {'parse', 'entropy', 'rans', 'h_s', 'context', 'g_s',
                                           'tail', 'neck', 'rpn', 'roi_bbox', 'bbox_post',
                                           'roi_mask', 'mask_post', 'other'}
     assert 'backbone' not in rx['dicm']['parts_s']  # the receiver runs no stem / layer1
@@ -80,7 +82,7 @@ def test_result_has_every_number(result):
     for parts in (rx['dicm']['parts_s'], result['edge']['dicm']['parts_s']):
         assert 0 < parts['rans'] <= parts['entropy']
     assert set(result['edge']['dicm']['parts_s']) >= {'preprocess', 'head', 're', 'g_a', 'h_a',
-                                                      'h_s', 'indexes', 'entropy'}
+                                                      'h_s', 'context', 'entropy'}
     json.dumps(result)  # --json writes exactly this
 
 
@@ -191,21 +193,24 @@ def test_cli_help():
 
 
 def test_presets_side_by_side_in_one_run():
-    """--presets default s: the DICM detector built once per preset (over the tiny widths:
+    """--presets mmdicm-v1 s: the DICM detector built once per preset (over the tiny widths:
     explicit keys win), each beside its own pixel-codec runs, the ratios side by side."""
     from mmdicm.benchmarks import format_preset_comparison, run_preset_comparison
 
     kwargs = dict(TINY, cheng2020=False)
-    out = run_preset_comparison(('default', 's'), size=64, repeats=1, warmup=0, threads=1,
+    out = run_preset_comparison(('mmdicm-v1', 's'), size=64, repeats=1, warmup=0, threads=1,
                                 **kwargs)
-    assert list(out['presets']) == ['default', 's']
-    default, s = out['presets']['default'], out['presets']['s']
+    assert list(out['presets']) == ['mmdicm-v1', 's']
+    default, s = out['presets']['mmdicm-v1'], out['presets']['s']
     assert set(default['ratios']) == set(s['ratios'])
     # the preset reached the model (the tiny widths win, the preset's other keys apply)
-    assert (default['env']['codec_preset'], s['env']['codec_preset']) == ('default', 's')
+    assert (default['env']['codec_preset'], s['env']['codec_preset']) == ('mmdicm-v1', 's')
     assert s['env']['codec_net']['analysis_full_res_block'] is False
     assert s['env']['codec_net']['mid_channels'] == 16
     assert 'analysis_full_res_block' not in default['env']['codec_net']
+    for preset in (default, s):  # hyperprior presets: CompressAI's scale -> index step
+        assert 'indexes' in preset['receiver']['dicm']['parts_s']
+        assert 'context' not in preset['receiver']['dicm']['parts_s']
     text = format_preset_comparison(out)
     assert "===== codec preset 's' =====" in text
     row = [line for line in text.splitlines()

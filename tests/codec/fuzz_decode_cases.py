@@ -6,12 +6,19 @@ import torch
 
 from mmdicm.codec import DICMFeatureCodec, pack, unpack
 
+_SMALL = dict(re=dict(hidden_channels=16, latent_channels=16, depths=(1, 1, 1)),
+              net=dict(mid_channels=16, latent_channels=32, hyper_channels=16,
+                       hyper_dim=32, hyper_heads=2, gl_size=(8, 5)),
+              in_channels=32)
+#: the codecs fuzzed: small widths of the default preset ('release': the context model's two
+#: checkerboard passes, y in 2 sections) and of 'mmdicm-v1' (the hyperprior, y in 1), and
+#: the released widths of each
 WIDTHS = {
-    'small': dict(re=dict(hidden_channels=16, latent_channels=16, depths=(1, 1, 1)),
-                  net=dict(mid_channels=16, latent_channels=32, hyper_channels=16,
-                           hyper_dim=32, hyper_heads=2, gl_size=(8, 5)),
-                  in_channels=32),
+    'small': dict(_SMALL, net=dict(_SMALL['net'], context=dict(depth=1, num_heads=2,
+                                                               head_dim=16, topk=8))),
+    'small-v1': dict(_SMALL, preset='mmdicm-v1'),
     'released': {},
+    'released-v1': dict(preset='mmdicm-v1'),
 }
 
 
@@ -75,27 +82,29 @@ def crafted_containers(codec: DICMFeatureCodec, valid: List[bytes], n: int,
     cases = [('valid', v) for v in valid]
     while len(cases) < n:
         base = rng.choice(streams)
-        (y, ), (z, ) = base.sections
+        strings = [s for s, in base.sections]  # y's sections (1 or 2 passes), then z
+        names = [f'y{i}' for i in range(len(strings) - 1)] + ['z']
         ph, pw = base.padded_size
         what = rng.random()
-        if what < 0.6:  # mutate y, z or both, sizes unchanged
-            kind_y, kind_z = 'keep', 'keep'
-            if rng.random() < 0.7:
-                kind_y, y = _mutate_string(rng, y, z)
-            if rng.random() < 0.5 or kind_y == 'keep':
-                kind_z, z = _mutate_string(rng, z, y)
-            label = f'y:{kind_y} z:{kind_z}'
+        if what < 0.6:  # mutate some strings (at least one), sizes unchanged
+            kinds = ['keep'] * len(strings)
+            for i in rng.sample(range(len(strings)), rng.randint(1, len(strings))):
+                kinds[i], strings[i] = _mutate_string(rng, strings[i],
+                                                      strings[(i + 1) % len(strings)])
+            label = ' '.join(f'{k}:{v}' for k, v in zip(names, kinds))
         else:  # another declared size (consistent z shape), strings real, mutated or empty
             side_h = total * rng.choice([1, 2, 3, 16, 64, 256, 1024])
             side_w = total * rng.choice([1, 2, 5, 16, 64, 256, 1024])
             ph, pw = min(side_h, 65536), min(side_w, 65536)
             if rng.random() < 0.3:
-                y, z = b'', b''
+                strings = [b''] * len(strings)
             elif rng.random() < 0.5:
-                _, y = _mutate_string(rng, y, z)
-            label = f'size {ph}x{pw}, y {len(y)} B, z {len(z)} B'
+                _, strings[0] = _mutate_string(rng, strings[0], strings[-1])
+            label = f'size {ph}x{pw}, ' + ', '.join(f'{k} {len(v)} B'
+                                                    for k, v in zip(names, strings))
         h = max(1, ph - rng.randrange(0, total))
         w = max(1, pw - rng.randrange(0, total))
-        data = pack(fp, (h, w), [(ph // total, pw // total)], [[y], [z]], padded_size=(ph, pw))
+        data = pack(fp, (h, w), [(ph // total, pw // total)], [[s] for s in strings],
+                    padded_size=(ph, pw))
         cases.append((label, data))
     return cases

@@ -1,7 +1,7 @@
 """Decode fuzz cases in a child process (run by test_decode_fuzz.py, not collected by pytest).
 
 Usage: ``python fuzz_decode_child.py CASES.pkl WIDTHS`` where CASES.pkl holds a list of
-container bytes and WIDTHS is ``small`` or ``released``. Prints one JSON line per case,
+container bytes and WIDTHS is a key of ``fuzz_decode_cases.WIDTHS``. Prints one JSON line per case,
 ``{"i", "ok", "out", "rss_mb"}``, after a ``{"start": i}`` line, so a crash or a hang points
 at its case. ``out`` is the SHA-256 of the decoded features or the BitstreamError message.
 """

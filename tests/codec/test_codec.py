@@ -13,7 +13,7 @@ SMALL = dict(
     re=dict(hidden_channels=16, latent_channels=16, depths=(1, 1, 1)),
     net=dict(mid_channels=16, latent_channels=32, hyper_channels=16, hyper_dim=32,
              hyper_heads=2, gl_size=(8, 5)),
-    in_channels=32)
+    in_channels=32, preset='mmdicm-v1')  # the hyperprior (the release's: test_release_preset)
 
 
 def small_codec(seed=0, **overrides):

@@ -24,8 +24,9 @@ NET = dict(mid_channels=16, latent_channels=32, hyper_channels=16, hyper_dim=32,
            gl_size=(8, 5))
 CTX = dict(NET, entropy_model='context_mixture', mixture_components=3,
            context=dict(depth=2, num_heads=2, head_dim=16, topk=8))
+#: the entropy model on mmdicm-v1's network (the release preset's blocks: test_release_preset)
 SMALL = dict(re=dict(hidden_channels=16, latent_channels=16, depths=(1, 1, 1)), net=CTX,
-             in_channels=32)
+             in_channels=32, preset='mmdicm-v1')
 
 
 def small_codec(seed=0, **overrides):

@@ -88,8 +88,8 @@ def test_a_checkpoint_of_another_preset_is_refused_in_one_line(coded, tmp_path):
     tensors): one line naming the preset, both ways, and no false alarm."""
     s = coded[0]
     torch.manual_seed(0)
-    default = DICMFeatureCodec(in_channels=64)
-    for src, dst, theirs in ((default, s_codec(), 'default'), (s, DICMFeatureCodec(in_channels=64),
+    release = DICMFeatureCodec(in_channels=64)  # the default preset
+    for src, dst, theirs in ((release, s_codec(), 'release'), (s, DICMFeatureCodec(in_channels=64),
                                                                's')):
         path = tmp_path / f'{theirs}.pth'
         torch.save(dict(state_dict=src.state_dict()), path)

@@ -123,7 +123,7 @@ def test_invalid_bypass_length_is_refused():
 
 
 def test_the_reported_segfault_case_is_a_clean_error():
-    codec = build_codec('small')
+    codec = build_codec('small-v1')  # the hyperprior's strings (y in one section)
     fp = codec.fingerprint()
     for side in (1024, 128, 256):
         data = pack(fp, (side, side), [(side // 64, side // 64)], [[b''], [b'']], (side, side))
@@ -142,7 +142,7 @@ def test_the_reported_segfault_case_is_a_clean_error():
 
 
 def test_declared_size_is_limited_before_decoding():
-    codec = build_codec('small')
+    codec = build_codec('small-v1')  # the hyperprior's strings (y in one section)
     fp = codec.fingerprint()
     big = pack(fp, (4096, 4096), [(64, 64)], [[b''], [b'']], (4096, 4096))
     with pytest.raises(BitstreamError, match='exceeds this receiver.s limit of 4194304'):
@@ -158,7 +158,7 @@ def test_declared_size_is_limited_before_decoding():
 
 
 def test_decode_takes_a_numpy_array_as_one_container():
-    codec = build_codec('small')
+    codec = build_codec('small-v1')  # the hyperprior's strings (y in one section)
     data = codec.encode(torch.randn(1, 32, 16, 16), [(64, 64)])[0]
     f3, streams = codec.decode(np.frombuffer(data, np.uint8))
     assert torch.equal(f3, codec.decode(data)[0]) and len(streams) == 1
@@ -177,7 +177,7 @@ def test_a_receiver_with_other_medians_refuses_the_file():
 
 @pytest.mark.parametrize('value', [float('nan'), float('inf'), -float('inf')])
 def test_encode_refuses_non_finite_features(value):
-    codec = build_codec('small')
+    codec = build_codec('small-v1')  # the hyperprior's strings (y in one section)
     f1 = torch.randn(1, 32, 16, 16)
     f1[0, 3, 4, 5] = value
     start = time.perf_counter()
@@ -224,7 +224,7 @@ print(time.perf_counter() - start)
 
 
 def test_encode_still_codes_moderate_outliers_exactly():
-    codec = build_codec('small')
+    codec = build_codec('small-v1')  # the hyperprior's strings (y in one section)
     f1 = torch.randn(1, 32, 32, 32)
     f1[0, :, 3:5, 3:5] = 40.0  # far outside what the random model saw: bypass values
     data = codec.encode(f1, [(128, 128)])

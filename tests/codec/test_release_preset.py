@@ -20,14 +20,14 @@ NET = dict(mid_channels=16, latent_channels=16, hyper_channels=16, hyper_dim=32,
            gl_size=(8, 5), context=dict(dim=32, depth=1, num_heads=2, head_dim=16, topk=8))
 SMALL = dict(re=dict(hidden_channels=16, latent_channels=16, depths=(1, 1, 1)), net=NET,
              in_channels=32)
-#: the config keys a default network had before the release's options existed: its
-#: fingerprint (what every container carries) must not change
+#: the config keys an mmdicm-v1 network (the default before Dec 2026) had before the
+#: release's options existed: its fingerprint (what every container carries) must not change
 OLD_CONFIG_KEYS = {'in_channels', 'mid_channels', 'latent_channels', 'hyper_channels', 'orders',
                    'global_local', 'mlp_ratios', 'gl_size', 'gnconv_scale', 'hyper_dim',
                    'hyper_heads', 'hyper_mlp_ratio', 'synthesis_full_res_block'}
 
 
-def small_codec(preset='default', seed=0, **overrides):
+def small_codec(preset='mmdicm-v1', seed=0, **overrides):
     torch.manual_seed(seed)
     cfg = {**SMALL, **overrides}
     return DICMFeatureCodec(preset=preset, **cfg)
@@ -73,14 +73,23 @@ def test_release_preset_builds_the_release_blocks_and_user_keys_win():
     assert mine.net.entropy_model == 'hyperprior' and isinstance(mine.net.h_a[1],
                                                                  RelPosTransformer)
     assert mine.net.h_s[-1].out_channels == 2 * 16  # LayerNorm + Linear to (scales, means)
-    with pytest.raises(ValueError, match=r"codec preset must be one of \['default', "
+    with pytest.raises(ValueError, match=r"codec preset must be one of \['mmdicm-v1', "
                                          r"'release', 's'\], got 'paper'"):
         small_codec('paper')
-    assert set(CODEC_PRESETS) == {'default', 'release', 's'}
+    assert set(CODEC_PRESETS) == {'mmdicm-v1', 'release', 's'}
 
 
-def test_the_default_network_s_fingerprint_config_is_unchanged():
-    """Containers written before these options existed keep decoding: the default network's
+def test_the_release_preset_is_the_default_and_the_old_name_says_where_it_went():
+    codec = DICMFeatureCodec(**SMALL)
+    assert codec.preset == 'release' and codec.net.entropy_model == 'context_mixture'
+    assert codec.net.config == small_codec('release').net.config
+    with pytest.raises(ValueError, match=r"^codec preset 'default' was renamed 'mmdicm-v1' in "
+                                         r"Dec 2026 \(the default is now 'release'\)"):
+        small_codec('default')
+
+
+def test_the_mmdicm_v1_network_s_fingerprint_config_is_unchanged():
+    """Containers written before these options existed keep decoding: the old default's
     config (hashed into every container's fingerprint) has exactly the old keys."""
     assert set(small_codec().net.config) == OLD_CONFIG_KEYS
     release = small_codec('release').net.config

@@ -269,6 +269,6 @@ def test_ssl_pipeline_sets_the_preset_where_there_is_a_codec(monkeypatch, tmp_pa
     presets = [(cfg.model.backbone.codec or {}).get('preset') for cfg in seen]
     assert presets == [None, 's', 's', 's', 's']
     assert seen[0].model.backbone.codec is None
-    with pytest.raises(ValueError, match=r"codec_preset must be one of \['default', 'release', "
-                                         r"'s'\], got 'x'"):
+    with pytest.raises(ValueError, match=r"codec_preset: codec preset must be one of "
+                                         r"\['mmdicm-v1', 'release', 's'\], got 'x'"):
         ssl_pipeline.run_ssl_pipeline(work_dir=str(tmp_path), codec_preset='x')

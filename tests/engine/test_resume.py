@@ -78,7 +78,9 @@ def test_train_tool_resumes_after_sigkill_with_identical_tables_and_bitstreams(t
     runner = build_runner(prepare_config(config, work_dir=str(tmp_path / 'fresh'),
                                          resume=ckpt_path))
     tables = [k for k in checkpoint['state_dict'] if k.endswith(TABLE_SUFFIXES)]
-    assert len(tables) >= 9  # 3 buffers x (RE bottleneck, hyperprior bottleneck, Gaussian)
+    # 3 buffers x (RE bottleneck, z's bottleneck); the default preset's y has no stored
+    # tables (built per symbol from the coded mixture parameters)
+    assert len(tables) >= 6
     fresh = runner.model.state_dict()
     assert all(fresh[k].numel() == 0 for k in tables)  # nothing computed them yet
     runner.load_or_resume()

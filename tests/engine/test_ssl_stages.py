@@ -303,7 +303,7 @@ def test_task_stages_keep_the_edge_and_train_the_receiver(tasks):
     edge = ('backbone.conv1.', 'backbone.bn1.', 'backbone.layer1.', 'backbone.codec.re.',
             'backbone.codec.net.g_a.', 'backbone.codec.net.h_a.', 'backbone.codec.net.h_s.',
             'backbone.codec.net.entropy_bottleneck.',
-            'backbone.codec.net.gaussian_conditional.')
+            'backbone.codec.net.gaussian_conditional.', 'backbone.codec.net.context_mixture.')
     receiver = ('backbone.codec.net.g_s.', 'backbone.layer2.', 'backbone.layer3.')
     for name, _, ckpt in tasks['models']:
         state = load_trusted_checkpoint(ckpt)['state_dict']

@@ -16,7 +16,7 @@ TINY_CODEC = dict(
 
 def tiny(depth=18, **kwargs):
     torch.manual_seed(0)
-    return DICMResNet(depth=depth, codec=TINY_CODEC, **kwargs)
+    return DICMResNet(depth=depth, **{'codec': TINY_CODEC, **kwargs})
 
 
 @pytest.mark.parametrize('cls, depth', [(DICMResNet, 18), (DICMResNet, 50),
@@ -110,12 +110,16 @@ def _edge_state(model):
             for k, v in m.state_dict().items()}
 
 
-def test_a_frozen_edge_keeps_every_bit_deciding_weight_and_the_receiver_learns():
+@pytest.mark.parametrize('preset', ['release', 'mmdicm-v1'])
+def test_a_frozen_edge_keeps_every_bit_deciding_weight_and_the_receiver_learns(preset):
     """A task stage (frozen_parts=('edge',)): after optimizer steps on the task and rate
     losses, every weight and buffer that decides the bits is bit-identical (so is the
     fingerprint every container carries, the entropy tables after update() included), while
     g_s and the tail changed."""
-    model = tiny(frozen_parts=('edge', ))
+    model = tiny(frozen_parts=('edge', ), codec=dict(TINY_CODEC, preset=preset))
+    with torch.no_grad():  # y carries information (untrained, it rounds to 0 and g_s's first
+        # layer gets no gradient for its weight)
+        [m for m in model.codec.net.g_a if isinstance(m, torch.nn.Conv2d)][-1].weight.mul_(50)
     model.update(force=True)
     before, fp = _edge_state(model), model.edge_fingerprint()
     receiver = {k: v.clone() for k, v in model.state_dict().items()
@@ -165,14 +169,21 @@ def test_the_fingerprint_covers_the_head_and_not_g_s():
         other.decompress(files)
 
 
+#: the entropy models' keys per preset: the release's context model and parameter network
+#: decide the bits (they are part of 'entropy', so of 'edge'); mmdicm-v1's Gaussian
+ENTROPY_KEYS = {'release': ('codec.net.entropy_bottleneck.', 'codec.net.context_mixture.'),
+                'mmdicm-v1': ('codec.net.entropy_bottleneck.', 'codec.net.gaussian_conditional.')}
+
+
+@pytest.mark.parametrize('preset', ['release', 'mmdicm-v1'])
 @pytest.mark.parametrize('part, prefixes', [
-    ('g_a', ('codec.net.g_a.', )), ('h_s', ('codec.net.h_s.', )),
-    ('entropy', ('codec.net.entropy_bottleneck.', 'codec.net.gaussian_conditional.')),
+    ('g_a', ('codec.net.g_a.', )), ('h_s', ('codec.net.h_s.', )), ('entropy', ()),
     ('edge', ('conv1.', 'bn1.', 'layer1.', 'codec.re.', 'codec.net.g_a.', 'codec.net.h_a.',
-              'codec.net.h_s.', 'codec.net.entropy_bottleneck.',
-              'codec.net.gaussian_conditional.'))])
-def test_part_modules_cover_exactly_their_keys(part, prefixes):
-    model = tiny()
+              'codec.net.h_s.'))])
+def test_part_modules_cover_exactly_their_keys(part, prefixes, preset):
+    if part in ('entropy', 'edge'):
+        prefixes = prefixes + ENTROPY_KEYS[preset]
+    model = tiny(codec=dict(TINY_CODEC, preset=preset))
     ids = {id(p) for m in model.part_modules(part) for p in m.parameters()}
     names = {n for n, p in model.named_parameters() if id(p) in ids}
     assert names and all(n.startswith(prefixes) for n in names), sorted(names)[:3]

@@ -8,6 +8,7 @@ from mmengine.config import Config
 from mmengine.registry import TRANSFORMS
 
 from ..launch import prepare_config
+from ...codec import DEFAULT_PRESET
 from ...baselines import get_pixel_codec
 from .tasks import SweepError, SweepTask
 
@@ -124,6 +125,11 @@ def prepare(task: SweepTask, config: str, data_root: str, work_dir: str,
     cfg = prepare_config(config, work_dir=work_dir)
     cfg.merge_from_dict(dict(_data_options(task, data_root, cfg), **options))
     cfg.work_dir = work_dir
+    codec = cfg.get('model', {}).get('backbone', {}).get('codec')
+    if isinstance(codec, dict) and 'preset' not in codec:
+        # the preset the codec is built with, named: the cache's digests then change with
+        # the default preset (Dec 2026: 'release'), and no point of another is reused
+        codec['preset'] = DEFAULT_PRESET
     return cfg
 
 

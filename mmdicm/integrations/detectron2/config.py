@@ -14,7 +14,8 @@ def add_dicm_config(cfg: CN) -> CN:
     - ``SPLIT_AT`` (``'res2'``): the stage the codec follows (the paper's split);
     - ``CODEC``: :class:`~mmdicm.codec.DICMFeatureCodec` arguments with their own lower-case
       names (``preset``, ``re``, ``net``, ``max_pixels``, ...), any of them; empty = the
-      released widths. ``BYPASS: True`` builds no codec (the uncompressed reference);
+      default preset (the released model, ``'release'``). ``BYPASS: True`` builds no codec
+      (the uncompressed reference);
     - ``FROZEN_PARTS`` (``[]``): e.g. ``['edge']`` for a task stage on a stage-4 edge;
     - ``REAL_CODING`` (False): eval on real bitstreams (rANS encode -> bytes -> decode);
     - ``LAMBDA_RATE`` (0.08), ``LAMBDA_RE`` (0.0), ``AUX_WEIGHT`` (1.0): the rate-loss hook's
