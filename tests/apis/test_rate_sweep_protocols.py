@@ -1,6 +1,7 @@
 """The rate sweep's COCO-like task and its protocols: the dataset presets, the task model's
 learning curve and plateau, the paper's task stage per λ (the edge and its bits stay, the
 receiver trains) and the learned pixel codec trained on DICM's codec budget."""
+import glob
 import json
 import math
 import os
@@ -14,7 +15,7 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.structures import InstanceData
 
 from mmdicm.apis import rate_sweep as rs
-from mmdicm.apis.rate_sweep import runs
+from mmdicm.apis.rate_sweep import phases, runs
 from mmdicm.apis.rate_sweep.tasks import CONFIG_ROOT, dataset_settings
 from mmdicm.baselines.learned import load_learned_codec
 
@@ -543,3 +544,45 @@ def test_a_second_task_whose_codec_is_not_the_detector_s_is_refused(tmp_path):
                           num_train=4, num_val=2, image_size=64, learned_codecs=(),
                           cfg_options=options)
 
+
+def test_coco_points_count_only_the_tested_images_and_old_ones_are_tested_again(
+        tmp_path, one_thread, monkeypatch):
+    """--val-images N < all: mmdet's CocoMetric gets the annotations of the N tested images
+    only (an untested image's objects are not misses); points cached before that was so are
+    tested again from their checkpoints, nothing trained again."""
+    data_root = make_data(str(tmp_path / 'embedded'), num_train=4, num_val=2, image_size=64)
+    spec = rs.SweepTask(**dict(vars(_second_task_spec(tmp_path)), name='det-subset',
+                               second_task=None))
+    options = _second_task_options()
+    del options['second_task'], options['second_task_stage']
+    work = str(tmp_path / 'sweep')
+    kwargs = dict(task=spec.name, tasks={spec.name: spec}, work_dir=work, data_root=data_root,
+                  lambdas=(8.0, ), codecs=['jpeg'], qualities={'jpeg': [50]}, task_iters=2,
+                  codec_epochs=1, num_train=4, num_val=2, image_size=64, val_images=1,
+                  learned_codecs=(), cfg_options=options)
+    result = rs.run_rate_sweep(log=lambda _: None, **kwargs)
+    subsets = sorted(glob.glob(osp.join(work, '**', 'eval_subset', '*.json'), recursive=True))
+    assert len(subsets) == 4  # task model, jpeg@50, dicm@lambda8, its task stage
+    for path in subsets:
+        coco = json.load(open(path))
+        assert len(coco['images']) == 1 and coco['images'][0]['id'] == json.load(open(
+            osp.join(data_root, 'annotations', 'instances_val.json')))['images'][0]['id']
+        assert {a['image_id'] for a in coco['annotations']} <= {coco['images'][0]['id']}
+    assert all(p['eval_version'] == phases.EVAL_VERSION for p in result.points.values())
+
+    # a cache of the old evaluation: every point tested again, no training
+    state = json.load(open(osp.join(work, 'sweep.json')))
+    for point in state['points'].values():
+        del point['eval_version']
+        point['metric'] = -1.0
+    json.dump(state, open(osp.join(work, 'sweep.json'), 'w'))
+    monkeypatch.setattr(runs, 'train', lambda cfg: pytest.fail(f'trained {cfg.work_dir}'))
+    logs = []
+    again = rs.run_rate_sweep(log=logs.append, **kwargs)
+    assert any('4 cached point(s) were evaluated with COCO metrics over every val image' in m
+               for m in logs)
+    for name, point in result.points.items():
+        assert again.points[name]['metric'] == point['metric'], name
+        assert again.points[name]['eval_version'] == phases.EVAL_VERSION
+        for key in ('checkpoint', 'bpp', 'payload_bpp'):
+            assert again.points[name].get(key) == point.get(key), (name, key)
