@@ -100,7 +100,6 @@ def main(argv=None) -> int:
         except ValueError as e:
             print(f'error: --codec-preset: {e}', file=sys.stderr)
             return 2
-    if args.codec_preset is not None:
         preset = {'model.backbone.codec.preset': args.codec_preset}
         cfg_options = dict(codec=preset, dicm=preset, task_stage=preset)
     try:

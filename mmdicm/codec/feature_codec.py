@@ -59,7 +59,7 @@ _RENAMED_PRESETS = {'default': ('mmdicm-v1', 'Dec 2026')}
 def check_preset(preset: Any) -> str:
     """``preset`` if it is a key of :data:`CODEC_PRESETS`; else a ValueError naming the
     keys (and, for a renamed preset, its new name)."""
-    if preset in _RENAMED_PRESETS:
+    if isinstance(preset, str) and preset in _RENAMED_PRESETS:
         new, when = _RENAMED_PRESETS[preset]
         raise ValueError(f'codec preset {preset!r} was renamed {new!r} in {when} (the default '
                          f'is now {DEFAULT_PRESET!r}): set model.backbone.codec.preset='
