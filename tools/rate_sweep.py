@@ -20,6 +20,8 @@ Examples:
 import argparse
 import sys
 
+from mmengine.config import DictAction
+
 
 def _quality(text: str):
     name, _, values = text.partition('=')
@@ -27,6 +29,25 @@ def _quality(text: str):
         return name, [int(v) for v in values.split(',') if v]
     except ValueError:
         raise argparse.ArgumentTypeError(f'expected CODEC=Q1,Q2,..., got {text!r}') from None
+
+
+def _check_codec_options(options: dict, preset) -> None:
+    """Build a codec of ``preset`` with ``options`` (``net.X`` / ``re.X`` / codec arguments),
+    so a wrong key or value is refused here, not after the sweep trained its task model."""
+    from mmdicm.codec.feature_codec import DEFAULT_PRESET, DICMFeatureCodec
+    kwargs = {}
+    for key, value in options.items():
+        part, dot, name = key.partition('.')
+        if not dot:
+            if key in ('preset', 'in_channels'):
+                raise ValueError(f'{key} is not an option here (the preset: --codec-preset; '
+                                 "the channels: the task's split)")
+            kwargs[key] = value
+        elif part in ('re', 'net') and name and '.' not in name:
+            kwargs.setdefault(part, {})[name] = value
+        else:
+            raise ValueError(f'{key!r}: expected re.NAME, net.NAME or a codec argument')
+    DICMFeatureCodec(preset=preset or DEFAULT_PRESET, in_channels=64, **kwargs)
 
 
 def main(argv=None) -> int:
@@ -78,6 +99,11 @@ def main(argv=None) -> int:
                         "for DICM-S) in its codec, test and task-stage configs; recorded in "
                         "the sweep's settings, so use its own --work-dir (default: the "
                         "configs' codec)")
+    parser.add_argument('--codec-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                        help="arguments of DICM's codec (model.backbone.codec) in its codec, "
+                        "test and task-stage configs, e.g. net.entropy_model=hyperprior (the "
+                        "preset's other blocks with the hyperprior alone); recorded in the "
+                        "sweep's settings like --codec-preset")
     parser.add_argument('--reuse-from', metavar='WORK_DIR', default=None,
                         help="take the task model and the baseline points of the sweep in "
                         "WORK_DIR (same settings but the codec's, e.g. another "
@@ -92,16 +118,26 @@ def main(argv=None) -> int:
     from mmdicm.apis.rate_sweep import (DEFAULT_LAMBDAS, DEFAULT_LEARNED_LAMBDAS,
                                         DEFAULT_QUALITIES, SweepError, format_sweep_summary,
                                         run_rate_sweep)
-    cfg_options = None
     from mmdicm.codec.feature_codec import check_preset
+    codec_keys = {}
     if args.codec_preset is not None:
         try:
             check_preset(args.codec_preset)
         except ValueError as e:
             print(f'error: --codec-preset: {e}', file=sys.stderr)
             return 2
-        preset = {'model.backbone.codec.preset': args.codec_preset}
-        cfg_options = dict(codec=preset, dicm=preset, task_stage=preset)
+        codec_keys['preset'] = args.codec_preset
+    if args.codec_options:
+        try:
+            _check_codec_options(args.codec_options, args.codec_preset)
+        except (TypeError, ValueError) as e:
+            print(f'error: --codec-options: {e}', file=sys.stderr)
+            return 2
+        codec_keys.update(args.codec_options)
+    cfg_options = None
+    if codec_keys:
+        options = {f'model.backbone.codec.{k}': v for k, v in codec_keys.items()}
+        cfg_options = dict(codec=options, dicm=dict(options), task_stage=dict(options))
     try:
         result = run_rate_sweep(
             task=args.task, work_dir=args.work_dir or f'work_dirs/rate_sweep_{args.task}',

@@ -71,8 +71,8 @@ def _step(model: MeanScaleHyperprior, x: torch.Tensor, lmbda: float,
     aux_optimizer.zero_grad()
     aux.backward()
     aux_optimizer.step()
-    return dict(loss=float(loss), bpp=float(bpp),
-                psnr=float(-10 * torch.log10(mse.detach().clamp_min(1e-10))), aux=float(aux))
+    return dict(loss=loss.item(), bpp=bpp.item(),
+                psnr=float(-10 * torch.log10(mse.detach().clamp_min(1e-10))), aux=aux.item())
 
 
 def train_learned_codec(image_dir: str,

@@ -586,3 +586,57 @@ def test_coco_points_count_only_the_tested_images_and_old_ones_are_tested_again(
         assert again.points[name]['eval_version'] == phases.EVAL_VERSION
         for key in ('checkpoint', 'bpp', 'payload_bpp'):
             assert again.points[name].get(key) == point.get(key), (name, key)
+
+
+def test_codec_options_reach_every_dicm_config_and_bad_ones_are_refused_first(tmp_path,
+                                                                             monkeypatch,
+                                                                             capsys):
+    """tools/rate_sweep.py --codec-options net.entropy_model=hyperprior (issue 16: the
+    release preset's blocks with the hyperprior alone): the codec, DICM test and task-stage
+    configs get the key beside the preset, the DICM points' digest changes with it, and a key
+    or value the codec does not take is refused before the sweep starts."""
+    import importlib.util
+
+    import mmdicm.apis.rate_sweep as rate_sweep
+    from mmdicm.apis.rate_sweep.plan import make_plan
+    spec = importlib.util.spec_from_file_location(
+        'rate_sweep_tool', osp.join(osp.dirname(__file__), '..', '..', 'tools', 'rate_sweep.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    seen = []
+
+    def fake(**kwargs):
+        seen.append(kwargs['cfg_options'])
+        raise rate_sweep.SweepError('stop here')
+
+    monkeypatch.setattr(rate_sweep, 'run_rate_sweep', fake)
+    for bad, message in ((['net.entropy_model=gauss'], 'entropy_model must be one of'),
+                         (['net.no_such_width=3'], "unexpected keyword argument 'no_such_width'"),
+                         (['net.a.b=1'], "'net.a.b': expected re.NAME, net.NAME"),
+                         (['preset=s'], 'preset is not an option here')):
+        assert tool.main(['--task', 'detection-coco-like', '--codec-options', *bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith('error: --codec-options: ') and message in err, err
+    assert seen == []  # refused before any work
+    assert tool.main(['--task', 'detection-coco-like', '--codec-preset', 'release']) == 2
+    assert tool.main(['--task', 'detection-coco-like', '--codec-preset', 'release',
+                      '--codec-options', 'net.entropy_model=hyperprior']) == 2
+    preset_only, hyperprior = seen
+    assert hyperprior['codec'] == {'model.backbone.codec.preset': 'release',
+                                   'model.backbone.codec.net.entropy_model': 'hyperprior'}
+    assert hyperprior['codec'] == hyperprior['dicm'] == hyperprior['task_stage']
+
+    def plan(options):
+        return make_plan(COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
+                         None, None, None, None, None, 0, options,
+                         dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
+
+    with_key, without = plan(hyperprior), plan(preset_only)
+    for cfg in (with_key.codec_base, with_key.dicm_base, with_key.task_stage_cfg):
+        assert cfg.model.backbone.codec.preset == 'release'
+        assert cfg.model.backbone.codec.net.entropy_model == 'hyperprior'
+    assert 'entropy_model' not in without.dicm_base.model.backbone.codec.get('net', {})
+    assert with_key.dicm_digest != without.dicm_digest
+    assert with_key.second_stage_digest != without.second_stage_digest  # its files' codec
+    assert with_key.task_stage_digest != without.task_stage_digest
+    assert with_key.settings['task_config_digest'] == without.settings['task_config_digest']
