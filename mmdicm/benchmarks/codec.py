@@ -21,7 +21,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..codec import CODEC_PRESETS, DEFAULT_PRESET, DICMFeatureCodec
+from ..codec import DEFAULT_PRESET, DICMFeatureCodec
+from ..codec.feature_codec import check_presets
 from ..utils import check_int
 from .utils import (Probe, Run, check_threads, cpu_model, load_average, median_run,
                     ms, parse_size, photo, torch_threads, with_other)
@@ -297,11 +298,7 @@ def run_benchmark(sizes: Sequence[Union[str, Tuple[int, int]]] = ((512, 512), (8
     check_threads(threads)
     if not isinstance(head, (str, nn.Module)):
         raise TypeError(f'head must be a torchvision ResNet name or an nn.Module, got {head!r}')
-    presets = tuple(presets)
-    unknown = [p for p in presets if p not in CODEC_PRESETS]
-    if not presets or unknown or len(set(presets)) != len(presets):
-        raise ValueError(f'presets must be distinct keys of {sorted(CODEC_PRESETS)}, got '
-                         f'{list(presets)}')
+    presets = check_presets(presets)
 
     with torch_threads(threads):
         torch.manual_seed(seed)

@@ -445,13 +445,9 @@ def run_preset_comparison(presets: Sequence[str] = ('release', 's'),
     Returns:
         dict: ``presets``: each preset's :func:`run_pipeline_benchmark` result.
     """
-    from ..codec import CODEC_PRESETS
+    from ..codec.feature_codec import check_presets
 
-    presets = tuple(presets)
-    if not presets or len(set(presets)) != len(presets) or \
-            any(p not in CODEC_PRESETS for p in presets):
-        raise ValueError(f'presets must be distinct keys of {sorted(CODEC_PRESETS)}, got '
-                         f'{list(presets)}')
+    presets = check_presets(presets)
     base = dict(kwargs.pop('dicm_cfg_options', None) or {})
     results = {}
     for preset in presets:

@@ -70,6 +70,22 @@ def check_preset(preset: Any) -> str:
     return preset
 
 
+def check_presets(presets: Any) -> Tuple[str, ...]:
+    """``presets`` as a tuple if they are distinct keys of :data:`CODEC_PRESETS` (the
+    benchmarks' ``--presets``); else a ValueError naming the wrong one (a renamed preset:
+    its new name)."""
+    presets = (presets, ) if isinstance(presets, str) else tuple(presets)
+    if not presets or len(set(presets)) != len(presets):
+        raise ValueError(f'presets must be distinct keys of {sorted(CODEC_PRESETS)}, got '
+                         f'{list(presets)}')
+    for preset in presets:
+        try:
+            check_preset(preset)
+        except ValueError as e:
+            raise ValueError(f'presets: {e}') from None
+    return presets
+
+
 #: the load error's hint for checkpoints of the old default
 _OLD_CHECKPOINTS = "checkpoints written before Dec 2026 are preset 'mmdicm-v1'"
 

@@ -118,6 +118,11 @@ def test_bad_arguments():
         run_benchmark(sizes=['64x64'], repeats=0)
     with pytest.raises(ValueError, match='threads'):
         run_benchmark(sizes=['64x64'], threads=0)
+    with pytest.raises(ValueError, match="presets: codec preset 'default' was renamed "
+                                         "'mmdicm-v1'"):
+        run_benchmark(sizes=['64x64'], presets=('s', 'default'))
+    with pytest.raises(ValueError, match=r"presets must be distinct keys .*got \['s', 's'\]"):
+        run_benchmark(sizes=['64x64'], presets=('s', 's'))
 
 
 def test_cli_help():
@@ -143,6 +148,6 @@ def test_presets_are_measured_side_by_side_in_one_run():
     assert 'Presets side by side' in text and "codec preset 's'" in text
     side = text.split('Presets side by side')[1].splitlines()
     assert [line.split()[1] for line in side[2:4]] == ['mmdicm-v1', 's']
-    with pytest.raises(ValueError, match=r"presets must be distinct keys of \['mmdicm-v1', "
-                                         r"'release', 's'\], got \['x'\]"):
+    with pytest.raises(ValueError, match=r"presets: codec preset must be one of \['mmdicm-v1', "
+                                         r"'release', 's'\], got 'x'"):
         run_benchmark(sizes=['64x64'], presets=('x', ))
