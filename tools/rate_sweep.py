@@ -83,7 +83,8 @@ def main(argv=None) -> int:
                         'containers; results in <work-dir>/payload/)')
     parser.add_argument('--task-stage-iters', type=int,
                         help="iterations of each λ's task stage (tasks that have one: "
-                        "detection-coco-like; default: its config's)")
+                        "detection-coco-like; default: its config's; 0: none, the "
+                        "frozen-task-model curve alone, with --no-second-task)")
     parser.add_argument('--learned-codecs', nargs='*', metavar='CODEC',
                         help="learned pixel codecs trained here from scratch on DICM's codec "
                         "budget (default: the task's, mbt2018-mean for detection-coco-like; "

@@ -146,7 +146,9 @@ def test_a_checkpoint_that_misses_weights_of_the_tested_model_is_refused(tmp_pat
     (dict(warm_start_epochs=0), 'warm_start_epochs must be'),
     (dict(cfg_options={'model': {}}), r"cfg_options keys must be some of \['task', 'codec'"),
     (dict(learned_codecs=['jpeg']), 'cannot be trained by the sweep'),
-    (dict(task_stage_iters=0), 'task_stage_iters must be'),
+    (dict(task_stage_iters=-1), r'task_stage_iters must be an int >= 0 \(0: no task stage'),
+    (dict(task='detection-coco-like', task_stage_iters=0),
+     'a second task needs the main task.s task stage.*--no-second-task'),
 ])
 def test_bad_sweep_arguments_fail_before_any_work(kwargs, match, tmp_path):
     with pytest.raises(rs.SweepError, match=match):

@@ -640,3 +640,20 @@ def test_codec_options_reach_every_dicm_config_and_bad_ones_are_refused_first(tm
     assert with_key.second_stage_digest != without.second_stage_digest  # its files' codec
     assert with_key.task_stage_digest != without.task_stage_digest
     assert with_key.settings['task_config_digest'] == without.settings['task_config_digest']
+
+
+def test_task_stage_iters_0_plans_the_frozen_curve_alone(tmp_path):
+    """--task-stage-iters 0 --no-second-task: no task-stage config (the sweep runs no task
+    stage); the other DICM configs and their digests are those of the full plan."""
+    from mmdicm.apis.rate_sweep.plan import make_plan
+
+    def plan(iters):
+        return make_plan(COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
+                         None, None, None, None, None, 0, None,
+                         dict(num_train=4, num_val=2, image_size=256, preset='coco-like'),
+                         task_stage_iters=iters, second_task=False)
+
+    frozen, full = plan(0), plan(None)
+    assert frozen.task_stage_cfg is None and frozen.task_stage_digest == ''
+    assert full.task_stage_cfg is not None
+    assert frozen.dicm_digest == full.dicm_digest and frozen.settings == full.settings

@@ -66,8 +66,11 @@ def make_plan(spec: SweepTask, work_dir: str, data_root: str, lambdas: Sequence[
     lambdas = check_lambdas(lambdas)
     plan = check_codecs(codecs, qualities)
     check_optional_counts(task_iters=task_iters, codec_epochs=codec_epochs,
-                          warm_start_epochs=warm_start_epochs, val_images=val_images,
-                          task_stage_iters=task_stage_iters)
+                          warm_start_epochs=warm_start_epochs, val_images=val_images)
+    if task_stage_iters is not None and (isinstance(task_stage_iters, bool) or not isinstance(
+            task_stage_iters, int) or task_stage_iters < 0):
+        raise SweepError('task_stage_iters must be an int >= 0 (0: no task stage) or None, got '
+                         f'{task_stage_iters!r}')
     cfg_options = {k: dict(v) for k, v in (cfg_options or {}).items()}
     unknown = sorted(set(cfg_options) - set(CFG_OPTION_KEYS))
     if unknown:
@@ -111,7 +114,7 @@ def make_plan(spec: SweepTask, work_dir: str, data_root: str, lambdas: Sequence[
                         dict(common, **spec.dicm_options, **cfg_options.get('dicm', {})))
     warm_digest = config_digest(warm_cfg) if warm_cfg is not None else ''
     task_stage_cfg, task_stage_digest = None, ''
-    if spec.task_stage_config is not None:
+    if spec.task_stage_config is not None and task_stage_iters != 0:  # 0: the frozen curve
         task_stage_cfg = prepare(spec, spec.task_stage_config, data_root, work_dir,
                                  dict(common, **cfg_options.get('task_stage', {})))
         if 'edge' not in tuple(task_stage_cfg.model.backbone.get('frozen_parts', ())):
@@ -147,7 +150,8 @@ def _second_task(plan: Plan, second: SecondTask, common: Dict[str, Any],
     task's (the files it reads are the main task's)."""
     if plan.task_stage_cfg is None:
         raise SweepError(f'task {plan.spec.name!r}: a second task needs the main task\'s task '
-                         'stage (the detector that writes the files it reads)')
+                         'stage (the detector that writes the files it reads); leave it out '
+                         'with --no-second-task (second_task=False)')
     for path in (second.task_config, second.task_stage_config):
         if not osp.isfile(path):
             raise SweepError(f'config of the second task {second.name!r} not found: {path}')

@@ -153,7 +153,8 @@ def run_rate_sweep(task: str = 'detection',
             256).
         seed (int): Seed of every run. Defaults to 0.
         task_stage_iters (int, optional): Iterations of each λ's task stage (tasks with a
-            ``task_stage_config``; None: the config's).
+            ``task_stage_config``; None: the config's; 0: no task stage, the
+            frozen-task-model curve alone, which needs ``second_task=False``).
         learned_codecs (Sequence[str], optional): Learned pixel codecs to train and sweep
             (:data:`LEARNED_CODECS`); None: the task's (``mbt2018-mean`` for
             ``'detection-coco-like'``), ``()``: none. Trained on DICM's codec budget: the
