@@ -320,19 +320,24 @@ def test_training_curves_average_each_quarter_of_the_newest_run(tmp_path):
     assert '| λ=0.1 codec | bpp | 7.5 (20) -> 5.5 (40) -> 3.5 (60) -> 1.5 (80) |' in md
 
 
+def _rate_sweep_tool():
+    """tools/rate_sweep.py as a module (its main() is called with an argv)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'rate_sweep_tool', osp.join(osp.dirname(__file__), '..', '..', 'tools', 'rate_sweep.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
 def test_codec_preset_reaches_every_dicm_config_and_the_settings(tmp_path, monkeypatch,
                                                                  capsys):
     """tools/rate_sweep.py --codec-preset s (DICM-S's rate–accuracy, issue 18): the codec,
     DICM test and task-stage configs get the preset, the task model (no codec) does not,
     and the sweep's settings record it (a cache of another preset is refused)."""
-    import importlib.util
-
     import mmdicm.apis.rate_sweep as rate_sweep
     from mmdicm.apis.rate_sweep.plan import make_plan
-    spec = importlib.util.spec_from_file_location(
-        'rate_sweep_tool', osp.join(osp.dirname(__file__), '..', '..', 'tools', 'rate_sweep.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = _rate_sweep_tool()
     seen = {}
 
     def fake(**kwargs):
@@ -595,14 +600,9 @@ def test_codec_options_reach_every_dicm_config_and_bad_ones_are_refused_first(tm
     release preset's blocks with the hyperprior alone): the codec, DICM test and task-stage
     configs get the key beside the preset, the DICM points' digest changes with it, and a key
     or value the codec does not take is refused before the sweep starts."""
-    import importlib.util
-
     import mmdicm.apis.rate_sweep as rate_sweep
     from mmdicm.apis.rate_sweep.plan import make_plan
-    spec = importlib.util.spec_from_file_location(
-        'rate_sweep_tool', osp.join(osp.dirname(__file__), '..', '..', 'tools', 'rate_sweep.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = _rate_sweep_tool()
     seen = []
 
     def fake(**kwargs):
