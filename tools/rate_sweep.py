@@ -108,7 +108,9 @@ def main(argv=None) -> int:
     parser.add_argument('--reuse-from', metavar='WORK_DIR', default=None,
                         help="take the task model and the baseline points of the sweep in "
                         "WORK_DIR (same settings but the codec's, e.g. another "
-                        "--codec-preset) instead of measuring them again")
+                        "--codec-preset) instead of measuring them again; also its warm "
+                        "start and DICM points where this sweep's configs made them (e.g. "
+                        "another --task-stage-iters trains only the task stages)")
     parser.add_argument('--no-second-task', action='store_true',
                         help="leave out the task's second task model (detection-coco-like: "
                         "the whole-image classifier that reads the detector's DICM files "

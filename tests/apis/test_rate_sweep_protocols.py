@@ -175,6 +175,28 @@ def test_tiny_sweep_with_a_task_stage_and_a_learned_codec(tmp_path, one_thread, 
     md = open(result.files['md']).read()
     assert '| dicm-task-stage | λ=8 |' in md and '| mbt2018-mean | q2 (MSE λ=0.02) |' in md
 
+    # --reuse-from takes the warm start and the codecs where the configs are this sweep's
+    # (a sweep differing only in its task stage trains only that; an equal one nothing)
+    train, trained = runs.train, []
+    monkeypatch.setattr(runs, 'train', lambda cfg: trained.append(
+        osp.relpath(cfg.work_dir, tmp_path)) or train(cfg))
+    for name, iters, want in (('same', None, []),
+                              ('ts3', 3, ['ts3/lambda0.5/task_stage', 'ts3/lambda8/task_stage'])):
+        trained.clear()
+        logs2 = []
+        reused = rs.run_rate_sweep(log=logs2.append, reuse_from=work, **dict(
+            kwargs, work_dir=str(tmp_path / name), task_stage_iters=iters))
+        assert trained == want
+        assert any('(made by the same configs) the warm start and the codecs of λ=0.5, 8'
+                   + (' (2 with their task stage)' if iters is None else '') in line
+                   for line in logs2), logs2
+        for point, value in reused.points.items():
+            if not point.startswith('dicm-task-stage') or iters is None:
+                assert value == result.points[point], point
+            else:
+                assert value['edge'] == result.points[point]['edge']
+                assert value['checkpoint'].startswith(str(tmp_path / name))
+
     # again: everything from the cache
     trained = []
     monkeypatch.setattr(runs, 'train', lambda cfg: trained.append(cfg.work_dir))

@@ -164,9 +164,47 @@ def reuse_task_model(sweep: Sweep, other_dir: str) -> None:
         sweep.points.setdefault(name, point)
     if other.get('pretrain') and not sweep.state.get('pretrain'):
         sweep.state['pretrain'] = other['pretrain']
+    dicm = _reuse_dicm(sweep, other)
     sweep.save()
     sweep.log(f'[sweep] reusing the task model of {other_dir} ({task["checkpoint"]}) and its '
-              f'{len(taken) - 1} baseline points')
+              f'{len(taken) - 1} baseline points' +
+              (f', and (made by the same configs) {dicm}' if dicm else ''))
+
+
+def _reuse_dicm(sweep: Sweep, other: Dict[str, Any]) -> str:
+    """Take the warm start and the DICM points of another sweep's state made by this
+    sweep's very configs (equal digests, checkpoints still there): e.g. the frozen points
+    of a sweep that differs only in its task stage. What it took, for the log."""
+    plan, points, state = sweep.plan, sweep.points, sweep.state
+    warm = other.get('warm_start') or {}
+    took = []
+    if plan.warm_cfg is not None and not state.get('warm_start') and \
+            warm.get('config_digest') == plan.warm_digest and \
+            osp.isfile(warm.get('checkpoint', '')):
+        state['warm_start'] = warm
+        took.append('the warm start')
+    frozen = [lam for lam in plan.lambdas
+              if _same(other['points'].get(f'dicm@{lambda_tag(lam)}'), plan.dicm_digest)]
+    stages = 0
+    for lam in frozen:
+        tag = lambda_tag(lam)
+        points.setdefault(f'dicm@{tag}', other['points'][f'dicm@{tag}'])
+        stage = other['points'].get(f'dicm-task-stage@{tag}')
+        if plan.task_stage_cfg is not None and _same(stage, plan.task_stage_digest) and \
+                stage.get('edge') == points[f'dicm@{tag}']['checkpoint']:
+            points.setdefault(f'dicm-task-stage@{tag}', stage)
+            stages += 1
+    if frozen:
+        took.append(f'the codecs of λ={", ".join(f"{lam:g}" for lam in frozen)}'
+                    + (f' ({stages} with their task stage)' if stages else ''))
+    return ' and '.join(took)
+
+
+def _same(point: Optional[Dict[str, Any]], digest: str) -> bool:
+    """Whether a cached DICM point was made by the configs of ``digest`` and its
+    checkpoint is still there."""
+    return point is not None and point.get('config_digest') == digest and \
+        osp.isfile(point.get('checkpoint') or '')
 
 
 def task_model(sweep: Sweep) -> Tuple[str, float]:

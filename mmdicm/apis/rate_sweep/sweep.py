@@ -175,8 +175,10 @@ def run_rate_sweep(task: str = 'detection',
             takes instead of measuring them again, e.g. to sweep another codec preset
             (``cfg_options`` of ``codec`` / ``dicm`` / ``task_stage``) against the same task
             model. Its settings must equal this sweep's but for those options; its files stay
-            where they are (its checkpoints are read from there). Only when this sweep has no
-            task model yet. Defaults to None.
+            where they are (its checkpoints are read from there). Its warm start and DICM
+            points are taken too where this sweep's configs made them (equal digests: e.g.
+            a sweep that differs only in ``task_stage_iters`` trains only its task stages).
+            Only when this sweep has no task model yet. Defaults to None.
         report_only (bool): Measure nothing: write the results of the points cached so far
             (e.g. while another process runs the same sweep). Defaults to False.
         second_task (bool): Also run the task's second task model, if it has one
