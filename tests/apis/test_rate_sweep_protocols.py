@@ -60,6 +60,16 @@ def test_the_learning_curve_is_read_from_the_newest_run_and_its_plateau_judged(t
     assert not rs.plateau([(3, 0.0), (6, 0.0)], 6)['reached']  # nothing learnt: no plateau
     with pytest.raises(rs.SweepError, match="no 'accuracy/top1'"):
         rs.read_learning_curve(str(tmp_path), 'accuracy/top1')
+    # a schedule trained over two sessions: the run stopped after its checkpoint at 900
+    # (logging on to 950), resumed from it in a new folder that logs from 950 on
+    _scalars(tmp_path, [{'loss': 1.0, 'step': 950}, {'loss': 0.9, 'step': 1000},
+                        {'coco/bbox_mAP': 0.33, 'step': 1200}], run='20270101_000000')
+    assert rs.read_learning_curve(str(tmp_path), 'coco/bbox_mAP') == [
+        (300, 0.1), (600, 0.2), (900, 0.3), (1200, 0.33)]
+    # ... but not a run that stopped long before where the newer one starts
+    _scalars(tmp_path, [{'loss': 1.0, 'step': 1550}, {'loss': 0.9, 'step': 1600},
+                        {'coco/bbox_mAP': 0.4, 'step': 1800}], run='20280101_000000')
+    assert rs.read_learning_curve(str(tmp_path), 'coco/bbox_mAP') == [(1800, 0.4)]
     with pytest.raises(rs.SweepError, match='no scalars.json'):
         rs.read_learning_curve(str(tmp_path / 'nothing'), 'coco/bbox_mAP')
 
