@@ -625,6 +625,35 @@ def test_coco_points_count_only_the_tested_images_and_old_ones_are_tested_again(
             assert again.points[name].get(key) == point.get(key), (name, key)
 
 
+def test_the_task_model_s_learning_curve_counts_the_validated_images_alone(tmp_path,
+                                                                          monkeypatch):
+    """--val-images N: the task model's validation passes (its learning curve, the plateau)
+    run on the first N val images and count only their objects, as the tests do."""
+    from mmdicm.apis.rate_sweep.plan import make_plan
+    data_root = tmp_path / 'd'
+    os.makedirs(data_root / 'annotations')
+    images = [dict(id=i, file_name=f'{i}.png', width=256, height=256) for i in (7, 3, 5)]
+    (data_root / 'annotations' / 'instances_val.json').write_text(json.dumps(dict(
+        images=images, categories=[dict(id=1, name='a')],
+        annotations=[dict(id=i, image_id=i, category_id=1, bbox=[0, 0, 9, 9], area=81,
+                          iscrowd=0) for i in (7, 3, 5)])))
+    sizes = dict(num_train=4, num_val=3, image_size=256, preset='coco-like')
+    plan = make_plan(COCO, str(tmp_path / 'w'), str(data_root), (1.0, ), ['jpeg'], None, None,
+                     None, None, 2, 0, None, sizes)
+    seen = []
+    monkeypatch.setattr(runs, 'train', lambda cfg: seen.append(cfg) or 'task.pth')
+    monkeypatch.setattr(phases, 'read_learning_curve', lambda *a: [(300, 0.1), (600, 0.2)])
+    assert phases._train_task_model(plan)['checkpoint'] == 'task.pth'
+    cfg = seen[0]
+    assert cfg.val_dataloader.dataset.indices == 2
+    cocos = [e for e in cfg.val_evaluator if e['type'] == 'CocoMetric']
+    subset = json.load(open(cocos[0]['ann_file']))
+    assert [i['id'] for i in subset['images']] == [7, 3]  # the file's order, as CocoDataset
+    assert sorted(a['image_id'] for a in subset['annotations']) == [3, 7]
+    # the plan's own config (its digest: the cached task models) is left as it was
+    assert plan.task_cfg.val_evaluator[0]['ann_file'].endswith('annotations/instances_val.json')
+
+
 def test_codec_options_reach_every_dicm_config_and_bad_ones_are_refused_first(tmp_path,
                                                                              monkeypatch,
                                                                              capsys):

@@ -80,8 +80,9 @@ def _train_task_model(plan: Plan) -> Dict[str, Any]:
     if not plan.spec.learning_curve:
         no_val(cfg)
         return dict(checkpoint=runs.train(cfg))
-    if plan.val_images is not None:
+    if plan.val_images is not None:  # the curve counts the validated images' objects alone
         cfg.val_dataloader.dataset.indices = plan.val_images
+        runs.restrict_coco_evaluation(cfg, plan.val_images, 'val_evaluator')
     out = dict(checkpoint=runs.train(cfg))
     curve = read_learning_curve(cfg.work_dir, plan.spec.metric_key)
     out.update(learning_curve=curve, plateau=plateau(curve, cfg.train_cfg.max_iters))

@@ -113,14 +113,16 @@ def check_covered(runner: Any, checkpoint: str) -> None:
                          f'with (e.g. {missing[:3]}): the test and codec configs disagree')
 
 
-def restrict_coco_evaluation(cfg: Config, num_images: int) -> Optional[str]:
-    """Point ``cfg``'s COCO test evaluators at the annotations of the first ``num_images``
-    val images only (written to ``<work_dir>/eval_subset/``), the images the test loop runs
-    on (``test_dataloader.dataset.indices``): mmdet's ``CocoMetric`` evaluates every image
-    of its ``ann_file``, so an untested image's objects would count as missed (measured: a
-    test of 100 of 200 images reported about half the mAP of the same model). Returns the
-    subset's path, None without a COCO evaluator."""
-    evaluators = cfg.get('test_evaluator')
+def restrict_coco_evaluation(cfg: Config, num_images: int,
+                             key: str = 'test_evaluator') -> Optional[str]:
+    """Point ``cfg``'s COCO evaluators under ``key`` (``'test_evaluator'``, or
+    ``'val_evaluator'`` for the validation passes of a training run) at the annotations of
+    the first ``num_images`` val images only (written to ``<work_dir>/eval_subset/``), the
+    images the loop runs on (``dataset.indices`` of its dataloader): mmdet's ``CocoMetric``
+    evaluates every image of its ``ann_file``, so an untested image's objects would count as
+    missed (measured: a test of 100 of 200 images reported about half the mAP of the same
+    model). Returns the subset's path, None without a COCO evaluator."""
+    evaluators = cfg.get(key)
     if isinstance(evaluators, dict):
         evaluators = [evaluators]
     cocos = [e for e in evaluators or [] if e.get('type') == 'CocoMetric' and e.get('ann_file')]
