@@ -12,6 +12,7 @@ import os
 import os.path as osp
 import re
 import sys
+import uuid
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from mmengine.config import Config
@@ -345,7 +346,17 @@ def check_config(cfg: Config, mode: str = 'train') -> None:
 
 
 def build_runner(cfg: Config) -> Runner:
-    """``runner_type`` from the config if set, :class:`DICMRunner` otherwise."""
+    """``runner_type`` from the config if set, :class:`DICMRunner` otherwise.
+
+    A visualizer the config names (mmdet's configs: ``name='visualizer'``) gets a name of
+    its own per runner: mmengine builds it by ``get_instance(name)``, which returns the
+    instance of the *first* runner of the process, whose backends keep writing into that
+    run's folder (a rate sweep's task stages or the SSL pipeline's stages would log into
+    the first one's ``scalars.json``). ``cfg`` itself is left as it is."""
+    vis = cfg.get('visualizer')
+    if isinstance(vis, dict) and vis.get('name'):
+        cfg = copy.deepcopy(cfg)
+        cfg.visualizer.name = f'{vis["name"]}-{uuid.uuid4().hex[:12]}'
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return DICMRunner.from_cfg(cfg)

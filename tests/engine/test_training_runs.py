@@ -96,3 +96,19 @@ def test_larger_lambda_gives_lower_bpp(model, tmp_path, one_thread):
     assert bpps[0] > bpps[1] > bpps[2], results
     assert sizes[0] > sizes[1] > sizes[2], results
     assert bpps[0] > 1.25 * bpps[2], results  # clearly, not by noise
+
+
+def test_runs_of_one_process_log_into_their_own_folders(data_root, tmp_path, one_thread):
+    """mmdet's configs name their visualizer 'visualizer'; mmengine returns the first
+    runner's instance for that name, so a second run of the process (a rate sweep's next
+    task stage) logged its scalars into the first run's folder. Each run has its own."""
+    import glob
+    import json
+    for name in ('first', 'second'):
+        _train('faster-rcnn', data_root, tmp_path / name, max_iters=2)
+    for name in ('first', 'second'):
+        files = glob.glob(str(tmp_path / name / '*' / 'vis_data' / 'scalars.json'))
+        assert len(files) == 1, (name, files)
+        steps = [json.loads(line)['step'] for line in open(files[0]) if '"loss"' in line]
+        assert steps and steps == sorted(set(steps)), (name, steps)  # one run's rows alone
+
