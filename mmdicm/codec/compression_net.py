@@ -85,10 +85,15 @@ def _check_layout_on_load(net: 'DICMCompressionNet', state_dict: dict, prefix: s
     key = prefix + 'context_mixture.param_net.2.weight'
     if key in state_dict:
         mine = net.context_mixture.param_net[2].weight.shape
-        if state_dict[key].shape != mine:
+        theirs_shape = tuple(state_dict[key].shape)
+        if theirs_shape[0] != mine[0]:
             raise ValueError(f'checkpoint\'s mixture parameter network outputs '
-                             f'{state_dict[key].shape[0]} channels, this network {mine[0]}: '
+                             f'{theirs_shape[0]} channels, this network {mine[0]}: '
                              'mixture_components (or latent_channels) differ')
+        if theirs_shape[1:2] != tuple(mine[1:2]):
+            raise ValueError(f'checkpoint\'s mixture parameter network (param_net) is '
+                             f'{theirs_shape[1]} wide, this network {mine[1]}: set '
+                             f'context.param_hidden={theirs_shape[1]} in the codec config')
 
 
 class DICMCompressionNet(CompressionModel):
@@ -155,7 +160,10 @@ class DICMCompressionNet(CompressionModel):
         mixture_components (int): K of ``'context_mixture'``. Defaults to 3 (the release's
             training script uses 1: ``--K 1 --num_parameter 2``).
         context (dict, optional): Context-model arguments of ``'context_mixture'``
-            (:class:`~mmdicm.layers.MaskedContextTransformer`). Defaults to the release's.
+            (:class:`~mmdicm.layers.MaskedContextTransformer`), and ``param_hidden``: the
+            hidden width of the parameter network after it (default ``4 * hyper_dim``; at
+            DICM-S's widths that network, not the context model, is most of the entropy
+            model's GFLOPs: ``docs/dicm-s.md``). Defaults to the release's.
         context_mask_ratio (float): Fraction of y hidden from the context model in training
             (``'context_mixture'``). Defaults to 0.5.
 
@@ -327,8 +335,10 @@ class DICMCompressionNet(CompressionModel):
             self.gaussian_conditional = GaussianConditional(None)
             self.string_names: Tuple[str, ...] = ('y', 'z')
         else:
+            context = dict(context or {})
+            param_hidden = context.pop('param_hidden', None)
             self.context_mixture = CheckerboardMixtureCodec(M, D, components, mask_ratio,
-                                                            context)
+                                                            context, param_hidden)
             self.string_names = ('y anchors', 'y non-anchors', 'z')
 
     # ------------------------------------------------------------------ entropy parameters

@@ -103,6 +103,8 @@ class CheckerboardMixtureCodec(LatentCodec):
         if context is not None and not isinstance(context, dict):
             raise TypeError(f'context must be a dict of MaskedContextTransformer arguments, '
                             f'got {context!r}')
+        if param_hidden is not None:
+            check_int('context.param_hidden', param_hidden)
         self.latent_channels, self.mask_ratio = latent_channels, float(mask_ratio)
         self.context_model = MaskedContextTransformer(
             latent_channels, **{'dim': hyper_channels, **(context or {})})

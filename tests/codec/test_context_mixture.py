@@ -233,6 +233,18 @@ def test_layouts_do_not_mix(fitted):
         k1.load_state_dict(codec.net.state_dict(), strict=False)
     # the K=1 model (the release's --K 1 --num_parameter 2) predicts 2 parameters per element
     assert k1.context_mixture.param_net[-1].out_channels == 2 * 32
+    # the parameter network's width is a context key (DICM-S's budget), in the fingerprint's
+    # config; a checkpoint of another width is refused
+    slim = DICMCompressionNet(in_channels=32, **{**CTX, 'context': {**CTX['context'],
+                                                                   'param_hidden': 24}})
+    assert slim.context_mixture.param_net[0].out_channels == 24
+    assert codec.net.context_mixture.param_net[0].out_channels == 4 * NET['hyper_dim']
+    assert slim.config['context']['param_hidden'] == 24
+    with pytest.raises(ValueError, match=r'\(param_net\) is 128 wide, this network 24: '
+                                         r'set context.param_hidden=128'):
+        slim.load_state_dict(codec.net.state_dict(), strict=False)
+    with pytest.raises(ValueError, match=r'context.param_hidden must be an int >= 1, got 0'):
+        DICMCompressionNet(in_channels=32, **{**CTX, 'context': {'param_hidden': 0}})
     hyper.eval().update(force=True)
     with pytest.raises(BitstreamError, match='fingerprint'):
         hyper.decode(codec.encode(data[:1], [(256, 256)])[0])
