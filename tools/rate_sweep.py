@@ -32,8 +32,9 @@ def _quality(text: str):
 
 
 def _check_codec_options(options: dict, preset) -> None:
-    """Build a codec of ``preset`` with ``options`` (``net.X`` / ``re.X`` / codec arguments),
-    so a wrong key or value is refused here, not after the sweep trained its task model."""
+    """Build a codec of ``preset`` with ``options`` (``net.X`` / ``re.X`` / codec arguments;
+    a dict-valued argument's own keys one level further, e.g. ``net.context.dim``), so a
+    wrong key or value is refused here, not after the sweep trained its task model."""
     from mmdicm.codec.feature_codec import DEFAULT_PRESET, DICMFeatureCodec
     kwargs = {}
     for key, value in options.items():
@@ -43,10 +44,21 @@ def _check_codec_options(options: dict, preset) -> None:
                 raise ValueError(f'{key} is not an option here (the preset: --codec-preset; '
                                  "the channels: the task's split)")
             kwargs[key] = value
-        elif part in ('re', 'net') and name and '.' not in name:
-            kwargs.setdefault(part, {})[name] = value
+            continue
+        names = name.split('.')
+        if part not in ('re', 'net') or not all(names) or len(names) > 2:
+            raise ValueError(f'{key!r}: expected re.NAME, net.NAME, net.NAME.KEY (a dict '
+                             'argument\'s key, e.g. net.context.dim) or a codec argument')
+        args = kwargs.setdefault(part, {})
+        if len(names) == 2:
+            inner = args.setdefault(names[0], {})
+            if not isinstance(inner, dict):
+                raise ValueError(f'{key!r}: {part}.{names[0]} is set to a value, not a dict')
+            inner[names[1]] = value
         else:
-            raise ValueError(f'{key!r}: expected re.NAME, net.NAME or a codec argument')
+            if isinstance(args.get(name), dict):
+                raise ValueError(f'{key!r}: {key}.KEY is given too; set one or the other')
+            args[name] = value
     DICMFeatureCodec(preset=preset or DEFAULT_PRESET, in_channels=64, **kwargs)
 
 
@@ -103,7 +115,8 @@ def main(argv=None) -> int:
     parser.add_argument('--codec-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                         help="arguments of DICM's codec (model.backbone.codec) in its codec, "
                         "test and task-stage configs, e.g. net.entropy_model=hyperprior (the "
-                        "preset's other blocks with the hyperprior alone); recorded in the "
+                        "preset's other blocks with the hyperprior alone) or "
+                        "net.context.dim=64 (a key of a dict argument); recorded in the "
                         "sweep's settings like --codec-preset")
     parser.add_argument('--reuse-from', metavar='WORK_DIR', default=None,
                         help="take the task model and the baseline points of the sweep in "

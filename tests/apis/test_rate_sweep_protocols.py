@@ -673,7 +673,11 @@ def test_codec_options_reach_every_dicm_config_and_bad_ones_are_refused_first(tm
     monkeypatch.setattr(rate_sweep, 'run_rate_sweep', fake)
     for bad, message in ((['net.entropy_model=gauss'], 'entropy_model must be one of'),
                          (['net.no_such_width=3'], "unexpected keyword argument 'no_such_width'"),
-                         (['net.a.b=1'], "'net.a.b': expected re.NAME, net.NAME"),
+                         (['net.a.b.c=1'], "'net.a.b.c': expected re.NAME, net.NAME"),
+                         (['net.mid_channels=8', 'net.mid_channels.x=1'],
+                          'net.mid_channels is set to a value, not a dict'),
+                         (['net.entropy_model=context_mixture', 'net.context.no_such_key=2'],
+                          "unexpected keyword argument 'no_such_key'"),
                          (['preset=s'], 'preset is not an option here')):
         assert tool.main(['--task', 'detection-coco-like', '--codec-options', *bad]) == 2
         err = capsys.readouterr().err
@@ -682,7 +686,16 @@ def test_codec_options_reach_every_dicm_config_and_bad_ones_are_refused_first(tm
     assert tool.main(['--task', 'detection-coco-like', '--codec-preset', 'release']) == 2
     assert tool.main(['--task', 'detection-coco-like', '--codec-preset', 'release',
                       '--codec-options', 'net.entropy_model=hyperprior']) == 2
-    preset_only, hyperprior = seen
+    # a dict argument's keys (issue 18's S-ctx: an S-width context model) reach the configs
+    context = ['net.entropy_model=context_mixture', 'net.context.dim=64',
+               'net.context.param_hidden=192']
+    assert tool.main(['--task', 'detection-coco-like', '--codec-preset', 's',
+                      '--codec-options', *context]) == 2
+    preset_only, hyperprior, s_ctx = seen
+    assert s_ctx['task_stage'] == {'model.backbone.codec.preset': 's',
+                                   'model.backbone.codec.net.entropy_model': 'context_mixture',
+                                   'model.backbone.codec.net.context.dim': 64,
+                                   'model.backbone.codec.net.context.param_hidden': 192}
     assert hyperprior['codec'] == {'model.backbone.codec.preset': 'release',
                                    'model.backbone.codec.net.entropy_model': 'hyperprior'}
     assert hyperprior['codec'] == hyperprior['dicm'] == hyperprior['task_stage']
@@ -693,6 +706,8 @@ def test_codec_options_reach_every_dicm_config_and_bad_ones_are_refused_first(tm
                          dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
 
     with_key, without = plan(hyperprior), plan(preset_only)
+    codec = plan(s_ctx).task_stage_cfg.model.backbone.codec
+    assert codec.net.context == dict(dim=64, param_hidden=192)
     for cfg in (with_key.codec_base, with_key.dicm_base, with_key.task_stage_cfg):
         assert cfg.model.backbone.codec.preset == 'release'
         assert cfg.model.backbone.codec.net.entropy_model == 'hyperprior'
