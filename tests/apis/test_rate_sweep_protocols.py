@@ -323,10 +323,18 @@ def test_task_iters_stretch_the_task_model_s_schedule(tmp_path):
     warm, cosine = longer.param_scheduler
     assert (warm.begin, warm.end, cosine.begin, cosine.end) == (0, 200, 200, 3600)
     assert cosine.T_max == 3400 and longer.train_cfg.max_iters == 3600
-    assert longer.default_hooks.checkpoint.interval == 3600
+    # its checkpoints stay every 300 iterations (a run the session stops resumes from the
+    # last; one checkpoint at the end lost a 3600-iteration run); the end is saved as well
+    assert longer.default_hooks.checkpoint.interval == 300
+    assert longer.default_hooks.checkpoint.get('save_last', True)
     tiny = make_plan(*args, 9, None, None, None, 0, None, sizes).task_cfg
     assert [(s.begin, s.end) for s in tiny.param_scheduler] == [(0, 1), (1, 9)]
     assert tiny.param_scheduler[1].T_max == 8
+    assert tiny.default_hooks.checkpoint.interval == 9
+    # a config that checkpoints at its end alone (the task stage) does so at the new end
+    stage = make_plan(*args, None, None, None, None, 0, None, sizes,
+                      task_stage_iters=900).task_stage_cfg
+    assert stage.train_cfg.max_iters == stage.default_hooks.checkpoint.interval == 900
 
 
 def test_training_curves_average_each_quarter_of_the_newest_run(tmp_path):

@@ -163,13 +163,17 @@ def set_epochs(cfg: Config, epochs: int) -> None:
 
 
 def set_iters(cfg: Config, iters: int) -> None:
-    """Train ``iters`` iterations, one checkpoint at the end; the iteration-based schedulers
-    are scaled to match (each ``begin`` / ``end`` by ``iters / max_iters``, a cosine's
-    ``T_max`` spanning its new stretch): the same shape of schedule, warm-up included (the
-    iteration twin of :func:`set_epochs`)."""
+    """Train ``iters`` iterations; the iteration-based schedulers are scaled to match (each
+    ``begin`` / ``end`` by ``iters / max_iters``, a cosine's ``T_max`` spanning its new
+    stretch): the same shape of schedule, warm-up included (the iteration twin of
+    :func:`set_epochs`). A config that checkpoints at its end alone does so at the new end; one
+    that checkpoints every N iterations keeps N, so a long run stopped with the session
+    resumes from its last N-iteration checkpoint rather than from scratch."""
     old = int(cfg.train_cfg.max_iters)
     cfg.train_cfg.max_iters = iters
-    cfg.default_hooks.checkpoint.interval = iters
+    interval = int(cfg.default_hooks.checkpoint.get('interval', old))
+    if interval >= old or interval > iters:
+        cfg.default_hooks.checkpoint.interval = iters
     for sched in cfg.get('param_scheduler') or []:
         if sched.get('by_epoch', True) or not isinstance(sched.get('end'), int) or \
                 sched['end'] > old:
