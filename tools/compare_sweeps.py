@@ -36,6 +36,7 @@ def main(argv=None) -> int:
 
     from mmdicm.apis.rate_sweep import SweepError
     from mmdicm.apis.rate_sweep.compare import compare_sweeps
+    from mmdicm.apis.rate_sweep.report import format_bd_rate
     try:
         curves, table = compare_sweeps(args.sweeps, args.curve, args.baselines, args.out_dir)
     except SweepError as e:
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
                                        sorted(zip(c.rates, c.metrics))) + ' (metric @ bpp)')
     print('\n| test | anchor | BD-rate (%) | BD-metric | note |\n| --- | --- | ---: | ---: | --- |')
     for row in table:
-        rate = 'n/a' if row['bd_rate_pct'] is None else f"{row['bd_rate_pct']:+.1f}"
+        rate = format_bd_rate(row)
         metric = 'n/a' if row['bd_metric'] is None else f"{row['bd_metric']:+.4f}"
         note = ' '.join(str(row.get('error') or '').split())
         print(f"| {row['test']} | {row['anchor']} | {rate} | {metric} | {note} |")

@@ -29,8 +29,8 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-__all__ = ['BDOverlapWarning', 'Curve', 'bd_rate', 'bd_metric', 'compare', 'write_results',
-           'MIN_POINTS', 'MIN_OVERLAP']
+__all__ = ['BDOverlapWarning', 'Curve', 'bd_rate', 'bd_rate_bound', 'bd_metric', 'compare',
+           'write_results', 'MIN_POINTS', 'MIN_OVERLAP']
 
 #: Default number of points each curve needs (VCEG-M33 / common test conditions use 4).
 MIN_POINTS = 4
@@ -191,6 +191,52 @@ def bd_rate(anchor_rates: Sequence[float], anchor_metric: Sequence[float],
     return float(value)
 
 
+def bd_rate_bound(anchor_rates: Sequence[float], anchor_metric: Sequence[float],
+                  test_rates: Sequence[float], test_metric: Sequence[float], *,
+                  min_points: int = MIN_POINTS, non_monotonic: str = 'raise',
+                  anchor_name: str = 'anchor', test_name: str = 'test') -> tuple[str, float]:
+    """A bound on the BD-rate of two curves whose metric ranges do not overlap (where
+    :func:`bd_rate` has no interval to average over).
+
+    The upper curve's lowest-rate point reaches more than every metric of the lower curve,
+    so the upper codec needs at most that rate for each of them (a codec can always spend
+    its cheapest point). Averaged the BD-rate way, over the lower curve's metric range with
+    pchip-interpolated log10 rates: if ``test`` is the upper curve its BD-rate is *at most*
+    ``10 ** (log10(r_test_min) - mean log10 r_anchor(m)) - 1``; if ``anchor`` is, the test's
+    is *at least* ``10 ** (mean log10 r_test(m) - log10 r_anchor_min) - 1``.
+
+    Returns:
+        tuple[str, float]: ``('<=', pct)`` (test above) or ``('>=', pct)`` (test below), in
+        percent like :func:`bd_rate`.
+
+    Raises:
+        ValueError: If the metric ranges overlap (then :func:`bd_rate` applies) or a curve
+            fails the checks of :func:`bd_rate`.
+
+    Example:
+        >>> side, pct = bd_rate_bound([1, 2, 4, 8], [1, 2, 3, 4], [0.5, 1, 2, 4], [5, 6, 7, 8])
+        >>> side, round(pct, 1)  # 0.5 against the anchor's geometric mean 2 ** 1.5
+        ('<=', -82.3)
+    """
+    from scipy.interpolate import PchipInterpolator  # a dependency of bjontegaard
+    _check_options(min_points, 0.0, non_monotonic)
+    ra, ma = _prepare(anchor_rates, anchor_metric, anchor_name, 'BD-rate bound', min_points,
+                      non_monotonic)
+    rt, mt = _prepare(test_rates, test_metric, test_name, 'BD-rate bound', min_points,
+                      non_monotonic)
+
+    def mean_log_rate(rates: np.ndarray, metrics: np.ndarray) -> float:
+        curve = PchipInterpolator(metrics, np.log10(rates))
+        return float(curve.integrate(metrics[0], metrics[-1]) / (metrics[-1] - metrics[0]))
+
+    if mt[0] > ma[-1]:
+        return '<=', float(100 * (10 ** (math.log10(rt[0]) - mean_log_rate(ra, ma)) - 1))
+    if ma[0] > mt[-1]:
+        return '>=', float(100 * (10 ** (mean_log_rate(rt, mt) - math.log10(ra[0])) - 1))
+    raise ValueError(f"BD-rate bound: the metric ranges of '{anchor_name}' and "
+                     f"'{test_name}' overlap; use bd_rate")
+
+
 def bd_metric(anchor_rates: Sequence[float], anchor_metric: Sequence[float],
               test_rates: Sequence[float], test_metric: Sequence[float], *,
               min_points: int = MIN_POINTS, min_overlap: float = MIN_OVERLAP,
@@ -287,7 +333,9 @@ def compare(anchor: Curve, tests: Sequence[Curve], *, min_points: int = MIN_POIN
     Returns:
         list[dict]: One row per test curve, in order: ``anchor``, ``test``, ``metric_name``,
         ``bd_rate_pct`` (%, negative = fewer bits), ``bd_metric`` (metric units, positive =
-        more accurate), ``metric_overlap`` / ``rate_overlap`` (overlap fraction of the
+        more accurate), ``bd_rate_bound`` (where the metric ranges do not overlap and so
+        ``bd_rate_pct`` is None: ``[side, pct]`` from :func:`bd_rate_bound`, e.g. ``['<=',
+        -35.8]``; else None), ``metric_overlap`` / ``rate_overlap`` (overlap fraction of the
         smaller span on the metric / log10-rate axis, after sorting and any Pareto pruning),
         ``num_points_anchor`` / ``num_points_test`` (as given), ``method`` ('pchip') and
         ``error`` (None, or the message with ``on_error='record'``).
@@ -311,7 +359,8 @@ def compare(anchor: Curve, tests: Sequence[Curve], *, min_points: int = MIN_POIN
     for test in tests:
         row: dict[str, Any] = dict(anchor=anchor.name, test=test.name,
                                    metric_name=anchor.metric_name, bd_rate_pct=None,
-                                   bd_metric=None, metric_overlap=None, rate_overlap=None,
+                                   bd_metric=None, bd_rate_bound=None,
+                                   metric_overlap=None, rate_overlap=None,
                                    num_points_anchor=len(anchor.rates),
                                    num_points_test=len(test.rates),
                                    method=_METHOD, error=None)
@@ -333,6 +382,11 @@ def compare(anchor: Curve, tests: Sequence[Curve], *, min_points: int = MIN_POIN
                               non_monotonic)
             row['metric_overlap'] = _metric_overlap_fraction(ma, mt)
             row['rate_overlap'] = _metric_overlap_fraction(np.log10(ra), np.log10(rt))
+            if row['bd_rate_pct'] is None and row['metric_overlap'] == 0.0:
+                row['bd_rate_bound'] = list(bd_rate_bound(
+                    anchor.rates, anchor.metrics, test.rates, test.metrics,
+                    min_points=min_points, non_monotonic=non_monotonic,
+                    anchor_name=anchor.name, test_name=test.name))
         except ValueError:
             pass  # already reported by the deltas above
         if errors:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmdicm.evaluation.bd_metrics import (BDOverlapWarning, Curve, bd_metric, bd_rate, compare,
-                                          write_results)
+from mmdicm.evaluation.bd_metrics import (BDOverlapWarning, Curve, bd_metric, bd_rate,
+                                          bd_rate_bound, compare, write_results)
 
 RATES = [0.05, 0.1, 0.2, 0.4, 0.8]
 MAP = [0.12, 0.21, 0.29, 0.34, 0.37]
@@ -118,6 +118,25 @@ def test_no_overlap_raises():
         bd_rate([1, 2, 3, 4], [1, 2, 3, 4], [5, 6, 7, 8], [4, 5, 6, 7])
 
 
+def test_bd_rate_bound_where_the_metric_ranges_do_not_overlap():
+    """Disjoint metric ranges: no BD-rate, but the upper curve's cheapest point bounds it. A
+    log-linear anchor (rate 2 ** (m - 1)) has the geometric-mean rate 2 ** 1.5 over its range,
+    so a test reaching more at 0.5 bpp is at most 0.5 / 2 ** 1.5 - 1; the other way round the
+    test is at least 2 ** 1.5 / 0.5 - 1."""
+    low = ([1, 2, 4, 8], [1, 2, 3, 4])
+    high = ([4, 0.5, 1, 2], [8, 5, 6, 7])  # any order
+    side, pct = bd_rate_bound(*low, *high)
+    assert side == '<=' and pct == pytest.approx(100 * (0.5 / 2 ** 1.5 - 1), rel=1e-9)
+    side, pct = bd_rate_bound(*high, *low)
+    assert side == '>=' and pct == pytest.approx(100 * (2 ** 1.5 / 0.5 - 1), rel=1e-9)
+    # the cheaper the upper curve's lowest point, the tighter (more negative) the bound
+    assert bd_rate_bound(*low, [0.25, 1, 2, 4], [5, 6, 7, 8])[1] < bd_rate_bound(*low, *high)[1]
+    with pytest.raises(ValueError, match="'jpeg' and 'dicm' overlap; use bd_rate"):
+        bd_rate_bound(RATES, MAP, RATES, MAP, anchor_name='jpeg', test_name='dicm')
+    with pytest.raises(ValueError, match='at least 4 points'):
+        bd_rate_bound(*low, [0.5, 1], [5, 6])
+
+
 # ---------------------------------------------------------------------------------- checks
 def test_too_few_points():
     with pytest.raises(ValueError, match="BD-rate needs at least 4 points per curve, got 3 "
@@ -218,6 +237,16 @@ def test_compare_records_errors():
     table = compare(jpeg, [dicm, far], on_error='record')
     assert table[0]['error'] is None and table[0]['bd_rate_pct'] is not None
     assert table[1]['bd_rate_pct'] is None and 'do not overlap' in table[1]['error']
+    # 'far' is above jpeg at 100x its rates: the bound is in the row, the overlapping row has
+    # none
+    assert table[0]['bd_rate_bound'] is None
+    side, pct = table[1]['bd_rate_bound']
+    assert side == '<=' and pct == pytest.approx(
+        bd_rate_bound(jpeg.rates, jpeg.metrics, far.rates, far.metrics)[1]) and pct > 0
+    from mmdicm.apis.rate_sweep.report import format_bd_rate
+    assert format_bd_rate(table[1]) == f'<= {pct:+.1f}'
+    assert format_bd_rate(table[0]) == f"{table[0]['bd_rate_pct']:+.1f}"
+    assert format_bd_rate(dict(bd_rate_pct=None, bd_rate_bound=None)) == 'n/a'
 
 
 def test_compare_records_each_delta_on_its_own():

@@ -86,6 +86,15 @@ def _fmt(value: Optional[float], spec: str) -> str:
     return 'n/a' if value is None else format(value, spec)
 
 
+def format_bd_rate(row: Dict[str, Any]) -> str:
+    """A BD table row's BD-rate: the value, else the bound where the metric ranges do not
+    overlap (e.g. '<= -35.8'), else 'n/a'."""
+    if row.get('bd_rate_pct') is None and row.get('bd_rate_bound'):
+        side, pct = row['bd_rate_bound']
+        return f'{side} {pct:+.1f}'
+    return _fmt(row.get('bd_rate_pct'), '+.1f')
+
+
 def format_sweep_markdown(result: SweepResult) -> str:
     """The results as Markdown: the BD table, then every point (what the README shows)."""
     lines = [f'Task: {result.task}; metric: {result.metric_name}; uncompressed: '
@@ -93,8 +102,10 @@ def format_sweep_markdown(result: SweepResult) -> str:
              '| DICM curve | anchor | BD-rate (%) | BD-' + result.metric_name + ' | note |',
              '| --- | --- | ---: | ---: | --- |']
     for row in result.table:
-        note = '; '.join(n for n in (row.get('warning'), row.get('error')) if n)
-        lines.append(f"| {row['test']} | {row['anchor']} | {_fmt(row['bd_rate_pct'], '+.1f')} | "
+        bound = ('BD-rate: a bound, the upper curve\'s lowest-rate point against the lower '
+                 'curve (docs/bd_metrics.md)') if row.get('bd_rate_bound') else None
+        note = '; '.join(n for n in (row.get('warning'), row.get('error'), bound) if n)
+        lines.append(f"| {row['test']} | {row['anchor']} | {format_bd_rate(row)} | "
                      f"{_fmt(row['bd_metric'], '+.3f')} | {' '.join(note.split())} |")
     lines += ['', '| codec | setting | bpp | payload bpp | ' + result.metric_name + ' |',
               '| --- | --- | ---: | ---: | ---: |']
