@@ -19,10 +19,12 @@ from .bitstream import BitstreamError, DICMBitstream, container_overhead, pack, 
 from .files import read, write
 from .compression_net import DICMCompressionNet
 from . import rans
-from .feature_codec import CODEC_PRESETS, DEFAULT_MAX_PIXELS, DEFAULT_PRESET, DICMFeatureCodec
+from .feature_codec import (CODEC_PRESET_REVISIONS, CODEC_PRESETS, DEFAULT_MAX_PIXELS,
+                            DEFAULT_PRESET, DICMFeatureCodec)
 from .rate import likelihood_bpp
 from .re_module import REModule
 
 __all__ = ['BitstreamError', 'DICMBitstream', 'container_overhead', 'pack', 'unpack', 'read',
-           'write', 'CODEC_PRESETS', 'DEFAULT_MAX_PIXELS', 'DEFAULT_PRESET', 'DICMCompressionNet',
-           'DICMFeatureCodec', 'REModule', 'likelihood_bpp', 'rans']
+           'write', 'CODEC_PRESET_REVISIONS', 'CODEC_PRESETS', 'DEFAULT_MAX_PIXELS',
+           'DEFAULT_PRESET', 'DICMCompressionNet', 'DICMFeatureCodec', 'REModule',
+           'likelihood_bpp', 'rans']

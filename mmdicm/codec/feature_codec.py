@@ -31,9 +31,9 @@ __all__ = ['DICMFeatureCodec', 'DEFAULT_MAX_PIXELS', 'CODEC_PRESETS', 'DEFAULT_P
 #: cheaper blocks (hyperprior, 2-block g_s and hyper-coder, no norm in RE); what checkpoints
 #: and containers written before the switch need. ``'s'`` (DICM-S): the edge-sized codec,
 #: the paper's kinds of block at smaller widths, RE starting with its first down-scaling, no
-#: full-resolution HorNet block on either side and 3x3 full-resolution (de)convs: 20.6 edge /
-#: 7.2 receiver GFLOPs at 512x512 against mmdicm-v1's 68.1 / 17.8 (the width search:
-#: ``docs/dicm-s.md``).
+#: full-resolution HorNet block on either side and 3x3 full-resolution (de)convs, and (since
+#: 2026-12-04) the release's LeakyReLU on the latent and drop path: 20.6 edge / 7.2 receiver
+#: GFLOPs at 512x512 against mmdicm-v1's 68.1 / 17.8 (the width search: ``docs/dicm-s.md``).
 CODEC_PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
     'mmdicm-v1': dict(re={}, net={}),
     'release': dict(
@@ -45,8 +45,20 @@ CODEC_PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         re=dict(hidden_channels=64, latent_channels=128, depths=(0, 1, 2)),
         net=dict(mid_channels=96, latent_channels=160, hyper_channels=128, hyper_dim=192,
                  hyper_heads=3, mlp_ratios=(0.5, 2.0, 2.0), analysis_full_res_block=False,
-                 outer_kernel_size=3)),
+                 outer_kernel_size=3, latent_leaky_relu=True, drop_path=(0.0, 0.25, 0.5))),
 }
+
+#: presets whose definition changed after work had been cached under their name: the
+#: revision joins the rate sweep's config digests (``config_digest``), so points cached
+#: under the old definition are measured again rather than reported as the new one's. 's'
+#: took the release's two blocks that cost no FLOPs (LeakyReLU on the latent, drop path) on
+#: 2026-12-04: BD-rate vs the release preset +51.4 % -> +7.1 % (``docs/dicm-s.md``). Their
+#: weights have the same shapes, so an 's' checkpoint trained before loads without error
+#: into the new 's' and runs with other activations: build it with
+#: ``net=dict(latent_leaky_relu=False, drop_path=(0.0, 0.0, 0.0))``. Its containers are
+#: refused (the fingerprint holds both options).
+CODEC_PRESET_REVISIONS: Dict[str, str] = {
+    's': '2026-12-04: latent_leaky_relu=True, drop_path=(0.0, 0.25, 0.5)'}
 
 #: the preset a codec gets when its config names none: the release's blocks, measured
 #: BD-rate -61 % against mmdicm-v1 on the COCO-like sweep at CPU scale (``docs/components.md``)

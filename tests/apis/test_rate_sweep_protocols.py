@@ -726,6 +726,37 @@ def test_codec_options_reach_every_dicm_config_and_bad_ones_are_refused_first(tm
     assert with_key.settings['task_config_digest'] == without.settings['task_config_digest']
 
 
+def test_a_revised_preset_changes_the_digests_of_its_configs_alone(tmp_path, monkeypatch):
+    """Issue 18 revised preset 's' (the release's LeakyReLU latent and drop path): the points
+    a sweep cached under the old 's' must be measured again, not reported as the new one's,
+    while every other preset's digests (and so their cached points) stay as they were."""
+    import copy
+    import hashlib
+
+    import mmdicm.apis.rate_sweep.configs as configs
+    from mmdicm.apis.rate_sweep.plan import make_plan
+
+    def plan(preset):
+        options = {'model.backbone.codec.preset': preset}
+        return make_plan(COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
+                         None, None, None, None, None, 0,
+                         dict(codec=options, dicm=dict(options), task_stage=dict(options)),
+                         dict(num_train=4, num_val=2, image_size=256, preset='coco-like'))
+
+    def plain(cfg):  # the digest before revisions existed
+        cfg = copy.deepcopy(cfg)
+        for key in ('work_dir', 'load_from', 'experiment_name'):
+            cfg.pop(key, None)
+        return hashlib.sha256(cfg.pretty_text.encode('utf-8')).hexdigest()[:16]
+
+    s, release = plan('s'), plan('release')
+    assert configs.config_digest(release.task_stage_cfg) == plain(release.task_stage_cfg)
+    assert configs.config_digest(s.task_stage_cfg) != plain(s.task_stage_cfg)
+    assert s.settings['task_config_digest'] == release.settings['task_config_digest']
+    monkeypatch.setitem(configs.CODEC_PRESET_REVISIONS, 'release', 'a test revision')
+    assert configs.config_digest(release.task_stage_cfg) != plain(release.task_stage_cfg)
+
+
 def test_task_stage_iters_0_plans_the_frozen_curve_alone(tmp_path):
     """--task-stage-iters 0 --no-second-task: no task-stage config (the sweep runs no task
     stage); the other DICM configs and their digests are those of the full plan."""

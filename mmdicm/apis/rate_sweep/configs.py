@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.registry import TRANSFORMS
 
 from ..launch import prepare_config
-from ...codec import DEFAULT_PRESET
+from ...codec import CODEC_PRESET_REVISIONS, DEFAULT_PRESET
 from ...baselines import get_pixel_codec
 from .tasks import SweepError, SweepTask
 
@@ -199,9 +199,29 @@ def check_preprocessors(task_cfg: Config, codec_cfg: Config) -> None:
                          'other features than it is tested on')
 
 
+def _revised_presets(node: Any) -> List[str]:
+    """The codec presets a config names whose definition was revised (the revisions)."""
+    found = []
+    if isinstance(node, dict):
+        preset = node.get('preset')
+        if isinstance(preset, str) and preset in CODEC_PRESET_REVISIONS:
+            found.append(f'codec preset {preset!r} revised {CODEC_PRESET_REVISIONS[preset]}')
+        for value in node.values():
+            found += _revised_presets(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            found += _revised_presets(value)
+    return found
+
+
 def config_digest(cfg: Config) -> str:
-    """sha256 of a resolved config, minus where it writes and what it loads."""
+    """sha256 of a resolved config, minus where it writes and what it loads; a codec preset
+    whose definition was revised (``CODEC_PRESET_REVISIONS``) adds its revision, so what was
+    cached under its old definition is not taken for the new one's."""
     cfg = copy.deepcopy(cfg)
     for key in ('work_dir', 'load_from', 'experiment_name'):
         cfg.pop(key, None)
-    return hashlib.sha256(cfg.pretty_text.encode('utf-8')).hexdigest()[:16]
+    text = cfg.pretty_text
+    for revision in sorted(set(_revised_presets(cfg.to_dict()))):
+        text += '\n# ' + revision
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]
