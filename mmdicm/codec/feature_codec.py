@@ -20,7 +20,8 @@ from .compression_net import _check_layout_on_load as check_net_layout
 from .re_module import REModule
 from .re_module import _check_layout_on_load as check_re_layout
 
-__all__ = ['DICMFeatureCodec', 'DEFAULT_MAX_PIXELS', 'CODEC_PRESETS', 'DEFAULT_PRESET']
+__all__ = ['DICMFeatureCodec', 'DEFAULT_MAX_PIXELS', 'CODEC_PRESETS', 'CODEC_PRESET_REVISIONS',
+           'DEFAULT_PRESET']
 
 #: ``DICMFeatureCodec(preset=...)``: defaults of the RE module's and the compression
 #: network's arguments, under the ``re`` / ``net`` dicts (whose keys win).
