@@ -218,12 +218,18 @@ def bd_rate_bound(anchor_rates: Sequence[float], anchor_metric: Sequence[float],
         >>> side, round(pct, 1)  # 0.5 against the anchor's geometric mean 2 ** 1.5
         ('<=', -82.3)
     """
-    from scipy.interpolate import PchipInterpolator  # a dependency of bjontegaard
     _check_options(min_points, 0.0, non_monotonic)
     ra, ma = _prepare(anchor_rates, anchor_metric, anchor_name, 'BD-rate bound', min_points,
                       non_monotonic)
     rt, mt = _prepare(test_rates, test_metric, test_name, 'BD-rate bound', min_points,
                       non_monotonic)
+    return _rate_bound(ra, ma, rt, mt, anchor_name, test_name)
+
+
+def _rate_bound(ra: np.ndarray, ma: np.ndarray, rt: np.ndarray, mt: np.ndarray,
+                anchor_name: str, test_name: str) -> tuple[str, float]:
+    """:func:`bd_rate_bound` of two curves already through :func:`_prepare`."""
+    from scipy.interpolate import PchipInterpolator  # a dependency of bjontegaard
 
     def mean_log_rate(rates: np.ndarray, metrics: np.ndarray) -> float:
         curve = PchipInterpolator(metrics, np.log10(rates))
@@ -383,10 +389,8 @@ def compare(anchor: Curve, tests: Sequence[Curve], *, min_points: int = MIN_POIN
             row['metric_overlap'] = _metric_overlap_fraction(ma, mt)
             row['rate_overlap'] = _metric_overlap_fraction(np.log10(ra), np.log10(rt))
             if row['bd_rate_pct'] is None and row['metric_overlap'] == 0.0:
-                row['bd_rate_bound'] = list(bd_rate_bound(
-                    anchor.rates, anchor.metrics, test.rates, test.metrics,
-                    min_points=min_points, non_monotonic=non_monotonic,
-                    anchor_name=anchor.name, test_name=test.name))
+                row['bd_rate_bound'] = list(_rate_bound(ra, ma, rt, mt, anchor.name,
+                                                        test.name))
         except ValueError:
             pass  # already reported by the deltas above
         if errors:
