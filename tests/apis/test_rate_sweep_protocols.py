@@ -311,26 +311,37 @@ def test_the_pretrained_backbone_loads_from_a_runner_checkpoint(tmp_path):
 
 def test_task_iters_stretch_the_task_model_s_schedule(tmp_path):
     """--task-iters trains longer with the same shape of schedule: the linear warm-up and
-    the cosine after it scaled together (not a cosine cut off, or one running past its end),
-    down to a schedule shorter than the warm-up was."""
+    the multi-step decay after it scaled together, milestones included (not a decay left at
+    the old iterations, or one past the new end), down to a schedule shorter than the
+    warm-up was."""
     from mmdicm.apis.rate_sweep.plan import make_plan
     args = (COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'], None)
     sizes = dict(num_train=4, num_val=2, image_size=256, preset='coco-like')
     default = make_plan(*args, None, None, None, None, 0, None, sizes).task_cfg
-    assert default.train_cfg.max_iters == 1800
-    assert [(s.begin, s.end) for s in default.param_scheduler] == [(0, 100), (100, 1800)]
-    longer = make_plan(*args, 3600, None, None, None, 0, None, sizes).task_cfg
-    warm, cosine = longer.param_scheduler
-    assert (warm.begin, warm.end, cosine.begin, cosine.end) == (0, 200, 200, 3600)
-    assert cosine.T_max == 3400 and longer.train_cfg.max_iters == 3600
-    # its checkpoints stay every 300 iterations (a run the session stops resumes from the
+    assert default.train_cfg.max_iters == 3000
+    assert [(s.begin, s.end) for s in default.param_scheduler] == [(0, 100), (0, 3000)]
+    assert default.param_scheduler[1].milestones == [2000, 2750]
+    longer = make_plan(*args, 6000, None, None, None, 0, None, sizes).task_cfg
+    warm, steps = longer.param_scheduler
+    assert (warm.begin, warm.end, steps.begin, steps.end) == (0, 200, 0, 6000)
+    assert steps.milestones == [4000, 5500] and longer.train_cfg.max_iters == 6000
+    # its checkpoints stay every 250 iterations (a run the session stops resumes from the
     # last; one checkpoint at the end lost a 3600-iteration run); the end is saved as well
-    assert longer.default_hooks.checkpoint.interval == 300
+    assert longer.default_hooks.checkpoint.interval == 250
     assert longer.default_hooks.checkpoint.get('save_last', True)
     tiny = make_plan(*args, 9, None, None, None, 0, None, sizes).task_cfg
-    assert [(s.begin, s.end) for s in tiny.param_scheduler] == [(0, 1), (1, 9)]
-    assert tiny.param_scheduler[1].T_max == 8
+    assert [(s.begin, s.end) for s in tiny.param_scheduler] == [(0, 1), (0, 9)]
+    assert tiny.param_scheduler[1].milestones == [6, 8]
     assert tiny.default_hooks.checkpoint.interval == 9
+    # a cosine (the pre-training's) keeps spanning its stretch
+    from mmengine.config import Config
+    from mmdicm.apis.rate_sweep.configs import set_iters
+    cfg = Config(dict(train_cfg=dict(max_iters=1800), default_hooks=dict(checkpoint=dict(
+        interval=1800)), param_scheduler=[dict(type='CosineAnnealingLR', by_epoch=False,
+                                               begin=100, end=1800, T_max=1700)]))
+    set_iters(cfg, 3600)
+    assert (cfg.param_scheduler[0].begin, cfg.param_scheduler[0].end,
+            cfg.param_scheduler[0].T_max) == (200, 3600, 3400)
     # a config that checkpoints at its end alone (the task stage) does so at the new end
     stage = make_plan(*args, None, None, None, None, 0, None, sizes,
                       task_stage_iters=900).task_stage_cfg

@@ -164,9 +164,9 @@ def set_epochs(cfg: Config, epochs: int) -> None:
 
 def set_iters(cfg: Config, iters: int) -> None:
     """Train ``iters`` iterations; the iteration-based schedulers are scaled to match (each
-    ``begin`` / ``end`` by ``iters / max_iters``, a cosine's ``T_max`` spanning its new
-    stretch): the same shape of schedule, warm-up included (the iteration twin of
-    :func:`set_epochs`). A config that checkpoints at its end alone does so at the new end; one
+    ``begin`` / ``end`` and a multi-step's ``milestones`` by ``iters / max_iters``, a
+    cosine's ``T_max`` spanning its new stretch): the same shape of schedule, warm-up
+    included (the iteration twin of :func:`set_epochs`). A config that checkpoints at its end alone does so at the new end; one
     that checkpoints every N iterations keeps N, so a long run stopped with the session
     resumes from its last N-iteration checkpoint rather than from scratch."""
     old = int(cfg.train_cfg.max_iters)
@@ -181,6 +181,8 @@ def set_iters(cfg: Config, iters: int) -> None:
         begin = int(int(sched.get('begin', 0)) * iters / old + 0.5)  # half up
         end = max(begin + 1, int(sched['end'] * iters / old + 0.5))
         sched.update(begin=begin, end=end)
+        if sched.get('milestones'):  # steps counted from ``begin``, so they scale alike
+            sched['milestones'] = [int(m * iters / old + 0.5) for m in sched['milestones']]
         if sched.get('type') == 'CosineAnnealingLR':
             sched['T_max'] = end - begin
 
