@@ -10,7 +10,8 @@ import warnings
 from typing import Any, List
 
 from .bd_metrics import (MIN_OVERLAP, MIN_POINTS, BDOverlapWarning, Curve, bd_metric, bd_rate,
-                         bd_rate_bound, compare, write_results)
+                         bd_rate_bound, compare)
+from .bd_results import write_results
 from .metrics import DICMBppMetric, PixelCodecBppMetric
 
 #: old name here -> the module it moved to

@@ -6,7 +6,8 @@ import pytest
 
 from mmdicm.apis.rate_sweep import SweepError
 from mmdicm.apis.rate_sweep.compare import compare_sweeps
-from mmdicm.evaluation.bd_metrics import Curve, write_results
+from mmdicm.evaluation.bd_metrics import Curve
+from mmdicm.evaluation.bd_results import write_results
 
 sys.path.insert(0, osp.join(osp.dirname(__file__), '..', '..', 'tools'))
 import compare_sweeps as tool  # noqa: E402

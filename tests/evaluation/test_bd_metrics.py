@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from mmdicm.evaluation.bd_metrics import (BDOverlapWarning, Curve, bd_metric, bd_rate,
-                                          bd_rate_bound, compare, write_results)
+                                          bd_rate_bound, compare)
+from mmdicm.evaluation.bd_results import write_results
 
 RATES = [0.05, 0.1, 0.2, 0.4, 0.8]
 MAP = [0.12, 0.21, 0.29, 0.34, 0.37]
@@ -320,3 +321,12 @@ def test_write_results_reference_line(tmp_path):
         with pytest.raises(TypeError, match='reference must be'):
             write_results([jpeg], [], tmp_path / 'bad', reference=bad)
     assert not (tmp_path / 'bad').exists()
+
+
+def test_write_results_still_resolves_from_bd_metrics():
+    """write_results moved to bd_results (bd_metrics was 548 lines); the old import path
+    users may have is the same function, and an unknown name is still an AttributeError."""
+    from mmdicm.evaluation import bd_metrics, bd_results
+    assert bd_metrics.write_results is bd_results.write_results is write_results
+    with pytest.raises(AttributeError, match='no attribute'):
+        bd_metrics.no_such_name

@@ -6,7 +6,8 @@ import os.path as osp
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ...evaluation.bd_metrics import BDOverlapWarning, Curve, compare, write_results
+from ...evaluation.bd_metrics import BDOverlapWarning, Curve, compare
+from ...evaluation.bd_results import write_results
 from .tasks import SweepError
 
 __all__ = ['compare_sweeps', 'read_sweep_curves']

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ...baselines.feature_vvc import FEATURE_CODECS
 from ...datasets import generate_embedded_dataset
-from ...evaluation.bd_metrics import write_results
+from ...evaluation.bd_results import write_results
 from . import phases
 from .phases import Log, Sweep
 from .curve import read_training_curve
