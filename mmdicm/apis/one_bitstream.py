@@ -115,11 +115,11 @@ def compress_and_analyze(models: Sequence[TaskModel], data_root: str, work_dir: 
     tools).
 
     Returns:
-        dict: ``files`` (folder of the containers), ``num_files``, ``bpp`` (measured over
-        the original pixels, the one rate of every task), ``bpp_input`` (over the pixels the
-        edge coded, after its test pipeline's resize: ``DICMBppMetric``'s), ``metrics`` by
-        task name,
-        ``failures`` by step (must be empty), ``seconds`` by step.
+        dict: ``files`` (folder of the containers), ``num_files``, ``bytes`` (all the
+        files'), ``bpp`` (measured over the original pixels, the one rate of every task),
+        ``bpp_input`` (over the pixels the edge coded, after its test pipeline's resize:
+        ``DICMBppMetric``'s), ``metrics`` by task name, ``failures`` by step (must be
+        empty), ``seconds`` by step.
     """
     from .deploy import analyze_bitstreams, compress_images, find_images, load_deploy_model
     coco_file, labels_file = _val_subset(data_root, osp.join(work_dir, 'annotations'),
@@ -148,6 +148,7 @@ def compress_and_analyze(models: Sequence[TaskModel], data_root: str, work_dir: 
         failures[name] = list(result.failures)
         seconds[name] = time.perf_counter() - t0
     return dict(files=files, num_files=len(compressed.manifest['images']),
+                bytes=compressed.manifest['totals']['bytes'],
                 bpp=compressed.manifest['totals']['bpp_original'],
                 bpp_input=compressed.manifest['totals']['bpp_input'], metrics=metrics,
                 failures=failures, seconds=seconds)

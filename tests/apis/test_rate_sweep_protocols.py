@@ -558,7 +558,9 @@ def test_a_second_task_model_reads_the_detector_s_files_per_lambda(tmp_path, one
             f'dicm-task-stage@{lam}']
         # the detector's files, read by both: their rate is the detector's test pass's
         assert p['writer'] == det['checkpoint'] and p['num_files'] == 2
-        assert p['bpp'] == pytest.approx(det['bpp'], rel=1e-3)
+        # (within a few bits: the test pass codes in batches of 2, the files one at a time;
+        # 0.23059 / 0.23083 bpp measured on an AMD EPYC machine: second.SAME_BITS_SLACK_BYTES)
+        assert p['bpp'] == pytest.approx(det['bpp'], rel=5e-3)
         assert p['payload_bpp'] == det['payload_bpp']
         assert 'coco/bbox_mAP' in p['detector_metrics'] and 0 <= p['metric'] <= 100
         assert sorted(os.listdir(p['files'])) == sorted(
@@ -783,3 +785,20 @@ def test_task_stage_iters_0_plans_the_frozen_curve_alone(tmp_path):
     assert frozen.task_stage_cfg is None and frozen.task_stage_digest == ''
     assert full.task_stage_cfg is not None
     assert frozen.dicm_digest == full.dicm_digest and frozen.settings == full.settings
+
+
+def test_same_bits_check_allows_a_few_bits_per_file_not_another_bitstream():
+    """The second task's files must be the detector's test pass's bits: a couple of bits
+    moved by another batch size pass (measured: 2 of ~1890 bits on two 64-px files, 0.10 %,
+    above the 1e-3 relative tolerance alone), another edge's or other images' percents do
+    not."""
+    from mmdicm.apis.rate_sweep.second import check_same_bits
+    # two 64-px files, 236 bytes in all: 0.23059 bpp against the test pass's 0.23083
+    check_same_bits(0.23059, 0.23083, 2, 236, 'tiny')
+    # a hundred 256-px files at 0.3 bpp (~245 kB): 4 bytes a file is 0.16 %, 1 % is not
+    check_same_bits(0.3 * 1.0015, 0.3, 100, 245_760, 'real')
+    with pytest.raises(rs.SweepError, match=r'real: the files hold 0\.30300 bpp.*not the '
+                                            r'bitstream of its curve'):
+        check_same_bits(0.303, 0.3, 100, 245_760, 'real')
+    with pytest.raises(rs.SweepError, match='tiny'):  # another λ's edge
+        check_same_bits(0.18, 0.23083, 2, 184, 'tiny')
