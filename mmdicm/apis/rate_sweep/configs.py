@@ -166,9 +166,10 @@ def set_iters(cfg: Config, iters: int) -> None:
     """Train ``iters`` iterations; the iteration-based schedulers are scaled to match (each
     ``begin`` / ``end`` and a multi-step's ``milestones`` by ``iters / max_iters``, a
     cosine's ``T_max`` spanning its new stretch): the same shape of schedule, warm-up
-    included (the iteration twin of :func:`set_epochs`). A config that checkpoints at its end alone does so at the new end; one
-    that checkpoints every N iterations keeps N, so a long run stopped with the session
-    resumes from its last N-iteration checkpoint rather than from scratch."""
+    included (the iteration twin of :func:`set_epochs`). A config that checkpoints at its end
+    alone does so at the new end; one that checkpoints every N iterations keeps N, so a long
+    run stopped with the session resumes from its last N-iteration checkpoint rather than
+    from scratch."""
     old = int(cfg.train_cfg.max_iters)
     cfg.train_cfg.max_iters = iters
     interval = int(cfg.default_hooks.checkpoint.get('interval', old))
