@@ -313,7 +313,7 @@ def test_task_iters_stretch_the_task_model_s_schedule(tmp_path):
     """--task-iters trains longer with the same shape of schedule: the linear warm-up and
     the multi-step decay after it scaled together, milestones included (not a decay left at
     the old iterations, or one past the new end), down to a schedule shorter than the
-    warm-up was."""
+    warm-up was; the validation interval too."""
     from mmdicm.apis.rate_sweep.plan import make_plan
     args = (COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'], None)
     sizes = dict(num_train=4, num_val=2, image_size=256, preset='coco-like')
@@ -329,10 +329,15 @@ def test_task_iters_stretch_the_task_model_s_schedule(tmp_path):
     # last; one checkpoint at the end lost a 3600-iteration run); the end is saved as well
     assert longer.default_hooks.checkpoint.interval == 250
     assert longer.default_hooks.checkpoint.get('save_last', True)
+    # the learning curve keeps its 12 validations, one at 3/4 where the plateau check starts
+    assert default.train_cfg.val_interval == 250 and longer.train_cfg.val_interval == 500
+    half = make_plan(*args, 1500, None, None, None, 0, None, sizes).task_cfg
+    assert half.train_cfg.val_interval == 125 and 1125 % half.train_cfg.val_interval == 0
     tiny = make_plan(*args, 9, None, None, None, 0, None, sizes).task_cfg
     assert [(s.begin, s.end) for s in tiny.param_scheduler] == [(0, 1), (0, 9)]
     assert tiny.param_scheduler[1].milestones == [6, 8]
     assert tiny.default_hooks.checkpoint.interval == 9
+    assert tiny.train_cfg.val_interval == 1
     # a cosine (the pre-training's) keeps spanning its stretch
     from mmengine.config import Config
     from mmdicm.apis.rate_sweep.configs import set_iters

@@ -169,9 +169,14 @@ def set_iters(cfg: Config, iters: int) -> None:
     included (the iteration twin of :func:`set_epochs`). A config that checkpoints at its end
     alone does so at the new end; one that checkpoints every N iterations keeps N, so a long
     run stopped with the session resumes from its last N-iteration checkpoint rather than
-    from scratch."""
+    from scratch. A validation interval shorter than the schedule (a learning curve) scales
+    too, so the curve keeps its number of points and one falls at 3/4 of the schedule where
+    the plateau check starts (:func:`~.curve.plateau`)."""
     old = int(cfg.train_cfg.max_iters)
     cfg.train_cfg.max_iters = iters
+    val_interval = cfg.train_cfg.get('val_interval')
+    if isinstance(val_interval, int) and val_interval < old:
+        cfg.train_cfg.val_interval = max(1, int(val_interval * iters / old + 0.5))
     interval = int(cfg.default_hooks.checkpoint.get('interval', old))
     if interval >= old or interval > iters:
         cfg.default_hooks.checkpoint.interval = iters
