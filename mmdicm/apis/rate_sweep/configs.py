@@ -173,10 +173,14 @@ def set_iters(cfg: Config, iters: int) -> None:
     too, so the curve keeps its number of points and one falls at 3/4 of the schedule where
     the plateau check starts (:func:`~.curve.plateau`)."""
     old = int(cfg.train_cfg.max_iters)
+
+    def scale(step: int) -> int:  # to the new schedule, rounded half up
+        return int(int(step) * iters / old + 0.5)
+
     cfg.train_cfg.max_iters = iters
     val_interval = cfg.train_cfg.get('val_interval')
     if isinstance(val_interval, int) and val_interval < old:
-        cfg.train_cfg.val_interval = max(1, int(val_interval * iters / old + 0.5))
+        cfg.train_cfg.val_interval = max(1, scale(val_interval))
     interval = int(cfg.default_hooks.checkpoint.get('interval', old))
     if interval >= old or interval > iters:
         cfg.default_hooks.checkpoint.interval = iters
@@ -184,11 +188,11 @@ def set_iters(cfg: Config, iters: int) -> None:
         if sched.get('by_epoch', True) or not isinstance(sched.get('end'), int) or \
                 sched['end'] > old:
             continue  # epoch-based, or open-ended: nothing to scale
-        begin = int(int(sched.get('begin', 0)) * iters / old + 0.5)  # half up
-        end = max(begin + 1, int(sched['end'] * iters / old + 0.5))
+        begin = scale(sched.get('begin', 0))
+        end = max(begin + 1, scale(sched['end']))
         sched.update(begin=begin, end=end)
         if sched.get('milestones'):  # steps counted from ``begin``, so they scale alike
-            sched['milestones'] = [int(m * iters / old + 0.5) for m in sched['milestones']]
+            sched['milestones'] = [scale(m) for m in sched['milestones']]
         if sched.get('type') == 'CosineAnnealingLR':
             sched['T_max'] = end - begin
 
