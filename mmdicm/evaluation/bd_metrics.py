@@ -394,8 +394,12 @@ def compare(anchor: Curve, tests: Sequence[Curve], *, min_points: int = MIN_POIN
 
 def __getattr__(name: str) -> Any:
     """``write_results``, which moved to :mod:`mmdicm.evaluation.bd_results`, still resolves
-    here (imported when asked for: that module imports this one)."""
+    here for one release, with a DeprecationWarning like every moved name of
+    :mod:`mmdicm.evaluation` (imported when asked for: that module imports this one)."""
     if name == 'write_results':
+        warnings.warn('mmdicm.evaluation.bd_metrics.write_results moved to '
+                      'mmdicm.evaluation.bd_results.write_results; the old name goes in the '
+                      'next release', DeprecationWarning, stacklevel=2)
         from .bd_results import write_results
         return write_results
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -325,8 +325,11 @@ def test_write_results_reference_line(tmp_path):
 
 def test_write_results_still_resolves_from_bd_metrics():
     """write_results moved to bd_results (bd_metrics was 548 lines); the old import path
-    users may have is the same function, and an unknown name is still an AttributeError."""
+    users may have is the same function, warns like every moved name (naming the new place),
+    and an unknown name is still an AttributeError."""
     from mmdicm.evaluation import bd_metrics, bd_results
-    assert bd_metrics.write_results is bd_results.write_results is write_results
+    with pytest.warns(DeprecationWarning, match='moved to mmdicm.evaluation.bd_results'):
+        old = bd_metrics.write_results
+    assert old is bd_results.write_results is write_results
     with pytest.raises(AttributeError, match='no attribute'):
         bd_metrics.no_such_name
