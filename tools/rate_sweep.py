@@ -124,6 +124,11 @@ def main(argv=None) -> int:
                         "--codec-preset) instead of measuring them again; also its warm "
                         "start and DICM points where this sweep's configs made them (e.g. "
                         "another --task-stage-iters trains only the task stages)")
+    parser.add_argument('--pretrain-from', metavar='WORK_DIR', default=None,
+                        help="take the backbone pre-training of the sweep in WORK_DIR (the "
+                        "same pre-training config) instead of training it again, when "
+                        "--reuse-from cannot take its task model, e.g. another --task-iters "
+                        "(detection-coco-like; the checkpoint is linked into --work-dir)")
     parser.add_argument('--no-second-task', action='store_true',
                         help="leave out the task's second task model (detection-coco-like: "
                         "the whole-image classifier that reads the detector's DICM files "
@@ -165,7 +170,8 @@ def main(argv=None) -> int:
             task_stage_iters=args.task_stage_iters, learned_codecs=args.learned_codecs,
             learned_lambdas=args.learned_lambdas or DEFAULT_LEARNED_LAMBDAS,
             report_only=args.report_only, cfg_options=cfg_options,
-            reuse_from=args.reuse_from, second_task=not args.no_second_task)
+            reuse_from=args.reuse_from, pretrain_from=args.pretrain_from,
+            second_task=not args.no_second_task)
     except (SweepError, FileNotFoundError) as e:
         print('error: ' + ' '.join(str(e).split()), file=sys.stderr)
         return 2

@@ -494,6 +494,61 @@ def test_reuse_from_matches_a_task_model_with_a_pretrained_backbone(tmp_path):
                 reuse_task_model(sweep, str(other))
 
 
+def test_pretrain_from_links_the_pre_training_of_another_schedule(tmp_path):
+    """--pretrain-from: a task model on another schedule (--task-iters, refused by
+    --reuse-from) starts from the other sweep's pre-trained backbone, linked to where this
+    sweep's task config loads it, so its pre-training phase trains nothing; one made by
+    another pre-training config, an unfinished one or a missing file is refused by name."""
+    from mmdicm.apis.rate_sweep.configs import config_digest
+    from mmdicm.apis.rate_sweep.phases import Sweep, pretrain, reuse_pretraining
+    from mmdicm.apis.rate_sweep.plan import make_plan
+    sizes = dict(num_train=4, num_val=2, image_size=256, preset='coco-like')
+    other = tmp_path / '1x'
+    theirs = make_plan(COCO, str(other), str(tmp_path / 'd'), (1.0, ), ['jpeg'], None, None,
+                       None, None, None, 0, None, sizes)
+    source = other / 'pretrain' / 'iter_3000.pth'
+    os.makedirs(source.parent)
+    source.write_bytes(b'backbone')
+    done = dict(checkpoint=str(source), top1=61.5, seconds=9.0,
+                config_digest=config_digest(theirs.pretrain_cfg))
+
+    def write(pretrain):
+        (other / 'sweep.json').write_text(json.dumps(dict(
+            version=1, settings=theirs.settings, points={}, pretrain=pretrain)))
+
+    def mine(name, seed=0):
+        plan = make_plan(COCO, str(tmp_path / name), str(tmp_path / 'd'), (1.0, ), ['jpeg'],
+                         None, 6000, None, None, None, seed, None, sizes)
+        os.makedirs(plan.work_dir)
+        return Sweep(plan, lambda _: None)
+
+    write(done)
+    sweep = mine('2x')
+    reuse_pretraining(sweep, str(other))
+    expected = sweep.plan.task_cfg.model.backbone.init_cfg['checkpoint']
+    assert expected.startswith(str(tmp_path / '2x')) and open(expected, 'rb').read() == \
+        b'backbone'
+    assert sweep.state['pretrain']['checkpoint'] == expected
+    assert json.loads((tmp_path / '2x' / 'sweep.json').read_text())['pretrain']['top1'] == 61.5
+    assert pretrain(sweep)['checkpoint'] == expected  # cached: nothing trains
+    # refused: another pre-training config (seed), none finished, its checkpoint gone
+    with pytest.raises(rs.SweepError, match='made by another config'):
+        reuse_pretraining(mine('seed1', seed=1), str(other))
+    write(None)
+    with pytest.raises(rs.SweepError, match='no finished pre-training'):
+        reuse_pretraining(mine('none'), str(other))
+    write(done)
+    source.unlink()
+    with pytest.raises(rs.SweepError, match='iter_3000.pth is gone'):
+        reuse_pretraining(mine('gone'), str(other))
+    (other / 'sweep.json').write_text('[]')
+    with pytest.raises(rs.SweepError, match='not a readable sweep state'):
+        reuse_pretraining(mine('bad'), str(other))
+    with pytest.raises(rs.SweepError, match='not both'):
+        rs.run_rate_sweep(task='detection-coco-like', work_dir=str(tmp_path / 'both'),
+                          reuse_from=str(other), pretrain_from=str(other))
+
+
 # ------------------------------------------------- the second task: one bitstream, two curves
 def _second_task_spec(tmp_path):
     """A tiny detection sweep with a task stage, and a whole-image classifier as its second

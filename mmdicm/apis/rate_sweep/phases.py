@@ -5,6 +5,7 @@ import copy
 import json
 import os
 import os.path as osp
+import shutil
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -121,25 +122,76 @@ def pretrain(sweep: Sweep) -> Optional[Dict[str, Any]]:
 DICM_OPTIONS = ('codec', 'dicm', 'task_stage')
 
 
+def _other_state(other_dir: str, flag: str) -> Dict[str, Any]:
+    """The ``sweep.json`` of another sweep's work dir, or :class:`SweepError` naming
+    ``flag`` and what is wrong."""
+    path = osp.join(other_dir, STATE_FILE)
+    if not osp.isfile(path):
+        raise SweepError(f'{flag} {other_dir}: no {STATE_FILE} there')
+    try:
+        with open(path, encoding='utf-8') as f:
+            other = json.load(f)
+    except (OSError, ValueError) as e:
+        raise SweepError(f'{flag} {other_dir}: {path} is not a readable sweep state '
+                         f'({e})') from None
+    if not isinstance(other, dict) or not all(isinstance(other.get(k), dict)
+                                              for k in ('settings', 'points')):
+        raise SweepError(f'{flag} {other_dir}: {path} is not a readable sweep state (no '
+                         'settings and points)')
+    return other
+
+
+def reuse_pretraining(sweep: Sweep, other_dir: str) -> None:
+    """Take the backbone pre-training of the sweep in ``other_dir`` (made by this sweep's
+    very pre-training config: equal digests) as this sweep's, e.g. for a task model on
+    another schedule (``--task-iters``), which ``--reuse-from`` refuses. Its checkpoint is
+    linked (copied across file systems) to where this sweep's task config loads it from,
+    so the task model's config, and its digest, stay this work dir's."""
+    plan = sweep.plan
+    if plan.pretrain_cfg is None:
+        raise SweepError(f'--pretrain-from {other_dir}: task {plan.spec.name!r} has no '
+                         'backbone pre-training')
+    digest = config_digest(plan.pretrain_cfg)
+    expected = plan.task_cfg.model.backbone.init_cfg['checkpoint']
+    done = sweep.state.get('pretrain') or {}
+    if done.get('config_digest') == digest and osp.isfile(done.get('checkpoint', '')):
+        return  # this sweep has its own already
+    theirs = _other_state(other_dir, '--pretrain-from').get('pretrain')
+    if not theirs:
+        raise SweepError(f'--pretrain-from {other_dir}: that sweep has no finished '
+                         'pre-training')
+    if theirs.get('config_digest') != digest:
+        raise SweepError(f'--pretrain-from {other_dir}: its pre-training was made by another '
+                         f'config (digest {theirs.get("config_digest")}, this sweep\'s '
+                         f'{digest}: other data, seed or pre-training schedule)')
+    source = theirs.get('checkpoint', '')
+    if not osp.isfile(source):
+        raise SweepError(f'--pretrain-from {other_dir}: its pre-trained checkpoint {source} '
+                         'is gone')
+    os.makedirs(osp.dirname(expected), exist_ok=True)
+    if osp.exists(expected):
+        os.remove(expected)
+    try:
+        os.link(source, expected)
+    except OSError:  # another file system
+        shutil.copyfile(source, expected)
+    sweep.state['pretrain'] = dict(theirs, checkpoint=expected, reused_from=source)
+    sweep.save()
+    sweep.log(f'[sweep] reusing the backbone pre-training of {other_dir} ({source}, top-1 '
+              f'{theirs.get("top1", float("nan")):.1f} %)')
+
+
 def reuse_task_model(sweep: Sweep, other_dir: str) -> None:
     """Take the task model, its pre-training and the baseline points of the sweep in
     ``other_dir`` (settings equal but for :data:`DICM_OPTIONS`), as this sweep's cache."""
-    path = osp.join(other_dir, STATE_FILE)
-    if not osp.isfile(path):
-        raise SweepError(f'--reuse-from {other_dir}: no {STATE_FILE} there')
 
     def task_side(settings: Dict[str, Any]) -> Dict[str, Any]:
         options = dict(settings.get('cfg_options') or {})
         return dict(settings, task_config_digest=None,
                     cfg_options={k: v for k, v in options.items() if k not in DICM_OPTIONS})
 
-    try:
-        with open(path, encoding='utf-8') as f:
-            other = json.load(f)
-        theirs, points = other['settings'], other['points']
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise SweepError(f'--reuse-from {other_dir}: {path} is not a readable sweep state '
-                         f'({e})') from None
+    other = _other_state(other_dir, '--reuse-from')
+    theirs, points = other['settings'], other['points']
     mine = sweep.state['settings']
     differ = sorted(k for k in set(theirs) | set(mine)
                     if task_side(theirs).get(k) != task_side(mine).get(k))

@@ -121,6 +121,7 @@ def run_rate_sweep(task: str = 'detection',
                    rate: str = 'file',
                    report_only: bool = False,
                    reuse_from: Optional[str] = None,
+                   pretrain_from: Optional[str] = None,
                    second_task: bool = True,
                    log: Optional[Log] = None) -> SweepResult:
     """Train the task model, measure every baseline and DICM point, write the BD results.
@@ -179,6 +180,12 @@ def run_rate_sweep(task: str = 'detection',
             points are taken too where this sweep's configs made them (equal digests: e.g.
             a sweep that differs only in ``task_stage_iters`` trains only its task stages).
             Only when this sweep has no task model yet. Defaults to None.
+        pretrain_from (str, optional): Another sweep's work dir whose backbone pre-training
+            (tasks with one: ``'detection-coco-like'``) this sweep takes instead of training
+            it again, when ``reuse_from`` cannot take the task model (e.g. another
+            ``task_iters``): its pre-training config must be this sweep's (equal digests);
+            the checkpoint is linked into this work dir. Not with ``reuse_from`` (which takes
+            the pre-training too). Defaults to None.
         report_only (bool): Measure nothing: write the results of the points cached so far
             (e.g. while another process runs the same sweep). Defaults to False.
         second_task (bool): Also run the task's second task model, if it has one
@@ -206,10 +213,15 @@ def run_rate_sweep(task: str = 'detection',
     plan = make_plan(spec, work_dir, data_root, lambdas, codecs, qualities, task_iters,
                  codec_epochs, warm_start_epochs, val_images, seed, cfg_options, dataset,
                  task_stage_iters, learned, learned_lambdas, second_task)
+    if reuse_from is not None and pretrain_from is not None:
+        raise SweepError('--reuse-from takes the pre-training with the task model: give it '
+                         'or --pretrain-from, not both')
     os.makedirs(work_dir, exist_ok=True)
     sweep = Sweep(plan, log)
     if reuse_from is not None and 'uncompressed' not in sweep.points:
         phases.reuse_task_model(sweep, reuse_from)
+    if pretrain_from is not None and 'uncompressed' not in sweep.points:
+        phases.reuse_pretraining(sweep, pretrain_from)
     generate_embedded_dataset(data_root, seed=0, **dataset)
     if report_only:
         if 'uncompressed' not in sweep.points:
