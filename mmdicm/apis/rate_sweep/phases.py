@@ -157,7 +157,7 @@ def reuse_pretraining(sweep: Sweep, other_dir: str) -> None:
     if done.get('config_digest') == digest and osp.isfile(done.get('checkpoint', '')):
         return  # this sweep has its own already
     theirs = _other_state(other_dir, '--pretrain-from').get('pretrain')
-    if not theirs:
+    if not isinstance(theirs, dict) or not theirs:
         raise SweepError(f'--pretrain-from {other_dir}: that sweep has no finished '
                          'pre-training')
     if theirs.get('config_digest') != digest:
