@@ -97,9 +97,8 @@ def pretrain(sweep: Sweep) -> Optional[Dict[str, Any]]:
     if plan.pretrain_cfg is None:
         return None
     digest = config_digest(plan.pretrain_cfg)
-    done = sweep.state.get('pretrain') or {}
-    if done.get('config_digest') == digest and osp.isfile(done.get('checkpoint', '')):
-        return done  # cached (the task model's training stopped after it)
+    if _same(sweep.state.get('pretrain'), digest):
+        return sweep.state['pretrain']  # cached (the task model's training stopped after it)
     sweep.log(f'[sweep] pre-training the backbone: {osp.basename(plan.spec.pretrain_config)} '
               'on the object crops')
     t0 = time.perf_counter()
@@ -153,8 +152,7 @@ def reuse_pretraining(sweep: Sweep, other_dir: str) -> None:
                          'backbone pre-training')
     digest = config_digest(plan.pretrain_cfg)
     expected = plan.task_cfg.model.backbone.init_cfg['checkpoint']
-    done = sweep.state.get('pretrain') or {}
-    if done.get('config_digest') == digest and osp.isfile(done.get('checkpoint', '')):
+    if _same(sweep.state.get('pretrain'), digest):
         return  # this sweep has its own already
     theirs = _other_state(other_dir, '--pretrain-from').get('pretrain')
     if not isinstance(theirs, dict) or not theirs:
@@ -229,12 +227,10 @@ def _reuse_dicm(sweep: Sweep, other: Dict[str, Any]) -> str:
     sweep's very configs (equal digests, checkpoints still there): e.g. the frozen points
     of a sweep that differs only in its task stage. What it took, for the log."""
     plan, points, state = sweep.plan, sweep.points, sweep.state
-    warm = other.get('warm_start') or {}
     took = []
     if plan.warm_cfg is not None and not state.get('warm_start') and \
-            warm.get('config_digest') == plan.warm_digest and \
-            osp.isfile(warm.get('checkpoint', '')):
-        state['warm_start'] = warm
+            _same(other.get('warm_start'), plan.warm_digest):
+        state['warm_start'] = other['warm_start']
         took.append('the warm start')
     frozen = [lam for lam in plan.lambdas
               if _same(other['points'].get(f'dicm@{lambda_tag(lam)}'), plan.dicm_digest)]
@@ -254,8 +250,8 @@ def _reuse_dicm(sweep: Sweep, other: Dict[str, Any]) -> str:
 
 
 def _same(point: Optional[Dict[str, Any]], digest: str) -> bool:
-    """Whether a cached DICM point was made by the configs of ``digest`` and its
-    checkpoint is still there."""
+    """Whether a cached record (a DICM point, the warm start, the pre-training) was made
+    by the config of ``digest`` and its checkpoint is still there."""
     return point is not None and point.get('config_digest') == digest and \
         osp.isfile(point.get('checkpoint') or '')
 
@@ -457,9 +453,7 @@ def warm_start(sweep: Sweep, task_ckpt: str) -> str:
     if plan.warm_cfg is None:
         return task_ckpt
     step = sweep.next()
-    warm = state.get('warm_start') or {}
-    if warm.get('config_digest') != plan.warm_digest or \
-            not osp.isfile(warm.get('checkpoint', '')):
+    if not _same(state.get('warm_start'), plan.warm_digest):
         sweep.log(f'[sweep] {step} DICM warm start: training the codec at λ='
                   f'{min(plan.lambdas):g} for {plan.warm_start_epochs} epochs (every λ starts '
                   'from it)')
