@@ -269,6 +269,40 @@ def test_the_results_say_how_much_each_curve_loses_and_show_the_learning_curve()
     assert '300: 0.100, 600: 0.300' in md and '+2.0% (plateau reached' in md
 
 
+def test_the_bd_table_is_split_by_object_size_where_the_points_record_it():
+    from mmdicm.apis.rate_sweep.report import tables_by_size
+    spec = rs.SWEEP_TASKS['detection-coco-like']
+
+    def point(bpp, small, medium, large):
+        return dict(bpp=bpp, metric=(small + medium + large) / 3, metrics={
+            'coco/bbox_mAP': (small + medium + large) / 3, 'coco/bbox_mAP_s': small,
+            'coco/bbox_mAP_m': medium, 'coco/bbox_mAP_l': large})
+
+    ap = [0.05, 0.08, 0.10, 0.11]  # the same AP at each rate step...
+    points = {'uncompressed': point(None, 0.11, 0.2, 0.3)}
+    for i, q in enumerate((5, 10, 20, 40)):
+        points[f'jpeg@{q}'] = point(0.2 * 2 ** i, ap[i], ap[i], ap[i])
+    for i, lam in enumerate((10, 3, 1, 0.1)):  # ...DICM: small at twice JPEG's bits, large
+        points[f'dicm@lambda{lam:g}'] = point(0.2 * 2 ** i, ap[i] - 0.02, ap[i], ap[i] + 0.02)
+    lambdas, dicm, baselines = (0.1, 1, 3, 10), ['dicm'], [('jpeg', (5, 10, 20, 40))]
+    by_size = tables_by_size(spec, points, baselines, lambdas, dicm)
+    assert list(by_size) == ['small', 'medium', 'large']
+    assert by_size['small']['reference'] == 0.11
+    small, medium, large = (by_size[s]['table'][0] for s in ('small', 'medium', 'large'))
+    assert small['bd_rate_pct'] > 20 and large['bd_rate_pct'] < -20
+    assert abs(medium['bd_rate_pct']) < 1e-6
+    md = rs.format_sweep_markdown(rs.SweepResult(
+        task='t', metric_name='bbox mAP', reference=0.2, curves=[], table=[],
+        points={'uncompressed': points['uncompressed']}, files={}, by_size=by_size))
+    assert '| DICM curve | anchor | small | medium | large |' in md
+    assert f"| dicm | jpeg | {small['bd_rate_pct']:+.1f} | " in md
+    # a size some point did not record is left out; a classifier's points record none
+    del points['dicm@lambda3']['metrics']['coco/bbox_mAP_l']
+    assert list(tables_by_size(spec, points, baselines, lambdas, dicm)) == ['small', 'medium']
+    assert tables_by_size(rs.SWEEP_TASKS['classification'], points, baselines, lambdas,
+                          dicm) == {}
+
+
 def test_the_coco_like_task_model_starts_from_the_pretrained_backbone(tmp_path):
     from mmdicm.apis.rate_sweep.plan import make_plan
     plan = make_plan(COCO, str(tmp_path / 'w'), str(tmp_path / 'd'), (1.0, ), ['jpeg'],

@@ -7,8 +7,8 @@ from ...evaluation.bd_metrics import BDOverlapWarning, Curve, compare
 from .state import lambda_tag
 from .tasks import SecondTask, SweepTask, get_baseline
 
-__all__ = ['RATES', 'SweepResult', 'codec_losses', 'curves_and_table', 'format_sweep_markdown',
-           'format_sweep_summary']
+__all__ = ['RATES', 'SIZES', 'SweepResult', 'codec_losses', 'curves_and_table',
+           'format_sweep_markdown', 'format_sweep_summary', 'tables_by_size']
 
 
 @dataclass
@@ -32,6 +32,9 @@ class SweepResult:
             ``{'dicm@lambda0.1 codec': {'bpp': [...], 'dist_tail': [...]}}``.
         second (SweepResult, optional): The second task's results (its task model on the
             pixel codecs' images and on the same DICM files), if the sweep has one.
+        by_size (dict): The BD rows again on each object-size class of a COCO metric
+            (``{'small': {'reference': uncompressed, 'table': rows}, ...}``, see
+            :func:`tables_by_size`); empty for a task without.
     """
     task: str
     metric_name: str
@@ -45,6 +48,7 @@ class SweepResult:
     rate: str = 'file'
     training: Dict[str, Dict[str, List[Tuple[int, float]]]] = field(default_factory=dict)
     second: Optional['SweepResult'] = None
+    by_size: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
 
 #: ``rate`` of :func:`~mmdicm.apis.rate_sweep.run_rate_sweep` -> (point key, label)
@@ -79,6 +83,33 @@ def curves_and_table(spec: Union[SweepTask, SecondTask], points: Dict[str, Dict[
                 row['warning'] = '; '.join(notes)
         table.extend(rows)
     return anchors + tests, table
+
+
+#: COCO's object-size classes (by area: < 32², < 96², larger) and their metric-key suffixes
+SIZES = (('small', '_s'), ('medium', '_m'), ('large', '_l'))
+
+
+def tables_by_size(spec: Union[SweepTask, SecondTask], points: Dict[str, Dict[str, Any]],
+                   baselines: Sequence[Tuple[str, Sequence[int]]], lambdas: Sequence[float],
+                   dicm: Sequence[str], rate_key: str = 'bpp'
+                   ) -> Dict[str, Dict[str, Any]]:
+    """The BD rows of :func:`curves_and_table` on each of COCO's object-size classes
+    (``spec.metric_key`` + ``'_s'``, ``'_m'``, ``'_l'``, e.g. ``coco/bbox_mAP_s``): where a
+    DICM curve gains or loses against each anchor; ``{size: {'reference': the uncompressed
+    value, 'table': rows}}``. A size is left out unless the uncompressed point and every
+    point of the curves recorded it (a classifier records none)."""
+    keys = ['uncompressed'] + [f'{c}@{q}' for c, qs in baselines for q in qs] + \
+        [f'{d}@{lambda_tag(lam)}' for d in dicm for lam in lambdas]
+    out = {}
+    for size, suffix in SIZES if dicm else ():
+        key = spec.metric_key + suffix
+        if not all(key in (points.get(k, {}).get('metrics') or {}) for k in keys):
+            continue
+        sized = {k: dict(points[k], metric=points[k]['metrics'][key]) for k in keys}
+        out[size] = dict(reference=sized['uncompressed']['metric'],
+                         table=curves_and_table(spec, sized, baselines, lambdas, dicm,
+                                                lambda _: None, rate_key)[1])
+    return out
 
 
 # ---------------------------------------------------------------------------- summaries
@@ -120,8 +151,33 @@ def format_sweep_markdown(result: SweepResult) -> str:
             setting = f"{get_baseline(p['method']).quality_name} {p['quality']}"
         lines.append(f"| {p['method']} | {setting} | {p['bpp']:.3f} | "
                      f"{_fmt(p.get('payload_bpp'), '.3f')} | {p['metric']:.3f} |")
-    lines += _discrimination(result) + _learning_curve(result) + _training_curves(result)
+    lines += _by_size(result) + _discrimination(result) + _learning_curve(result) + \
+        _training_curves(result)
     return '\n'.join(lines)
+
+
+def _by_size(result: SweepResult) -> List[str]:
+    if not result.by_size:
+        return []
+    sizes = list(result.by_size)
+    rows = {size: {(r['test'], r['anchor']): r for r in result.by_size[size]['table']}
+            for size in sizes}
+    lines = ['', f"BD-rate (%) again on each of COCO's object-size classes ({result.metric_name} "
+             'of ' + ' / '.join(sizes) + ' objects; uncompressed: '
+             + ' / '.join(_fmt(result.by_size[s]['reference'], '.3f') for s in sizes)
+             + '): where each DICM curve gains or loses.', '',
+             '| DICM curve | anchor | ' + ' | '.join(sizes) + ' |',
+             '| --- | --- |' + ' ---: |' * len(sizes)]
+    errors: Dict[str, None] = {}  # (ordered, unique)
+    for pair in rows[sizes[0]]:
+        cells = [format_bd_rate(rows[s][pair]) if pair in rows[s] else 'n/a' for s in sizes]
+        lines.append(f'| {pair[0]} | {pair[1]} | ' + ' | '.join(cells) + ' |')
+        errors.update({f"- {s}, {pair[0]} vs {pair[1]}: "
+                       f"{' '.join(rows[s][pair]['error'].split(';')[0].split())}": None
+                       for s in sizes if rows[s].get(pair, {}).get('error')})
+    if errors:
+        lines += ['', 'n/a:', ''] + list(errors)
+    return lines
 
 
 def codec_losses(result: SweepResult) -> Dict[str, float]:

@@ -17,7 +17,8 @@ from . import phases
 from .phases import Log, Sweep
 from .curve import read_training_curve
 from .plan import Plan, make_plan
-from .report import RATES, SweepResult, curves_and_table, format_sweep_markdown
+from .report import (RATES, SweepResult, curves_and_table, format_sweep_markdown,
+                     tables_by_size)
 from .second import second_dicm_point, second_pixel_codecs, second_task_model
 from .state import lambda_tag
 from .tasks import (DEFAULT_LAMBDAS, DEFAULT_LEARNED_LAMBDAS, DEFAULT_QUALITIES, SWEEP_TASKS,
@@ -69,7 +70,9 @@ def _write(sweep: Sweep, task: Any, points: Dict[str, Dict[str, Any]], reference
         [f'{d}@{lambda_tag(lam)}' for d in dicm for lam in lambdas]
     result = SweepResult(task=task.name, metric_name=task.metric_name, reference=reference,
                          curves=curves, table=table, points={k: points[k] for k in wanted},
-                         files=files, rate=rate, **result_fields)
+                         files=files, rate=rate, **result_fields,
+                         by_size=tables_by_size(task, points, baselines, lambdas, dicm,
+                                                RATES[rate][0]))
     md = osp.join(out_dir, 'results.md')
     with open(md, 'w', encoding='utf-8') as f:
         f.write(format_sweep_markdown(result) + '\n')
