@@ -85,7 +85,8 @@ def curves_and_table(spec: Union[SweepTask, SecondTask], points: Dict[str, Dict[
     return anchors + tests, table
 
 
-#: COCO's object-size classes (by area: < 32², < 96², larger) and their metric-key suffixes
+#: COCO's object-size classes (by area: < 32², < 96² px, larger; absolute, whatever the image
+#: size) and their metric-key suffixes
 SIZES = (('small', '_s'), ('medium', '_m'), ('large', '_l'))
 
 
@@ -163,7 +164,8 @@ def _by_size(result: SweepResult) -> List[str]:
     rows = {size: {(r['test'], r['anchor']): r for r in result.by_size[size]['table']}
             for size in sizes}
     lines = ['', f"BD-rate (%) again on each of COCO's object-size classes ({result.metric_name} "
-             'of ' + ' / '.join(sizes) + ' objects; uncompressed: '
+             'of ' + ' / '.join(sizes) + ' objects, by the evaluator\'s area bands: COCO\'s '
+             'are absolute, < 32² and < 96² px; uncompressed: '
              + ' / '.join(_fmt(result.by_size[s]['reference'], '.3f') for s in sizes)
              + '): where each DICM curve gains or loses.', '',
              '| DICM curve | anchor | ' + ' | '.join(sizes) + ' |',
