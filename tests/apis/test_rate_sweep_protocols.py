@@ -282,7 +282,7 @@ def test_the_bd_table_is_split_by_object_size_where_the_points_record_it():
     points = {'uncompressed': point(None, 0.11, 0.2, 0.3)}
     for i, q in enumerate((5, 10, 20, 40)):
         points[f'jpeg@{q}'] = point(0.2 * 2 ** i, ap[i], ap[i], ap[i])
-    for i, lam in enumerate((10, 3, 1, 0.1)):  # ...DICM: small at twice JPEG's bits, large
+    for i, lam in enumerate((10, 3, 1, 0.1)):  # ...DICM: less AP_small, more AP_large
         points[f'dicm@lambda{lam:g}'] = point(0.2 * 2 ** i, ap[i] - 0.02, ap[i], ap[i] + 0.02)
     lambdas, dicm, baselines = (0.1, 1, 3, 10), ['dicm'], [('jpeg', (5, 10, 20, 40))]
     by_size = tables_by_size(spec, points, baselines, lambdas, dicm)
