@@ -97,16 +97,15 @@ def tables_by_size(spec: Union[SweepTask, SecondTask], points: Dict[str, Dict[st
     """The BD rows of :func:`curves_and_table` on each of COCO's object-size classes
     (``spec.metric_key`` + ``'_s'``, ``'_m'``, ``'_l'``, e.g. ``coco/bbox_mAP_s``): where a
     DICM curve gains or loses against each anchor; ``{size: {'reference': the uncompressed
-    value, 'table': rows}}``. A size is left out unless the uncompressed point and every
-    point of the curves recorded it (a classifier records none)."""
-    keys = ['uncompressed'] + [f'{c}@{q}' for c, qs in baselines for q in qs] + \
-        [f'{d}@{lambda_tag(lam)}' for d in dicm for lam in lambdas]
+    value, 'table': rows}}``. ``points`` holds the uncompressed point and the curves'
+    points alone (:class:`SweepResult`'s); a size is left out unless every one of them
+    recorded it (a classifier records none)."""
     out = {}
     for size, suffix in SIZES if dicm else ():
         key = spec.metric_key + suffix
-        if not all(key in (points.get(k, {}).get('metrics') or {}) for k in keys):
+        if not all(key in (p.get('metrics') or {}) for p in points.values()):
             continue
-        sized = {k: dict(points[k], metric=points[k]['metrics'][key]) for k in keys}
+        sized = {k: dict(p, metric=p['metrics'][key]) for k, p in points.items()}
         out[size] = dict(reference=sized['uncompressed']['metric'],
                          table=curves_and_table(spec, sized, baselines, lambdas, dicm,
                                                 lambda _: None, rate_key)[1])

@@ -68,11 +68,11 @@ def _write(sweep: Sweep, task: Any, points: Dict[str, Dict[str, Any]], reference
     files = write_results(curves, table, out_dir, reference=('uncompressed', reference))
     wanted = ['uncompressed'] + [f'{c}@{q}' for c, qs in baselines for q in qs] + \
         [f'{d}@{lambda_tag(lam)}' for d in dicm for lam in lambdas]
+    kept = {k: points[k] for k in wanted}
     result = SweepResult(task=task.name, metric_name=task.metric_name, reference=reference,
-                         curves=curves, table=table, points={k: points[k] for k in wanted},
-                         files=files, rate=rate, **result_fields,
-                         by_size=tables_by_size(task, points, baselines, lambdas, dicm,
-                                                RATES[rate][0]))
+                         curves=curves, table=table, points=kept, files=files, rate=rate,
+                         **result_fields, by_size=tables_by_size(task, kept, baselines,
+                                                                 lambdas, dicm, RATES[rate][0]))
     md = osp.join(out_dir, 'results.md')
     with open(md, 'w', encoding='utf-8') as f:
         f.write(format_sweep_markdown(result) + '\n')
