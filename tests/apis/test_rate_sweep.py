@@ -368,6 +368,42 @@ def test_an_interrupted_training_resumes_where_it_stopped(tmp_path, one_thread, 
     assert not built[-1].get('resume') and built[-1].get('load_from') is None
 
 
+def test_a_run_that_checkpoints_at_its_end_alone_resumes_from_an_interim_one(
+        tmp_path, one_thread, monkeypatch):
+    """A config that checkpoints at its end alone (the task stages) still leaves a checkpoint
+    every RESUME_EVERY iterations, one file kept, and resumes from it under the same identity;
+    a config with its own interval, or an epoch-based one, is left as it is."""
+    from mmdicm.apis import launch
+    from mmdicm.apis.rate_sweep.plan import make_plan
+    data_root = make_data(str(tmp_path / 'embedded'), num_train=4, num_val=2, image_size=64)
+    plan = make_plan(rs.SWEEP_TASKS['classification'], str(tmp_path / 'w'), data_root, (1.0, ),
+                     ['jpeg'], None, 4, None, None, None, 0, _tiny_options(),
+                     dict(num_train=4, num_val=2, image_size=64, preset='default'))
+    cfg = copy.deepcopy(plan.task_cfg)
+    rs.configs.no_val(cfg)
+    assert cfg.train_cfg.max_iters == 4
+    cfg.default_hooks.checkpoint.update(interval=4, by_epoch=False)
+    cfg.default_hooks.checkpoint.pop('max_keep_ckpts', None)
+    cfg.custom_hooks = [dict(type='_StopAfterTwoIters')]
+    monkeypatch.setattr(runs, 'RESUME_EVERY', 1)
+    built = []
+    build = launch.build_runner
+    monkeypatch.setattr(runs, 'build_runner', lambda c: built.append(c) or build(c))
+    _StopAfterTwoIters.STOP[0] = True
+    with pytest.raises(KeyboardInterrupt):
+        runs.train(copy.deepcopy(cfg))
+    assert built[-1].default_hooks.checkpoint.interval == 1
+    assert sorted(f for f in os.listdir(cfg.work_dir) if f.endswith('.pth')) == ['iter_2.pth']
+    _StopAfterTwoIters.STOP[0] = False
+    assert osp.basename(runs.train(copy.deepcopy(cfg))) == 'iter_4.pth'
+    assert built[-1].resume and osp.basename(built[-1].load_from) == 'iter_2.pth'
+    # its own interval shorter than the run, or epochs: untouched
+    for own in (dict(interval=2, by_epoch=False), dict(interval=4, by_epoch=True)):
+        other = copy.deepcopy(cfg)
+        other.default_hooks.checkpoint.update(own)
+        assert runs._resumable(other) is other
+
+
 def test_the_plan_names_the_codec_preset_so_presets_never_share_cached_points(tmp_path):
     """A codec config that names no preset is prepared with the default one named: the DICM
     points' digest then follows the preset the codec is built with (cached points of the
