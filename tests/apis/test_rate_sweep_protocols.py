@@ -498,7 +498,8 @@ def test_reuse_from_matches_a_task_model_with_a_pretrained_backbone(tmp_path):
     a path inside its own work dir, so its digest differs between work dirs; the other
     sweep's task model is still recognised as this one's (and one of other iterations
     refused)."""
-    from mmdicm.apis.rate_sweep.phases import Sweep, reuse_task_model
+    from mmdicm.apis.rate_sweep.phases import Sweep
+    from mmdicm.apis.rate_sweep.reuse import reuse_task_model
     from mmdicm.apis.rate_sweep.plan import make_plan
     sizes = dict(num_train=4, num_val=2, image_size=256, preset='coco-like')
     other = tmp_path / 'released'
@@ -534,7 +535,8 @@ def test_pretrain_from_links_the_pre_training_of_another_schedule(tmp_path):
     sweep's task config loads it, so its pre-training phase trains nothing; one made by
     another pre-training config, an unfinished one or a missing file is refused by name."""
     from mmdicm.apis.rate_sweep.configs import config_digest
-    from mmdicm.apis.rate_sweep.phases import Sweep, pretrain, reuse_pretraining
+    from mmdicm.apis.rate_sweep.phases import Sweep, pretrain
+    from mmdicm.apis.rate_sweep.reuse import reuse_pretraining
     from mmdicm.apis.rate_sweep.plan import make_plan
     sizes = dict(num_train=4, num_val=2, image_size=256, preset='coco-like')
     other = tmp_path / '1x'

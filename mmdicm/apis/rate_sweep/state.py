@@ -2,11 +2,11 @@
 import json
 import os
 import os.path as osp
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from .tasks import SweepError
 
-__all__ = ['STATE_FILE', 'STATE_VERSION', 'lambda_tag', 'load_state', 'save_state']
+__all__ = ['STATE_FILE', 'STATE_VERSION', 'lambda_tag', 'load_state', 'made_by', 'save_state']
 
 STATE_FILE = 'sweep.json'
 STATE_VERSION = 1
@@ -41,3 +41,10 @@ def save_state(path: str, state: Dict[str, Any]) -> None:
 
 def lambda_tag(lam: float) -> str:
     return f'lambda{lam:g}'
+
+
+def made_by(point: Optional[Dict[str, Any]], digest: str) -> bool:
+    """Whether a cached record (a DICM point, the warm start, the pre-training) was made
+    by the config of ``digest`` and its checkpoint is still there."""
+    return point is not None and point.get('config_digest') == digest and \
+        osp.isfile(point.get('checkpoint') or '')

@@ -1,8 +1,9 @@
 """``run_rate_sweep``: the task model, every pixel-codec point, every DICM point, the results.
 
 The settings are checked and the configs prepared first (:mod:`.plan`); each phase is one
-function of :mod:`.phases`; the points are cached in ``sweep.json`` as they are measured
-(:mod:`.state`), so a stopped sweep resumes where it stopped.
+function of :mod:`.phases` (taking another sweep's work: :mod:`.reuse`); the points are
+cached in ``sweep.json`` as they are measured (:mod:`.state`), so a stopped sweep resumes
+where it stopped.
 """
 import functools
 import os
@@ -13,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ...baselines.feature_vvc import FEATURE_CODECS
 from ...datasets import generate_embedded_dataset
 from ...evaluation.bd_results import write_results
-from . import phases
+from . import phases, reuse
 from .phases import Log, Sweep
 from .curve import read_training_curve
 from .plan import Plan, make_plan
@@ -222,9 +223,9 @@ def run_rate_sweep(task: str = 'detection',
     os.makedirs(work_dir, exist_ok=True)
     sweep = Sweep(plan, log)
     if reuse_from is not None and 'uncompressed' not in sweep.points:
-        phases.reuse_task_model(sweep, reuse_from)
+        reuse.reuse_task_model(sweep, reuse_from)
     if pretrain_from is not None and 'uncompressed' not in sweep.points:
-        phases.reuse_pretraining(sweep, pretrain_from)
+        reuse.reuse_pretraining(sweep, pretrain_from)
     generate_embedded_dataset(data_root, seed=0, **dataset)
     if report_only:
         if 'uncompressed' not in sweep.points:
