@@ -91,7 +91,8 @@ def format_pipeline_benchmark(result: Dict[str, Any]) -> str:
             label, ms(rx['total_s']), r_ratio, ms(ed['total_s']), e_ratio,
             f'{ed["bytes"]} ({ed["bpp"]:.2f})'))
 
-    lines += ['', 'Targets (ratio of medians; paired = median of per-repeat ratios)',
+    lines += ['', f'Targets of codec preset {env["codec_preset"]!r} (ratio of medians; paired = '
+              'median of per-repeat ratios)',
               '{:<58} {:>7} {:>7} {:>8} {:>7}  {}'.format(
                   'metric', 'value', 'paired', 'target', 'anchor', 'verdict')]
     for t in result['targets']:
@@ -121,16 +122,21 @@ def format_preset_comparison(result: Dict[str, Any]) -> str:
     lines = []
     for preset, res in by_preset.items():
         lines += [f'===== codec preset {preset!r} =====', format_pipeline_benchmark(res), '']
-    keys = [(k, desc, limit) for k, desc, limit, _ in PIPELINE_TARGETS
-            if all(k in r['ratios'] for r in by_preset.values())]
-    head = '{:<58}' + ' {:>9}' * len(by_preset) + ' {:>8}'
+    judged = {preset: {t['key']: t for t in r['targets']} for preset, r in by_preset.items()}
+    keys = [(k, desc) for k, desc, *_ in PIPELINE_TARGETS if all(k in j for j in judged.values())]
+    head = '{:<58}' + ' {:>9} {:>12}' * len(by_preset)
     lines += ['Presets side by side (ratio of medians; each preset against the pixel-codec '
-              'runs timed next to it)', head.format('metric', *by_preset, 'target')]
-    for key, desc, limit in keys:
-        lines.append(head.format(desc, *(f'{r["ratios"][key]:.3f}' for r in by_preset.values()),
-                                 f'<= {limit:g}'))
-    lines.append(head.format('DICM receiver ms', *(ms(r['receiver']['dicm']['total_s'])
-                                                  for r in by_preset.values()), ''))
-    lines.append(head.format('DICM edge ms', *(ms(r['edge']['dicm']['total_s'])
-                                              for r in by_preset.values()), ''))
+              'runs timed next to it, and judged by its own targets)',
+              head.format('metric', *(c for p in by_preset for c in (p, 'target')))]
+    for key, desc in keys:
+        cells = []
+        for preset in by_preset:
+            t = judged[preset][key]
+            cells += [f'{t["value"]:.3f}',
+                      f'<= {t["target"]:g} {"PASS" if t["passed"] else "FAIL"}']
+        lines.append(head.format(desc, *cells))
+    for side in ('receiver', 'edge'):
+        lines.append(head.format(f'DICM {side} ms', *(c for r in by_preset.values()
+                                                     for c in (ms(r[side]['dicm']['total_s']),
+                                                               ''))))
     return '\n'.join(lines)
