@@ -398,6 +398,30 @@ def test_box_shares_count_each_cell_by_its_covered_fraction():
         box_shares(alloc, [[0, 0, 0, 5]], (48, 64), (96, 128))
 
 
+def test_box_densities_put_each_box_against_its_image_mean_by_coco_size_class():
+    """box_densities: each box's bits per pixel over the image's mean bits per input pixel,
+    classed by its COCO area (original pixels), each box alone."""
+    from mmdicm.apis.deploy import BitAllocation, SIZE_CLASSES, box_densities
+    from mmdicm.apis.deploy.bit_map import size_class
+    assert [size_class(a) for a in (1, 32**2 - 1, 32**2, 96**2 - 1, 96**2)] == \
+        ['small', 'small', 'medium', 'medium', 'large']
+    assert [name for name, _ in SIZE_CLASSES] == ['small', 'medium', 'large']
+    bits = np.ones((4, 4))
+    bits[0, 0] = 9.0  # one cell of 16x16 input pixels gets 9x the bits
+    alloc = BitAllocation(bits=bits, y_bits=float(bits.sum()), z_bits=0.0, cell=16)
+    mean = bits.sum() / (64 * 64)  # input 64x64 = original 128x128 / 2
+    out = box_densities(alloc, [[0, 0, 32, 32], [0, 0, 64, 32], [64, 64, 64, 64]],
+                        [500.0, 5000.0, 20000.0], (64, 64), (128, 128))
+    assert [name for name, _ in out] == ['small', 'medium', 'large']
+    assert out[0][1] == pytest.approx((9.0 / 256) / mean)  # cell (0, 0) alone
+    assert out[1][1] == pytest.approx((10.0 / 512) / mean)  # cells (0, 0) and (0, 1)
+    assert out[2][1] == pytest.approx((4.0 / 1024) / mean)  # four plain cells
+    # a box outside the input counts nowhere; one area per box
+    assert box_densities(alloc, [[200, 200, 10, 10]], [100.0], (64, 64), (128, 128)) == []
+    with pytest.raises(ValueError, match='one area per box'):
+        box_densities(alloc, [[0, 0, 4, 4]], [], (64, 64), (128, 128))
+
+
 def test_a_bad_box_in_the_coco_json_is_skipped_not_fatal(work, tmp_path):
     """The boxes only feed the bit map's in-box share: a degenerate or malformed one is
     left out, the image is still found (and coded)."""
@@ -415,7 +439,8 @@ def test_a_bad_box_in_the_coco_json_is_skipped_not_fatal(work, tmp_path):
 def test_coco_input_bit_maps_report_the_in_box_share(work, deploy, tmp_path, capsys):
     """A COCO json INPUT with --bit-map: every entry says how many of its bits fall inside
     its boxes, the totals and the summary aggregate them over every image."""
-    from mmdicm.apis.deploy import box_shares, format_compress_summary
+    from mmdicm.apis.deploy import box_densities, box_shares, format_compress_summary
+    from mmdicm.apis.deploy.bit_map import size_class
     out = tmp_path / 'boxes'
     result = compress_images(deploy, find_images(work['ann'], work['images']), str(out),
                              bit_map=True, progress=False)
@@ -434,6 +459,20 @@ def test_coco_input_bit_maps_report_the_in_box_share(work, deploy, tmp_path, cap
         sum(e['estimated_bits'] for e in result.manifest['images']))
     assert f"{100 * t['box_bit_share']:.1f} % of the estimated bits fall inside the " \
            'ground-truth boxes' in format_compress_summary(result)
+    # each box's density by its COCO size class (the json's areas), over every image
+    areas = {a['image_id']: a['area'] for a in coco['annotations']}
+    ratios = []
+    for entry in result.manifest['images']:
+        expected = box_densities(bit_allocation_of(deploy, entry), [by_id[entry['img_id']]],
+                                 [areas[entry['img_id']]], entry['input_hw'],
+                                 entry['original_hw'])
+        assert [n for n, _ in entry['box_density']] == [n for n, _ in expected]
+        assert [r for _, r in entry['box_density']] == pytest.approx([r for _, r in expected])
+        ratios += [r for _, r in expected]
+    (name, density), = t['box_density'].items()
+    assert name == size_class(areas[10]) and density['boxes'] == 4
+    assert density['median'] == pytest.approx(float(np.median(ratios)))
+    assert f"{name} {density['median']:.2f}x (n=4)" in format_compress_summary(result)
 
 
 # ---------------------------------------------------------------------- metrics vs tools/test.py

@@ -4,7 +4,8 @@ task predictions on the receiver (:mod:`.analyze`); what ``tools/compress.py`` a
 from ...models import inject_backbone_features  # re-exported: it lives in mmdicm.models
 from .analyze import (AnalyzeResult, analyze_bitstreams, check_analyze_inputs,
                       format_analyze_summary)
-from .bit_map import BitAllocation, bit_allocation, box_shares, render_bit_map
+from .bit_map import (SIZE_CLASSES, BitAllocation, bit_allocation, box_densities, box_shares,
+                      render_bit_map)
 from .compress import CompressResult, check_outputs, compress_images, format_compress_summary
 from .inputs import (IMAGE_EXTENSIONS, ImageFileError, ImageRecord, ImageSet, check_image_file,
                      find_images)
@@ -20,7 +21,8 @@ __all__ = [
     'AnalyzeResult', 'BitAllocation', 'CompressResult', 'DeployError', 'DeployModel',
     'EdgeMismatchError',
     'IMAGE_EXTENSIONS', 'ImageFileError', 'ImageRecord', 'ImageSet', 'MANIFEST_CSV',
-    'MANIFEST_JSON', 'analyze_bitstreams', 'bit_allocation', 'box_shares', 'check_analyze_inputs',
+    'MANIFEST_JSON', 'SIZE_CLASSES', 'analyze_bitstreams', 'bit_allocation', 'box_densities',
+    'box_shares', 'check_analyze_inputs',
     'check_image_file', 'check_outputs', 'compress_images', 'find_images',
     'format_analyze_summary', 'format_compress_summary', 'inject_backbone_features',
     'load_deploy_model', 'render_bit_map'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os.path as osp
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -13,7 +13,12 @@ import torch.nn as nn
 from ...version import __version__
 from .manifest import BIT_GRID_SUFFIX, BIT_MAP_SUFFIX, CONTAINER_SUFFIX
 
-__all__ = ['BitAllocation', 'bit_allocation', 'box_shares', 'render_bit_map', 'write_bit_map']
+__all__ = ['BitAllocation', 'SIZE_CLASSES', 'bit_allocation', 'box_densities', 'box_shares',
+           'render_bit_map', 'size_class', 'write_bit_map']
+
+#: COCO's object-size classes by annotation area in original pixels (its evaluator's bands,
+#: absolute: small < 32², medium < 96², large above)
+SIZE_CLASSES = (('small', 32.0**2), ('medium', 96.0**2), ('large', float('inf')))
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,24 @@ def box_shares(alloc: BitAllocation, boxes: Sequence[Sequence[float]],
         dict: ``box_area_share``, ``box_bit_share`` (fractions in [0, 1]), ``box_bits``
         (estimated bits inside) and ``box_cells`` (grid positions covered, fractional).
     """
+    covered = _covered(boxes, alloc, input_hw, original_hw)
+    bits = alloc.bits.astype(np.float64)
+    inside = float((bits * covered).sum())
+    total = float(bits.sum())
+    return dict(box_area_share=float(covered.mean()),
+                box_bit_share=inside / total if total > 0 else 0.0,
+                box_bits=inside, box_cells=float(covered.sum()))
+
+
+def size_class(area: float) -> str:
+    """COCO's size class of an object of ``area`` original pixels (:data:`SIZE_CLASSES`)."""
+    return next(name for name, below in SIZE_CLASSES if area < below)
+
+
+def _covered(boxes: Sequence[Sequence[float]], alloc: BitAllocation, input_hw: Sequence[int],
+             original_hw: Sequence[int]) -> np.ndarray:
+    """Fraction of each grid cell that the union of ``boxes`` (original ``[x, y, w, h]``)
+    covers, clipped to the input region (the padding is never covered)."""
     c = alloc.cell
     gh, gw = alloc.bits.shape
     mask = np.zeros((gh * c, gw * c), dtype=np.float64)
@@ -140,13 +163,42 @@ def box_shares(alloc: BitAllocation, boxes: Sequence[Sequence[float]],
         x0, y0 = int(round(x * sx)), int(round(y * sy))
         x1, y1 = int(round((x + w) * sx)), int(round((y + h) * sy))
         mask[max(y0, 0):min(y1, input_hw[0]), max(x0, 0):min(x1, input_hw[1])] = 1.0
-    covered = mask.reshape(gh, c, gw, c).mean(axis=(1, 3))  # fraction of each cell
+    return mask.reshape(gh, c, gw, c).mean(axis=(1, 3))
+
+
+def box_densities(alloc: BitAllocation, boxes: Sequence[Sequence[float]],
+                  areas: Sequence[float], input_hw: Sequence[int],
+                  original_hw: Sequence[int]) -> List[List[Any]]:
+    """Each box's estimated bits per pixel against the image's mean, with its COCO size
+    class: does the codec spend more on small objects than on the background? ``1.0`` = the
+    box gets the image's mean density.
+
+    Each box counts alone (overlaps counted in each), its grid cells by the fraction it
+    covers; the image's mean is every estimated bit over the input's pixels. A box that
+    covers no input pixel (rounded away, or outside) is left out.
+
+    Args:
+        alloc (BitAllocation): From :func:`bit_allocation`.
+        boxes (Sequence): ``[x, y, w, h]`` per box in original-image pixels (COCO's bbox).
+        areas (Sequence[float]): Each box's COCO ``area`` (original pixels): its size class.
+        input_hw ((int, int)): Input size after the pipeline's resize.
+        original_hw ((int, int)): Size of the original image.
+
+    Returns:
+        list: ``[size_class, density_ratio]`` per box that covers a pixel, in box order.
+    """
+    if len(areas) != len(boxes):
+        raise ValueError(f'one area per box: got {len(areas)} areas for {len(boxes)} boxes')
+    c = alloc.cell
     bits = alloc.bits.astype(np.float64)
-    inside = float((bits * covered).sum())
-    total = float(bits.sum())
-    return dict(box_area_share=float(covered.mean()),
-                box_bit_share=inside / total if total > 0 else 0.0,
-                box_bits=inside, box_cells=float(covered.sum()))
+    mean = float(bits.sum()) / (input_hw[0] * input_hw[1])
+    out: List[List[Any]] = []
+    for box, area in zip(boxes, areas):
+        covered = _covered([box], alloc, input_hw, original_hw)
+        pixels = float(covered.sum()) * c * c
+        if pixels > 0 and mean > 0:
+            out.append([size_class(float(area)), float((bits * covered).sum()) / pixels / mean])
+    return out
 
 
 def _write_png(path: str, rgb: np.ndarray, description: str) -> None:
@@ -162,7 +214,8 @@ def _write_png(path: str, rgb: np.ndarray, description: str) -> None:
 def write_bit_map(backbone: nn.Module, inputs: torch.Tensor, image_path: str, name: str,
                   out_dir: str, input_hw: Sequence[int], original_hw: Sequence[int],
                   alpha: float,
-                  boxes: Optional[Sequence[Sequence[float]]] = None) -> Dict[str, Any]:
+                  boxes: Optional[Sequence[Sequence[float]]] = None,
+                  areas: Optional[Sequence[float]] = None) -> Dict[str, Any]:
     """``<name>.bits.npy`` (the grid) and ``<name>.bits.png`` (the map over the image at
     ``image_path``) in ``out_dir``; returns the manifest entry's bit-map fields.
 
@@ -177,6 +230,8 @@ def write_bit_map(backbone: nn.Module, inputs: torch.Tensor, image_path: str, na
         alpha (float): Heatmap opacity over the image in [0, 1].
         boxes (Sequence, optional): The image's ground-truth ``[x, y, w, h]`` boxes (original
             pixels): the entry then also has :func:`box_shares`' fields.
+        areas (Sequence[float], optional): The boxes' COCO areas: the entry then also has
+            ``box_density`` (:func:`box_densities`).
     """
     import mmcv
     alloc = bit_allocation(backbone, inputs)
@@ -195,4 +250,6 @@ def write_bit_map(backbone: nn.Module, inputs: torch.Tensor, image_path: str, na
                  bit_map_vmax=vmax, bit_grid_cells=int(alloc.bits.size))
     if boxes is not None:
         entry.update(box_shares(alloc, boxes, input_hw, original_hw))
+        if areas is not None:
+            entry['box_density'] = box_densities(alloc, boxes, areas, input_hw, original_hw)
     return entry

@@ -95,7 +95,8 @@ def _compress_one(deploy: DeployModel, pipeline: Any, record: ImageRecord, out_d
                  metainfo=to_json(dict(meta)))
     if bit_map:
         entry.update(write_bit_map(backbone, inputs, record.path, record.name, out_dir,
-                                   input_hw, original_hw, bit_map_alpha, record.boxes))
+                                   input_hw, original_hw, bit_map_alpha, record.boxes,
+                                   record.areas))
     with open(osp.join(out_dir, file_name), 'wb') as f:
         f.write(container)
     return entry
@@ -177,6 +178,10 @@ def format_compress_summary(result: CompressResult) -> str:
         lines.append(f"bit map: {100 * t['box_bit_share']:.1f} % of the estimated bits fall "
                      f"inside the ground-truth boxes, which cover {100 * t['box_area_share']:.1f}"
                      f" % of the coded area ({t['box_images']} images)")
+    if t.get('box_density'):
+        lines.append('bits per pixel inside each box / its image\'s mean, median by COCO size '
+                     'class: ' + ', '.join(f"{name} {d['median']:.2f}x (n={d['boxes']})"
+                                           for name, d in t['box_density'].items()))
     if result.failures:
         lines.append(f'{len(result.failures)} image(s) FAILED:')
         lines += [f'  {path}: {reason}' for path, reason in result.failures]

@@ -31,6 +31,9 @@ class ImageRecord:
     #: its ground-truth ``[x, y, w, h]`` boxes (a COCO json input), for the bit map's
     #: in-box share; None for a folder input
     boxes: Optional[Tuple[Tuple[float, ...], ...]] = None
+    #: each box's COCO ``area`` (original pixels; the box's w * h where the annotation has
+    #: none), for the bit map's density by COCO's object-size classes
+    areas: Optional[Tuple[float, ...]] = None
 
 
 @dataclass
@@ -40,6 +43,15 @@ class ImageSet:
     records: List[ImageRecord]
     source: Dict[str, Any]
     categories: Optional[List[Dict[str, Any]]] = None
+
+
+def _area(area: Any, box: Any) -> float:
+    """A COCO annotation's ``area`` if it is a positive finite number, else its box's."""
+    try:
+        value = float(area)
+    except (TypeError, ValueError):
+        value = math.nan
+    return value if math.isfinite(value) and value > 0 else float(box[2]) * float(box[3])
 
 
 def _valid_box(box: Any) -> bool:
@@ -91,10 +103,12 @@ def find_images(input_path: str, img_prefix: Optional[str] = None) -> ImageSet:
         if not osp.isdir(prefix):
             raise DeployError(f'image prefix is not a folder: {prefix}')
         boxes: Dict[int, List[Tuple[float, ...]]] = {}
+        areas: Dict[int, List[float]] = {}
         for ann in coco.get('annotations') or []:  # for the bit map's in-box share only:
             box = ann.get('bbox') if isinstance(ann, dict) else None  # a bad box is skipped,
             if _valid_box(box) and 'image_id' in ann:  # it must not stop the coding
                 boxes.setdefault(ann['image_id'], []).append(tuple(float(v) for v in box))
+                areas.setdefault(ann['image_id'], []).append(_area(ann.get('area'), box))
         records = []
         for i, img in enumerate(images):
             if not isinstance(img, dict) or 'file_name' not in img or 'id' not in img:
@@ -102,7 +116,8 @@ def find_images(input_path: str, img_prefix: Optional[str] = None) -> ImageSet:
             path = osp.join(prefix, img['file_name'])
             records.append(ImageRecord(path, int(img['id']),
                                        osp.splitext(osp.basename(img['file_name']))[0],
-                                       tuple(boxes.get(img['id'], ()))))
+                                       tuple(boxes.get(img['id'], ())),
+                                       tuple(areas.get(img['id'], ()))))
         records.sort(key=lambda r: (r.img_id, r.path))
         missing = [r.path for r in records if not osp.isfile(r.path)]
         if missing:

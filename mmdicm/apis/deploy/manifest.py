@@ -90,6 +90,17 @@ def rate_totals(entries: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
         totals.update(box_images=len(boxed),
                       box_bit_share=sum(e['box_bits'] for e in boxed) / bits if bits else 0.0,
                       box_area_share=sum(e['box_cells'] for e in boxed) / cells)
+        ratios: Dict[str, List[float]] = {}
+        for e in boxed:
+            for name, ratio in e.get('box_density') or ():
+                ratios.setdefault(name, []).append(ratio)
+        if ratios:  # every box of a class over every image: count, median, p10, p90
+            from .bit_map import SIZE_CLASSES  # (bit_map imports this module's names)
+            totals['box_density'] = {
+                name: dict(boxes=len(ratios[name]), median=float(np.median(ratios[name])),
+                           p10=float(np.percentile(ratios[name], 10)),
+                           p90=float(np.percentile(ratios[name], 90)))
+                for name, _ in SIZE_CLASSES if name in ratios}
     return totals
 
 
