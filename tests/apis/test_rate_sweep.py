@@ -338,9 +338,9 @@ class _StopAfterTwoIters(Hook):
             raise KeyboardInterrupt('session over')
 
 
-def test_an_interrupted_training_resumes_where_it_stopped(tmp_path, one_thread, monkeypatch):
-    """runs.train of the same config and start again after an interruption resumes from the
-    last checkpoint (iteration 2 of 4), not from scratch; another config starts over."""
+def _stoppable_run(tmp_path, monkeypatch):
+    """A tiny 4-iteration classifier config (no validation) stopped after iteration 2 while
+    ``_StopAfterTwoIters.STOP`` holds, and the list every runner config built goes into."""
     from mmdicm.apis import launch
     from mmdicm.apis.rate_sweep.plan import make_plan
     data_root = make_data(str(tmp_path / 'embedded'), num_train=4, num_val=2, image_size=64)
@@ -349,11 +349,18 @@ def test_an_interrupted_training_resumes_where_it_stopped(tmp_path, one_thread, 
                      dict(num_train=4, num_val=2, image_size=64, preset='default'))
     cfg = copy.deepcopy(plan.task_cfg)
     rs.configs.no_val(cfg)
-    cfg.default_hooks.checkpoint.interval = 1
     cfg.custom_hooks = [dict(type='_StopAfterTwoIters')]
     built = []
     build = launch.build_runner
     monkeypatch.setattr(runs, 'build_runner', lambda c: built.append(c) or build(c))
+    return cfg, built
+
+
+def test_an_interrupted_training_resumes_where_it_stopped(tmp_path, one_thread, monkeypatch):
+    """runs.train of the same config and start again after an interruption resumes from the
+    last checkpoint (iteration 2 of 4), not from scratch; another config starts over."""
+    cfg, built = _stoppable_run(tmp_path, monkeypatch)
+    cfg.default_hooks.checkpoint.interval = 1
     _StopAfterTwoIters.STOP[0] = True
     with pytest.raises(KeyboardInterrupt):
         runs.train(copy.deepcopy(cfg))
@@ -373,22 +380,11 @@ def test_a_run_that_checkpoints_at_its_end_alone_resumes_from_an_interim_one(
     """A config that checkpoints at its end alone (the task stages) still leaves a checkpoint
     every RESUME_EVERY iterations, one file kept, and resumes from it under the same identity;
     a config with its own interval, or an epoch-based one, is left as it is."""
-    from mmdicm.apis import launch
-    from mmdicm.apis.rate_sweep.plan import make_plan
-    data_root = make_data(str(tmp_path / 'embedded'), num_train=4, num_val=2, image_size=64)
-    plan = make_plan(rs.SWEEP_TASKS['classification'], str(tmp_path / 'w'), data_root, (1.0, ),
-                     ['jpeg'], None, 4, None, None, None, 0, _tiny_options(),
-                     dict(num_train=4, num_val=2, image_size=64, preset='default'))
-    cfg = copy.deepcopy(plan.task_cfg)
-    rs.configs.no_val(cfg)
+    cfg, built = _stoppable_run(tmp_path, monkeypatch)
     assert cfg.train_cfg.max_iters == 4
     cfg.default_hooks.checkpoint.update(interval=4, by_epoch=False)
     cfg.default_hooks.checkpoint.pop('max_keep_ckpts', None)
-    cfg.custom_hooks = [dict(type='_StopAfterTwoIters')]
     monkeypatch.setattr(runs, 'RESUME_EVERY', 1)
-    built = []
-    build = launch.build_runner
-    monkeypatch.setattr(runs, 'build_runner', lambda c: built.append(c) or build(c))
     _StopAfterTwoIters.STOP[0] = True
     with pytest.raises(KeyboardInterrupt):
         runs.train(copy.deepcopy(cfg))
