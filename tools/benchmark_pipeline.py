@@ -11,8 +11,8 @@ Usage::
 Receiver side: bitstream -> predictions (DICM: entropy decode, codec decoder, ResNet tail,
 stock neck and heads; JPEG / mbt2018-mean / cheng2020-anchor: decode the image, then the whole
 stock Mask R-CNN). Edge side: image -> bytes. Prints the times, the ratios against the codec
-preset's targets marked PASS/FAIL (issue 6's; DICM-S's own for ``s``: ``PRESET_TARGETS``; it
-does not fail on a FAIL) and where DICM's time goes.
+preset's targets marked PASS/FAIL (issue 6's; DICM-S's own for ``s``:
+``PIPELINE_PRESET_LIMITS``; it does not fail on a FAIL) and where DICM's time goes.
 Random weights: times are the architectures', byte counts are not trained models'. The logic
 lives in :mod:`mmdicm.benchmarks.pipeline`.
 """

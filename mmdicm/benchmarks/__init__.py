@@ -19,7 +19,7 @@ from .entropy_models import format_entropy_model_benchmark, run_entropy_model_be
 from .detection import (DICM_DETECTOR_CONFIG, STOCK_DETECTOR_CONFIG, backbone_returns,
                         build_detector, fix_detection_workload, fixed_proposals,
                         make_detection_batch, record_proposals)
-from .pipeline import (PIPELINE_TARGETS, PIPELINES, PRESET_TARGETS, build_pixel_codec,
+from .pipeline import (PIPELINE_PRESET_LIMITS, PIPELINE_TARGETS, PIPELINES, build_pixel_codec,
                        pipeline_targets, run_pipeline_benchmark, run_preset_comparison)
 from .pipeline_report import format_pipeline_benchmark, format_preset_comparison
 from .train_step import (DICM_CONFIG, STOCK_CONFIG, TRAIN_STEP_TARGET, build_train_model,
@@ -34,7 +34,7 @@ __all__ = [
     # components
     'COMPONENT_ROWS', 'build_component_model', 'component_table', 'format_component_table',
     # pipeline
-    'PIPELINE_TARGETS', 'PRESET_TARGETS', 'pipeline_targets', 'PIPELINES',
+    'PIPELINE_TARGETS', 'PIPELINE_PRESET_LIMITS', 'pipeline_targets', 'PIPELINES',
     'DICM_DETECTOR_CONFIG', 'STOCK_DETECTOR_CONFIG',
     'build_pixel_codec', 'run_pipeline_benchmark', 'format_pipeline_benchmark',
     'run_preset_comparison', 'format_preset_comparison',

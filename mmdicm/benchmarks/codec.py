@@ -27,7 +27,7 @@ from ..utils import check_int
 from .utils import (Probe, Run, check_threads, cpu_model, load_average, median_run,
                     ms, parse_size, photo, torch_threads, with_other)
 
-__all__ = ['BENCHMARK_TARGETS', 'PRESET_LIMITS', 'build_resnet_head', 'run_benchmark',
+__all__ = ['BENCHMARK_TARGETS', 'BENCHMARK_PRESET_LIMITS', 'build_resnet_head', 'run_benchmark',
            'format_benchmark']
 
 #: The issue's targets: (key, description, threshold, size it applies to or None for every size)
@@ -42,7 +42,7 @@ BENCHMARK_TARGETS: Tuple[Tuple[str, str, float, Optional[Tuple[int, int]]], ...]
 
 #: A codec preset's own limits where they differ from :data:`BENCHMARK_TARGETS`' (issue 18:
 #: DICM-S's decoder <= 8 GFLOPs at 512x512).
-PRESET_LIMITS: Dict[str, Dict[str, float]] = {'s': {'dicm_decoder_gflops': 8.0}}
+BENCHMARK_PRESET_LIMITS: Dict[str, Dict[str, float]] = {'s': {'dicm_decoder_gflops': 8.0}}
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -225,9 +225,9 @@ def _summarize(runs: Dict[str, List[Run]], last: Dict[str, Any], fl: Dict[str, f
 def _targets(result: Dict[str, Any], size: Tuple[int, int],
              preset: Optional[str] = None) -> List[Dict[str, Any]]:
     """:data:`BENCHMARK_TARGETS` that apply at ``size``, with ``preset``'s own limits
-    (:data:`PRESET_LIMITS`)."""
+    (:data:`BENCHMARK_PRESET_LIMITS`)."""
     dicm = result['dicm']
-    limits = PRESET_LIMITS.get(preset, {})
+    limits = BENCHMARK_PRESET_LIMITS.get(preset, {})
     metrics = dict(dicm_decoder_gflops=dicm['gflops']['decoder'],
                    decode_time_ratio=dicm['decode_s'] / result['mbt2018_mean']['decompress_s'],
                    rans_share_encode_pct=dicm['rans_share_encode_pct'],
