@@ -8,7 +8,9 @@ model (the later ones made with --codec-preset ... --reuse-from <the first>):
         --curve dicm --baselines jpeg fcm-vvc-pca --out-dir work_dirs/presets
 
 Reads each sweep's bd.json (tools/rate_sweep.py writes it; --report-only rewrites it);
-prints the BD table, writes curves.csv / bd.json / rate_accuracy.png with --out-dir.
+prints the BD table and each point's rate over each baseline's at equal accuracy (one number per
+point, where BD needs whole curves); writes curves.csv / bd.json / rate_accuracy.png with
+--out-dir.
 """
 import argparse
 import sys
@@ -36,7 +38,7 @@ def main(argv=None) -> int:
 
     from mmdicm.apis.rate_sweep import SweepError
     from mmdicm.apis.rate_sweep.compare import compare_sweeps
-    from mmdicm.apis.rate_sweep.report import format_bd_rate
+    from mmdicm.apis.rate_sweep.report import equal_accuracy_markdown, format_bd_rate
     try:
         curves, table = compare_sweeps(args.sweeps, args.curve, args.baselines, args.out_dir)
     except SweepError as e:
@@ -51,6 +53,10 @@ def main(argv=None) -> int:
         metric = 'n/a' if row['bd_metric'] is None else f"{row['bd_metric']:+.4f}"
         note = ' '.join(str(row.get('error') or '').split())
         print(f"| {row['test']} | {row['anchor']} | {rate} | {metric} | {note} |")
+    # every point of every compared curve against the baselines, one number each (BD needs
+    # whole curves: a one-λ sweep has none)
+    print('\n'.join(equal_accuracy_markdown(curves[:len(args.baselines)],
+                                             curves[len(args.baselines):])))
     return 0
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ['BDOverlapWarning', 'Curve', 'bd_rate', 'bd_rate_bound', 'bd_metric', 'compare',
-           'MIN_POINTS', 'MIN_OVERLAP']
+           'equal_metric_rate', 'MIN_POINTS', 'MIN_OVERLAP']
 
 #: Default number of points each curve needs (VCEG-M33 / common test conditions use 4).
 MIN_POINTS = 4
@@ -234,6 +234,50 @@ def _rate_bound(ra: np.ndarray, ma: np.ndarray, rt: np.ndarray, mt: np.ndarray,
         return '>=', float(100 * (10 ** (mean_log_rate(rt, mt) - math.log10(ra[0])) - 1))
     raise ValueError(f"BD-rate bound: the metric ranges of '{anchor_name}' and "
                      f"'{test_name}' overlap; use bd_rate")
+
+
+def equal_metric_rate(anchor_rates: Sequence[float], anchor_metric: Sequence[float],
+                      metric: float, *, non_monotonic: str = 'pareto',
+                      anchor_name: str = 'anchor') -> tuple[str, float]:
+    """The rate the anchor needs for ``metric``: one test *point* against a curve, where BD
+    needs whole curves (e.g. a single-λ experiment, or each λ of a curve on its own).
+
+    Interpolated the BD-rate way (pchip of log10 rate over the metric, on the curve's
+    points as :func:`bd_rate` keeps them, 2 at least). Outside the anchor's metric range
+    the answer is a bound: a metric below its lowest point's needs at most that point's
+    rate (a codec can always spend its cheapest point); one above its highest point's is
+    not reached by any point measured (more than the highest rate, if at all).
+
+    Args:
+        anchor_rates (Sequence[float]): Anchor rates (bpp), > 0, any order.
+        anchor_metric (Sequence[float]): Anchor metric (higher is better) at those rates.
+        metric (float): The metric asked for, e.g. a test point's mAP.
+        non_monotonic (str): 'pareto' (default: drop dominated anchor points) or 'raise',
+            see :func:`bd_rate`.
+        anchor_name (str): Name used in messages. Defaults to 'anchor'.
+
+    Returns:
+        tuple[str, float]: ``('=', rate)`` inside the range, ``('<=', lowest rate)`` below
+        it, ``('>', highest rate)`` above it. A test point at rate ``r`` spends
+        ``r / rate`` times the anchor's bits for the same metric (a bound where not '=').
+
+    Example:
+        >>> side, rate = equal_metric_rate([1, 2, 4, 8], [30, 33, 36, 39], 34.5)
+        >>> side, round(rate, 4)  # halfway between 2 and 4 on the log-rate axis
+        ('=', 2.8284)
+    """
+    _check_options(2, 0.0, non_monotonic)
+    if isinstance(metric, bool) or not isinstance(metric, numbers.Real) \
+            or not math.isfinite(metric):
+        raise ValueError(f'metric must be a finite number, got {metric!r}')
+    ra, ma = _prepare(anchor_rates, anchor_metric, anchor_name, 'equal-metric rate', 2,
+                      non_monotonic)
+    if metric <= ma[0]:
+        return ('=', float(ra[0])) if metric == ma[0] else ('<=', float(ra[0]))
+    if metric > ma[-1]:
+        return '>', float(ra[-1])
+    from scipy.interpolate import PchipInterpolator  # a dependency of bjontegaard
+    return '=', float(10 ** PchipInterpolator(ma, np.log10(ra))(metric))
 
 
 def bd_metric(anchor_rates: Sequence[float], anchor_metric: Sequence[float],

@@ -55,3 +55,9 @@ def test_what_is_missing_is_named(tmp_path, capsys):
     assert tool.main([f'{a}=x', f'{a}=y']) == 0
     out = capsys.readouterr().out
     assert '| dicm (y) | dicm (x) | +0.0 |' in out
+    # each point against each baseline at equal accuracy: dicm spends 2x jpeg's bits
+    assert tool.main([f'{a}=x', f'{a}=y', '--baselines', 'jpeg']) == 0
+    out = capsys.readouterr().out
+    assert '| curve | bpp | bbox mAP | jpeg |' in out
+    assert '| dicm (x) | 1.600 | 0.035 | 2.00x |' in out
+    assert '| dicm (y) | 0.200 | 0.010 | 2.00x |' in out

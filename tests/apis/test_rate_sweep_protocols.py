@@ -269,6 +269,26 @@ def test_the_results_say_how_much_each_curve_loses_and_show_the_learning_curve()
     assert '300: 0.100, 600: 0.300' in md and '+2.0% (plateau reached' in md
 
 
+def test_the_results_give_each_dicm_point_its_rate_over_each_anchor_s_at_equal_accuracy():
+    from mmdicm.evaluation.bd_metrics import Curve
+    jpeg = Curve('jpeg', rates=[0.1, 0.2, 0.4, 0.8], metrics=[0.1, 0.2, 0.25, 0.28],
+                 metric_name='bbox mAP')
+    dicm = Curve('dicm', rates=[0.3, 0.6, 0.05], metrics=[0.2, 0.25, 0.29],
+                 metric_name='bbox mAP')
+    result = rs.SweepResult(task='t', metric_name='bbox mAP', reference=0.30,
+                            curves=[jpeg, dicm], table=[dict(test='dicm', anchor='jpeg',
+                                                            bd_rate_pct=None, bd_metric=None)],
+                            points={}, files={})
+    md = rs.format_sweep_markdown(result)
+    assert '| curve | bpp | bbox mAP | jpeg |' in md
+    # 0.2 for jpeg's 0.2 bpp: 1.5x; 0.25 for its 0.4: 1.5x; 0.29 above jpeg's top: < 0.05/0.8
+    assert '| dicm | 0.600 | 0.250 | 1.50x |' in md and '| dicm | 0.300 | 0.200 | 1.50x |' in md
+    assert '| dicm | 0.050 | 0.290 | < 0.06x |' in md
+    # no DICM curve measured yet (a partial report): no such table
+    result.table = []
+    assert '| curve | bpp |' not in rs.format_sweep_markdown(result)
+
+
 def test_the_bd_table_is_split_by_object_size_where_the_points_record_it():
     from mmdicm.apis.rate_sweep.report import tables_by_size
     spec = rs.SWEEP_TASKS['detection-coco-like']

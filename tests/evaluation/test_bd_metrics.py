@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from mmdicm.evaluation.bd_metrics import (BDOverlapWarning, Curve, bd_metric, bd_rate,
-                                          bd_rate_bound, compare)
+                                          bd_rate_bound, compare, equal_metric_rate)
 from mmdicm.evaluation.bd_results import write_results
 
 RATES = [0.05, 0.1, 0.2, 0.4, 0.8]
@@ -136,6 +136,32 @@ def test_bd_rate_bound_where_the_metric_ranges_do_not_overlap():
         bd_rate_bound(RATES, MAP, RATES, MAP, anchor_name='jpeg', test_name='dicm')
     with pytest.raises(ValueError, match='at least 4 points'):
         bd_rate_bound(*low, [0.5, 1], [5, 6])
+
+
+def test_equal_metric_rate_of_one_point():
+    """One point against a curve: the anchor's rate at the point's metric, interpolated as
+    BD-rate does (so a constant-ratio curve gives that ratio at every metric), else a bound."""
+    rates, metrics = [0.2, 0.4, 0.8, 1.6], [0.01, 0.02, 0.03, 0.035]
+    for m in (0.01, 0.015, 0.027, 0.035):
+        test = [r * 1.7 for r in rates]
+        side, needed = equal_metric_rate(rates, metrics, m)
+        assert side == '='
+        # the test curve (1.7x the rate everywhere) spends 1.7x the anchor's bits there
+        assert equal_metric_rate(test, metrics, m)[1] / needed == pytest.approx(1.7, rel=1e-9)
+    assert equal_metric_rate(rates, metrics, 0.02) == ('=', pytest.approx(0.4))
+    # between points, on the log-rate axis: pchip of a log-linear anchor is exact
+    assert equal_metric_rate([1, 2, 4, 8], [30, 33, 36, 39], 34.5)[1] == \
+        pytest.approx(2 ** 1.5, rel=1e-9)
+    assert equal_metric_rate(rates, metrics, 0.005) == ('<=', 0.2)  # below: its cheapest
+    assert equal_metric_rate(rates, metrics, 0.05) == ('>', 1.6)  # above: never reached
+    # a dominated anchor point is dropped as BD-rate drops it (0.9 bpp for less than 0.8's)
+    assert equal_metric_rate(rates + [0.9], metrics + [0.025], 0.03) == ('=', pytest.approx(0.8))
+    with pytest.raises(ValueError, match='does not increase'):
+        equal_metric_rate(rates + [0.9], metrics + [0.025], 0.03, non_monotonic='raise')
+    with pytest.raises(ValueError, match='at least 2 points'):
+        equal_metric_rate([0.2], [0.01], 0.01, anchor_name='jpeg')
+    with pytest.raises(ValueError, match='finite number'):
+        equal_metric_rate(rates, metrics, float('nan'))
 
 
 # ---------------------------------------------------------------------------------- checks

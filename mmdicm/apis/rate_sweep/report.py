@@ -3,12 +3,13 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from ...evaluation.bd_metrics import BDOverlapWarning, Curve, compare
+from ...evaluation.bd_metrics import BDOverlapWarning, Curve, compare, equal_metric_rate
 from .state import lambda_tag
 from .tasks import SecondTask, SweepTask, get_baseline
 
 __all__ = ['RATES', 'SIZES', 'SweepResult', 'codec_losses', 'curves_and_table',
-           'format_sweep_markdown', 'format_sweep_summary', 'tables_by_size']
+           'equal_accuracy_markdown', 'format_sweep_markdown', 'format_sweep_summary',
+           'tables_by_size']
 
 
 @dataclass
@@ -151,9 +152,44 @@ def format_sweep_markdown(result: SweepResult) -> str:
             setting = f"{get_baseline(p['method']).quality_name} {p['quality']}"
         lines.append(f"| {p['method']} | {setting} | {p['bpp']:.3f} | "
                      f"{_fmt(p.get('payload_bpp'), '.3f')} | {p['metric']:.3f} |")
-    lines += _by_size(result) + _discrimination(result) + _learning_curve(result) + \
-        _training_curves(result)
+    tests = list(dict.fromkeys(row['test'] for row in result.table))
+    lines += _by_size(result) + equal_accuracy_markdown(
+        [c for c in result.curves if c.name not in tests],
+        [c for c in result.curves if c.name in tests]) + _discrimination(result) + \
+        _learning_curve(result) + _training_curves(result)
     return '\n'.join(lines)
+
+
+def _equal_accuracy_cell(anchor: Curve, rate: float, metric: float) -> str:
+    try:
+        side, needed = equal_metric_rate(anchor.rates, anchor.metrics, metric,
+                                         anchor_name=anchor.name)
+    except ValueError:  # e.g. an anchor of one point
+        return 'n/a'
+    # the anchor needs at most its lowest rate ('<='): this point spends at least that ratio
+    prefix = {'=': '', '<=': '>= ', '>': '< '}[side]
+    return f'{prefix}{rate / needed:.2f}x'
+
+
+def equal_accuracy_markdown(anchors: Sequence[Curve], tests: Sequence[Curve]) -> List[str]:
+    """Each point of each test curve against each anchor at equal accuracy: its rate over
+    the rate the anchor needs for the same metric (:func:`equal_metric_rate`; 1.50x: 50 %
+    more bits; '>= ' / '< ' where the metric lies below / above the anchor's range). One
+    number per point, where BD-rate needs whole overlapping curves: which λ loses most, and
+    single-point experiments."""
+    if not anchors or not tests:
+        return []
+    lines = ['', 'Each tested point\'s rate over the rate each anchor needs for the same '
+             f'{tests[0].metric_name} (pchip on the anchor\'s points, as BD-rate; 1.50x = '
+             '50 % more bits; ">=" / "<": the metric is below / above the anchor\'s range):',
+             '', f'| curve | bpp | {tests[0].metric_name} | '
+             + ' | '.join(a.name for a in anchors) + ' |',
+             '| --- | ---: | ---: |' + ' ---: |' * len(anchors)]
+    for test in tests:
+        for rate, metric in sorted(zip(test.rates, test.metrics), reverse=True):
+            lines.append(f'| {test.name} | {rate:.3f} | {metric:.3f} | ' + ' | '.join(
+                _equal_accuracy_cell(a, rate, metric) for a in anchors) + ' |')
+    return lines
 
 
 def _by_size(result: SweepResult) -> List[str]:
