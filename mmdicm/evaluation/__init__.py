@@ -10,7 +10,7 @@ import warnings
 from typing import Any, List
 
 from .bd_metrics import (MIN_OVERLAP, MIN_POINTS, BDOverlapWarning, Curve, bd_metric, bd_rate,
-                         bd_rate_bound, compare)
+                         bd_rate_bound, compare, equal_metric_rate)
 from .bd_results import write_results
 from .metrics import DICMBppMetric, PixelCodecBppMetric
 
@@ -35,7 +35,7 @@ __all__ = [
     'Curve', 'DICMBppMetric', 'HEVCCodec', 'JPEGCodec', 'MIN_OVERLAP', 'MIN_POINTS',
     'PIXEL_CODECS', 'PixelCodec', 'PixelCodecBppMetric', 'PixelCodecRoundtrip', 'SweepPoint',
     'VVCCodec', 'WebPCodec', 'bd_metric', 'bd_rate', 'bd_rate_bound',
-    'build_resnet_head', 'compare', 'cpu_model', 'format_benchmark', 'get_pixel_codec',
+    'build_resnet_head', 'compare', 'cpu_model', 'equal_metric_rate', 'format_benchmark', 'get_pixel_codec',
     'parse_size', 'pixel_codec_availability', 'run_benchmark', 'sweep', 'write_results',
     'TRAIN_STEP_TARGET', 'build_train_model', 'format_train_step_benchmark',
     'make_detection_batch', 'run_train_step_benchmark', 'PIPELINE_TARGETS', 'build_detector',
