@@ -106,7 +106,8 @@ def main(argv=None) -> int:
                         '0.0018 0.0035 0.0067 0.013)')
     parser.add_argument('--report-only', action='store_true',
                         help='measure nothing: write the results of the points cached so far '
-                        '(e.g. while the same sweep runs in another process)')
+                        '(e.g. while the same sweep runs in another process); each curve as far '
+                        'as it goes, BD rows n/a below 4 points')
     parser.add_argument('--codec-preset', default=None,
                         help="DICM's codec preset (mmdicm.codec.CODEC_PRESETS: 'release', 's' "
                         "for DICM-S) in its codec, test and task-stage configs; recorded in "

@@ -220,9 +220,15 @@ def test_tiny_sweep_with_a_task_stage_and_a_learned_codec(tmp_path, one_thread, 
     json.dump(state, open(osp.join(work, 'sweep.json'), 'w'))
     # (meanwhile, a report of what is measured: the incomplete curves as far as they go)
     partial = rs.run_rate_sweep(log=logs.append, report_only=True, **kwargs)
-    assert trained == [] and [c.name for c in partial.curves] == ['jpeg', 'mbt2018-mean',
-                                                                   'dicm']
+    assert trained == [] and [c.name for c in partial.curves] == [
+        'jpeg', 'mbt2018-mean', 'dicm', 'dicm-task-stage']
     assert list(partial.curves[0].rates) == [result.points['jpeg@5']['bpp']]
+    # a DICM curve with some λ done: those points, their rows in results.md
+    assert list(partial.curves[-1].rates) == [result.points['dicm-task-stage@lambda0.5']['bpp']]
+    assert 'dicm-task-stage@lambda0.5' in partial.points
+    with open(partial.files['md'], encoding='utf-8') as f:
+        assert f"| dicm-task-stage | {result.points['dicm-task-stage@lambda0.5']['bpp']:.3f} |" \
+            in f.read()
     # before any DICM curve is complete: the baselines alone, no BD rows
     state['points'] = {k: v for k, v in state['points'].items() if not k.startswith('dicm')}
     json.dump(state, open(osp.join(work, 'sweep.json'), 'w'))
@@ -304,8 +310,8 @@ def test_the_bd_table_is_split_by_object_size_where_the_points_record_it():
         points[f'jpeg@{q}'] = point(0.2 * 2 ** i, ap[i], ap[i], ap[i])
     for i, lam in enumerate((10, 3, 1, 0.1)):  # ...DICM: less AP_small, more AP_large
         points[f'dicm@lambda{lam:g}'] = point(0.2 * 2 ** i, ap[i] - 0.02, ap[i], ap[i] + 0.02)
-    lambdas, dicm, baselines = (0.1, 1, 3, 10), ['dicm'], [('jpeg', (5, 10, 20, 40))]
-    by_size = tables_by_size(spec, points, baselines, lambdas, dicm)
+    dicm, baselines = [('dicm', (0.1, 1, 3, 10))], [('jpeg', (5, 10, 20, 40))]
+    by_size = tables_by_size(spec, points, baselines, dicm)
     assert list(by_size) == ['small', 'medium', 'large']
     assert by_size['small']['reference'] == 0.11
     small, medium, large = (by_size[s]['table'][0] for s in ('small', 'medium', 'large'))
@@ -318,9 +324,8 @@ def test_the_bd_table_is_split_by_object_size_where_the_points_record_it():
     assert f"| dicm | jpeg | {small['bd_rate_pct']:+.1f} | " in md
     # a size some point did not record is left out; a classifier's points record none
     del points['dicm@lambda3']['metrics']['coco/bbox_mAP_l']
-    assert list(tables_by_size(spec, points, baselines, lambdas, dicm)) == ['small', 'medium']
-    assert tables_by_size(rs.SWEEP_TASKS['classification'], points, baselines, lambdas,
-                          dicm) == {}
+    assert list(tables_by_size(spec, points, baselines, dicm)) == ['small', 'medium']
+    assert tables_by_size(rs.SWEEP_TASKS['classification'], points, baselines, dicm) == {}
 
 
 def test_the_coco_like_task_model_starts_from_the_pretrained_backbone(tmp_path):

@@ -58,19 +58,20 @@ RATES = {'file': ('bpp', 'bpp (whole files)'),
 
 
 def curves_and_table(spec: Union[SweepTask, SecondTask], points: Dict[str, Dict[str, Any]],
-                     baselines: Sequence[Tuple[str, Sequence[int]]], lambdas: Sequence[float],
-                     dicm: Sequence[str], log: Callable[[str], None], rate_key: str = 'bpp'
-                     ) -> Tuple[List[Curve], List[Dict[str, Any]]]:
-    """One curve per baseline (``(codec, qualities)``) and per DICM curve (``'dicm'``: the
-    codec under the frozen task model, ``'dicm-task-stage'``: then the paper's task stage),
-    and the BD rows of every DICM curve against every baseline."""
+                     baselines: Sequence[Tuple[str, Sequence[int]]],
+                     dicm: Sequence[Tuple[str, Sequence[float]]], log: Callable[[str], None],
+                     rate_key: str = 'bpp') -> Tuple[List[Curve], List[Dict[str, Any]]]:
+    """One curve per baseline (``(codec, qualities)``) and per DICM curve (``(name,
+    lambdas)``; ``'dicm'``: the codec under the frozen task model, ``'dicm-task-stage'``:
+    then the paper's task stage), and the BD rows of every DICM curve against every
+    baseline (a row records why where a curve has too few points)."""
     def curve(name: str, keys: List[str]) -> Curve:
         pts = [points[k] for k in keys]
         return Curve(name, rates=[p[rate_key] for p in pts],
                      metrics=[p['metric'] for p in pts], metric_name=spec.metric_name)
 
     anchors = [curve(c, [f'{c}@{q}' for q in qs]) for c, qs in baselines]
-    tests = [curve(d, [f'{d}@{lambda_tag(lam)}' for lam in lambdas]) for d in dicm]
+    tests = [curve(d, [f'{d}@{lambda_tag(lam)}' for lam in lams]) for d, lams in dicm]
     table: List[Dict[str, Any]] = []
     for anchor in anchors if tests else []:  # (a partial report may have no DICM curve yet)
         with warnings.catch_warnings(record=True) as caught:
@@ -92,8 +93,8 @@ SIZES = (('small', '_s'), ('medium', '_m'), ('large', '_l'))
 
 
 def tables_by_size(spec: Union[SweepTask, SecondTask], points: Dict[str, Dict[str, Any]],
-                   baselines: Sequence[Tuple[str, Sequence[int]]], lambdas: Sequence[float],
-                   dicm: Sequence[str], rate_key: str = 'bpp'
+                   baselines: Sequence[Tuple[str, Sequence[int]]],
+                   dicm: Sequence[Tuple[str, Sequence[float]]], rate_key: str = 'bpp'
                    ) -> Dict[str, Dict[str, Any]]:
     """The BD rows of :func:`curves_and_table` on each of COCO's object-size classes
     (``spec.metric_key`` + ``'_s'``, ``'_m'``, ``'_l'``, e.g. ``coco/bbox_mAP_s``): where a
@@ -108,7 +109,7 @@ def tables_by_size(spec: Union[SweepTask, SecondTask], points: Dict[str, Dict[st
             continue
         sized = {k: dict(p, metric=p['metrics'][key]) for k, p in points.items()}
         out[size] = dict(reference=sized['uncompressed']['metric'],
-                         table=curves_and_table(spec, sized, baselines, lambdas, dicm,
+                         table=curves_and_table(spec, sized, baselines, dicm,
                                                 lambda _: None, rate_key)[1])
     return out
 

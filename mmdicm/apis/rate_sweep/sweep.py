@@ -31,8 +31,9 @@ __all__ = ['run_rate_sweep']
 def _results(sweep: Sweep, reference: float, skipped: List[str], rate: str,
              seconds: float, partial: bool = False) -> SweepResult:
     """Phase 4: curves, BD table and the files (csv, json, png, md). ``partial``: only the
-    points measured so far (a baseline curve with the qualities done, a DICM curve once all
-    its λ are). The second task's, if any, go to ``<out dir>/<its name>/``."""
+    points measured so far (each curve with the qualities or λ done; its BD rows say n/a
+    below 4 points, its points still get their equal-accuracy rates). The second task's, if
+    any, go to ``<out dir>/<its name>/``."""
     plan = sweep.plan
     out_dir = plan.work_dir if rate == 'file' else osp.join(plan.work_dir, 'payload')
     num_learned = len((plan.learned_settings or {}).get('lambdas', ()))
@@ -59,21 +60,23 @@ def _write(sweep: Sweep, task: Any, points: Dict[str, Dict[str, Any]], reference
            partial: bool, rate: str, **result_fields: Any) -> SweepResult:
     """One task's curves, BD table and files from ``points`` (``partial``: those measured),
     over ``rate`` (a key of :data:`RATES`)."""
-    lambdas = sweep.plan.lambdas
+    curves_of = [(d, tuple(sweep.plan.lambdas)) for d in dicm]
     if partial:
         baselines = [(c, tuple(q for q in qs if f'{c}@{q}' in points)) for c, qs in baselines]
         baselines = [(c, qs) for c, qs in baselines if qs]
-        dicm = [d for d in dicm if all(f'{d}@{lambda_tag(lam)}' in points for lam in lambdas)]
-    curves, table = curves_and_table(task, points, baselines, lambdas, dicm, sweep.log,
+        curves_of = [(d, tuple(lam for lam in lams if f'{d}@{lambda_tag(lam)}' in points))
+                     for d, lams in curves_of]
+        curves_of = [(d, lams) for d, lams in curves_of if lams]
+    curves, table = curves_and_table(task, points, baselines, curves_of, sweep.log,
                                      RATES[rate][0])
     files = write_results(curves, table, out_dir, reference=('uncompressed', reference))
     wanted = ['uncompressed'] + [f'{c}@{q}' for c, qs in baselines for q in qs] + \
-        [f'{d}@{lambda_tag(lam)}' for d in dicm for lam in lambdas]
+        [f'{d}@{lambda_tag(lam)}' for d, lams in curves_of for lam in lams]
     kept = {k: points[k] for k in wanted}
     result = SweepResult(task=task.name, metric_name=task.metric_name, reference=reference,
                          curves=curves, table=table, points=kept, files=files, rate=rate,
                          **result_fields, by_size=tables_by_size(task, kept, baselines,
-                                                                 lambdas, dicm, RATES[rate][0]))
+                                                                 curves_of, RATES[rate][0]))
     md = osp.join(out_dir, 'results.md')
     with open(md, 'w', encoding='utf-8') as f:
         f.write(format_sweep_markdown(result) + '\n')
