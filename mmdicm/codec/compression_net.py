@@ -141,6 +141,13 @@ class DICMCompressionNet(CompressionModel):
             up-scaling, the two convs at full feature resolution (5 in the paper's layout;
             3 costs 9/25 of 5: 5.0 -> 1.8 GFLOPs each at 512x512 and 96 mid channels).
             Defaults to 5.
+        latent_stride (int): Down-scaling from the input feature to y: 4 (the paper's and
+            the release's two stride-2 convs: y at 1/16 of the image after ResNet's
+            layer1), or 2 (g_a's last conv and g_s's first up-scaling keep the resolution:
+            y at 1/8 of the image, four times the positions; z follows at ``y / 4``). The
+            parameters keep their names and shapes, but weights trained at one stride are
+            not a codec at the other, so the value is part of the fingerprint. Defaults
+            to 4.
         drop_path (Sequence[float]): Stochastic-depth rate of the HorNet blocks per stage
             (g_a's and, mirrored, g_s's); training only. The release: (0, 0.25, 0.5).
             Defaults to (0, 0, 0).
@@ -176,7 +183,7 @@ class DICMCompressionNet(CompressionModel):
         (torch.Size([1, 32, 64, 48]), torch.Size([1, 16, 16, 12]), torch.Size([1, 16, 4, 3]))
     """
 
-    #: total down-scaling from the input feature to z
+    #: total down-scaling from the input feature to z (``4 * latent_stride``)
     stride = 16
 
     def __init__(self,
@@ -195,6 +202,7 @@ class DICMCompressionNet(CompressionModel):
                  synthesis_full_res_block: bool = False,
                  analysis_full_res_block: bool = True,
                  outer_kernel_size: int = 5,
+                 latent_stride: int = 4,
                  drop_path: Sequence[float] = (0.0, 0.0, 0.0),
                  latent_leaky_relu: bool = False,
                  hyper_coder: str = 'vit',
@@ -231,6 +239,10 @@ class DICMCompressionNet(CompressionModel):
             raise TypeError('analysis_full_res_block must be True or False, got '
                             f'{analysis_full_res_block!r}')
         k = outer_kernel_size
+        if latent_stride not in (2, 4):
+            raise ValueError(f'latent_stride must be 2 or 4, got {latent_stride!r}')
+        last = latent_stride // 2  # stride of g_a's last conv and g_s's first up-scaling
+        self.stride = 4 * latent_stride
         # the release's LeakyReLU on y (appended: g_a's indices stay) and after g_s's first
         # up-scaling (inside that layer: g_s's indices, so checkpoint keys, stay)
         g_a_end = [nn.LeakyReLU(inplace=True)] if latent_leaky_relu else []
@@ -238,9 +250,9 @@ class DICMCompressionNet(CompressionModel):
         self.g_a = nn.Sequential(
             *g_a_start, conv(in_channels, mid_channels, k, stride=2), nn.LeakyReLU(inplace=True),
             hor(1), conv(mid_channels, M, 3, stride=1),
-            hor(2), conv(M, M, 5, stride=2), *g_a_end)
+            hor(2), conv(M, M, 5, stride=last), *g_a_end)
         first_up = _LeakyDeconv if latent_leaky_relu else nn.ConvTranspose2d
-        g_s = [first_up(M, M, 5, stride=2, padding=2, output_padding=1), hor(2),
+        g_s = [first_up(M, M, 5, stride=last, padding=2, output_padding=last - 1), hor(2),
                conv(M, mid_channels, 3, stride=1), hor(1),
                deconv(mid_channels, in_channels, k, stride=2)]
         if synthesis_full_res_block:
@@ -280,6 +292,8 @@ class DICMCompressionNet(CompressionModel):
             self.config.update(analysis_full_res_block=False)
         if outer_kernel_size != 5:
             self.config.update(outer_kernel_size=outer_kernel_size)
+        if latent_stride != 4:
+            self.config.update(latent_stride=latent_stride)
         if entropy_model != 'hyperprior':  # hyperprior configs (and fingerprints) unchanged
             self.config.update(entropy_model=entropy_model,
                                mixture_components=int(mixture_components),

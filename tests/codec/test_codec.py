@@ -104,6 +104,7 @@ def test_bad_re_configs_name_the_key(kwargs, key):
     (dict(hyper_dim=30, hyper_heads=4), 'dim'),
     (dict(orders=(2, 3)), 'orders'),
     (dict(mlp_ratios=(1, 1, 1, 1)), 'mlp_ratios'),
+    (dict(latent_stride=8), 'latent_stride'),
 ])
 def test_bad_net_configs_name_the_key(kwargs, key):
     with pytest.raises(ValueError, match=key):
@@ -374,6 +375,32 @@ def test_optional_full_resolution_synthesis_block():
     assert n_blocks == [2, 3]
     assert isinstance(full.g_s[-1], HorBlock) and full.g_s[-1].norm1.normalized_shape == (32, )
     assert full(torch.randn(1, 32, 16, 16))['x_hat'].shape == (1, 32, 16, 16)
+
+
+def test_latent_stride_2_codes_y_at_twice_the_resolution():
+    """latent_stride=2: y at f1/2 (the image's 1/8), z at y/4; real coding round-trips, the
+    stride reaches the padding, and the fingerprint tells it from stride 4's."""
+    torch.manual_seed(0)
+    codec = DICMFeatureCodec(net={**SMALL['net'], 'latent_stride': 2}, in_channels=32,
+                             preset='mmdicm-v1').eval()
+    default = DICMFeatureCodec(net=SMALL['net'], in_channels=32, preset='mmdicm-v1').eval()
+    assert (codec.stride, default.stride) == (8, 16)
+    assert codec.net.config['latent_stride'] == 2 and 'latent_stride' not in default.net.config
+    f1 = torch.randn(1, 32, 16, 24)
+    with torch.no_grad():
+        out = codec(f1)
+    assert out['likelihoods']['y'].shape[-2:] == (8, 12)
+    assert out['likelihoods']['z'].shape[-2:] == (2, 3)
+    assert out['f3'].shape == f1.shape
+    codec.update(force=True)
+    default.update(force=True)
+    with torch.no_grad():
+        f3, streams = codec.decode(codec.encode(f1, [(64, 96)]))
+        assert torch.equal(f3, codec(f1)['f3'])
+    assert streams[0].latent_shapes[0] == (2, 3)
+    # same parameter names and shapes, but not the same codec
+    default.load_state_dict(codec.state_dict())
+    assert codec.fingerprint() != default.fingerprint()
 
 
 def test_build_indexes_equals_compressais_loop():
