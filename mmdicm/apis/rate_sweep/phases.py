@@ -13,7 +13,7 @@ from . import runs
 from .configs import codec_config, config_digest, no_val, with_feature_codec, with_pixel_codec
 from .curve import PLATEAU_GAIN, plateau, read_learning_curve
 from .plan import Plan
-from .state import STATE_FILE, lambda_tag, load_state, made_by, save_state
+from .state import STATE_FILE, baseline_key, dicm_key, lambda_tag, load_state, made_by, save_state
 from .tasks import SweepError, get_baseline
 
 Log = Callable[[str], None]
@@ -166,7 +166,7 @@ def codec_point(sweep: Sweep, task_ckpt: str, codec: str, quality: int, step: st
     or on its split features decoded at ``quality`` (feature codecs: ``fcm-vvc``).
     ``second``: the second task's model (``task_ckpt``), point ``<its name>/<codec>@<q>``."""
     plan, points = sweep.plan, sweep.points
-    name, task_cfg, folder = f'{codec}@{quality}', plan.task_cfg, plan.work_dir
+    name, task_cfg, folder = baseline_key(codec, quality), plan.task_cfg, plan.work_dir
     key, label = plan.spec.metric_key, plan.spec.metric_name
     if second:
         name, task_cfg = f'{plan.second.name}/{name}', plan.second_task_cfg
@@ -257,7 +257,7 @@ def pixel_codecs(sweep: Sweep, task_ckpt: str) -> List[str]:
         kwargs = None
         for quality in codec_qualities:
             step = sweep.next()
-            name = f'{codec}@{quality}'
+            name = baseline_key(codec, quality)
             if name in points and points[name].get('payload_bpp') is not None and \
                     not sweep.stale(name):
                 continue
@@ -276,8 +276,8 @@ def learned_codecs(sweep: Sweep, task_ckpt: str) -> None:
         out_dir = osp.join(plan.work_dir, 'learned', codec)
         qualities = range(1, len(settings['lambdas']) + 1)
         todo = [q for q in qualities
-                if points.get(f'{codec}@{q}', {}).get('train_settings') != settings]
-        retest = [q for q in qualities if q not in todo and sweep.stale(f'{codec}@{q}')]
+                if points.get(baseline_key(codec, q), {}).get('train_settings') != settings]
+        retest = [q for q in qualities if q not in todo and sweep.stale(baseline_key(codec, q))]
         step = sweep.next()
         if todo:
             sweep.log(f'[sweep] {step} {codec}: training from scratch on '
@@ -298,7 +298,7 @@ def learned_codecs(sweep: Sweep, task_ckpt: str) -> None:
             if q not in todo and q not in retest:
                 continue
             seconds = (train_seconds / len(todo) if q in todo else
-                       points[f'{codec}@{q}'].get('train_seconds'))
+                       points[baseline_key(codec, q)].get('train_seconds'))
             codec_point(sweep, task_ckpt, codec, q, step,
                          codec_kwargs=dict(checkpoint_dir=osp.abspath(out_dir)),
                          extra=dict(lambda_mse=settings['lambdas'][q - 1],
@@ -338,7 +338,7 @@ def dicm_point(sweep: Sweep, lam: float, task_ckpt: str, codec_init: str) -> Non
     """Phase 3b, one λ: the codec trained under the frozen task model, then real coding."""
     plan, points = sweep.plan, sweep.points
     step = sweep.next()
-    name = f'dicm@{lambda_tag(lam)}'
+    name = dicm_key('dicm', lam)
     lam_dir = osp.join(plan.work_dir, lambda_tag(lam))
     old = points.get(name)
     merged = None

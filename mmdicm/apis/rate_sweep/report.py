@@ -4,10 +4,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ...evaluation.bd_metrics import BDOverlapWarning, Curve, compare, equal_metric_rate
-from .state import lambda_tag
+from .state import baseline_key, dicm_key
 from .tasks import SecondTask, SweepTask, get_baseline
 
-__all__ = ['RATES', 'SIZES', 'SweepResult', 'codec_losses', 'curves_and_table',
+__all__ = ['RATES', 'SIZES', 'SweepResult', 'codec_losses', 'curve_keys', 'curves_and_table',
            'equal_accuracy_markdown', 'format_sweep_markdown', 'format_sweep_summary',
            'tables_by_size']
 
@@ -57,6 +57,13 @@ RATES = {'file': ('bpp', 'bpp (whole files)'),
          'payload': ('payload_bpp', 'payload bpp (entropy-coded bytes only)')}
 
 
+def curve_keys(baselines: Sequence[Tuple[str, Sequence[int]]],
+               dicm: Sequence[Tuple[str, Sequence[float]]]) -> List[Tuple[str, List[str]]]:
+    """``(name, point keys)`` of each baseline's curve, then of each DICM curve's."""
+    return ([(c, [baseline_key(c, q) for q in qs]) for c, qs in baselines]
+            + [(d, [dicm_key(d, lam) for lam in lams]) for d, lams in dicm])
+
+
 def curves_and_table(spec: Union[SweepTask, SecondTask], points: Dict[str, Dict[str, Any]],
                      baselines: Sequence[Tuple[str, Sequence[int]]],
                      dicm: Sequence[Tuple[str, Sequence[float]]], log: Callable[[str], None],
@@ -70,8 +77,8 @@ def curves_and_table(spec: Union[SweepTask, SecondTask], points: Dict[str, Dict[
         return Curve(name, rates=[p[rate_key] for p in pts],
                      metrics=[p['metric'] for p in pts], metric_name=spec.metric_name)
 
-    anchors = [curve(c, [f'{c}@{q}' for q in qs]) for c, qs in baselines]
-    tests = [curve(d, [f'{d}@{lambda_tag(lam)}' for lam in lams]) for d, lams in dicm]
+    curves = [curve(name, keys) for name, keys in curve_keys(baselines, dicm)]
+    anchors, tests = curves[:len(baselines)], curves[len(baselines):]
     table: List[Dict[str, Any]] = []
     for anchor in anchors if tests else []:  # (a partial report may have no DICM curve yet)
         with warnings.catch_warnings(record=True) as caught:

@@ -6,7 +6,8 @@ from typing import Any, Dict, Optional
 
 from .tasks import SweepError
 
-__all__ = ['STATE_FILE', 'STATE_VERSION', 'lambda_tag', 'load_state', 'made_by', 'save_state']
+__all__ = ['STATE_FILE', 'STATE_VERSION', 'baseline_key', 'dicm_key', 'lambda_tag',
+           'load_state', 'made_by', 'save_state']
 
 STATE_FILE = 'sweep.json'
 STATE_VERSION = 1
@@ -41,6 +42,16 @@ def save_state(path: str, state: Dict[str, Any]) -> None:
 
 def lambda_tag(lam: float) -> str:
     return f'lambda{lam:g}'
+
+
+def baseline_key(codec: str, quality: int) -> str:
+    """The cached point of a pixel codec at one quality, e.g. ``jpeg@5``."""
+    return f'{codec}@{quality}'
+
+
+def dicm_key(name: str, lam: float) -> str:
+    """The cached point of a DICM curve at one λ, e.g. ``dicm-task-stage@lambda0.1``."""
+    return f'{name}@{lambda_tag(lam)}'
 
 
 def made_by(point: Optional[Dict[str, Any]], digest: str) -> bool:

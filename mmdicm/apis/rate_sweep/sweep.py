@@ -9,7 +9,7 @@ import functools
 import os
 import os.path as osp
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ...baselines.feature_vvc import FEATURE_CODECS
 from ...datasets import generate_embedded_dataset
@@ -18,10 +18,10 @@ from . import phases, reuse
 from .phases import Log, Sweep
 from .curve import read_training_curve
 from .plan import Plan, make_plan
-from .report import (RATES, SweepResult, curves_and_table, format_sweep_markdown,
+from .report import (RATES, SweepResult, curve_keys, curves_and_table, format_sweep_markdown,
                      tables_by_size)
 from .second import second_dicm_point, second_pixel_codecs, second_task_model
-from .state import lambda_tag
+from .state import baseline_key, dicm_key, lambda_tag
 from .tasks import (DEFAULT_LAMBDAS, DEFAULT_LEARNED_LAMBDAS, DEFAULT_QUALITIES, SWEEP_TASKS,
                     SweepError, SweepTask, dataset_settings, get_baseline)
 
@@ -55,6 +55,15 @@ def _results(sweep: Sweep, reference: float, skipped: List[str], rate: str,
     return result
 
 
+def _measured(curves: Sequence[Tuple[str, Sequence[Any]]], points: Dict[str, Any],
+              key: Callable[[str, Any], str]) -> List[Tuple[str, Tuple[Any, ...]]]:
+    """Each ``(name, values)`` curve cut to the values whose point ``key(name, value)`` was
+    measured; curves with none left out."""
+    kept = [(name, tuple(v for v in values if key(name, v) in points))
+            for name, values in curves]
+    return [(name, values) for name, values in kept if values]
+
+
 def _write(sweep: Sweep, task: Any, points: Dict[str, Dict[str, Any]], reference: float,
            baselines: List[Tuple[str, Sequence[int]]], dicm: List[str], out_dir: str,
            partial: bool, rate: str, **result_fields: Any) -> SweepResult:
@@ -62,16 +71,13 @@ def _write(sweep: Sweep, task: Any, points: Dict[str, Dict[str, Any]], reference
     over ``rate`` (a key of :data:`RATES`)."""
     curves_of = [(d, tuple(sweep.plan.lambdas)) for d in dicm]
     if partial:
-        baselines = [(c, tuple(q for q in qs if f'{c}@{q}' in points)) for c, qs in baselines]
-        baselines = [(c, qs) for c, qs in baselines if qs]
-        curves_of = [(d, tuple(lam for lam in lams if f'{d}@{lambda_tag(lam)}' in points))
-                     for d, lams in curves_of]
-        curves_of = [(d, lams) for d, lams in curves_of if lams]
+        baselines = _measured(baselines, points, baseline_key)
+        curves_of = _measured(curves_of, points, dicm_key)
     curves, table = curves_and_table(task, points, baselines, curves_of, sweep.log,
                                      RATES[rate][0])
     files = write_results(curves, table, out_dir, reference=('uncompressed', reference))
-    wanted = ['uncompressed'] + [f'{c}@{q}' for c, qs in baselines for q in qs] + \
-        [f'{d}@{lambda_tag(lam)}' for d, lams in curves_of for lam in lams]
+    wanted = ['uncompressed'] + [k for _, keys in curve_keys(baselines, curves_of)
+                                 for k in keys]
     kept = {k: points[k] for k in wanted}
     result = SweepResult(task=task.name, metric_name=task.metric_name, reference=reference,
                          curves=curves, table=table, points=kept, files=files, rate=rate,
