@@ -5,6 +5,12 @@ codec, no pretrained weights for either).
 Loss (CompressAI's ``RateDistortionLoss``, the zoo's MSE training): ``λ · 255² · MSE(x̂, x) +
 bpp``; the quantiles learn from the aux loss with their own Adam, as CompressAI's example
 trainer does. The checkpoint holds the weights, fresh entropy tables and ``meta``.
+
+Every tenth of a run (the steps it logs) its whole state (weights, both optimizers, both
+random generators, the curve so far) is written next to the checkpoint as
+``<out>.partial``: a run stopped mid-way (a session's end, a killed job) and started again
+with the same arguments continues from there and ends with the same weights as one that
+never stopped; the file goes once the checkpoint is written.
 """
 import os
 import os.path as osp
@@ -75,6 +81,27 @@ def _step(model: MeanScaleHyperprior, x: torch.Tensor, lmbda: float,
                 psnr=float(-10 * torch.log10(mse.detach().clamp_min(1e-10))), aux=aux.item())
 
 
+def _partial_path(out: str) -> str:
+    return out + '.partial'
+
+
+def _load_partial(path: str, run: Dict[str, Any], log: Callable[[str], None]
+                  ) -> Optional[Dict[str, Any]]:
+    """The state a stopped run of the same arguments left, or None (none, another run's,
+    unreadable: those start over)."""
+    if not osp.isfile(path):
+        return None
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # noqa: BLE001  (a file cut short by the kill: start over)
+        log(f'[mbt2018-mean] ignoring unreadable {path} ({type(e).__name__}: {e})')
+        return None
+    if state.get('run') != run:
+        log(f'[mbt2018-mean] ignoring {path}: left by a run with other arguments')
+        return None
+    return state
+
+
 def train_learned_codec(image_dir: str,
                         out: str,
                         lmbda: float,
@@ -103,7 +130,8 @@ def train_learned_codec(image_dir: str,
         warm_start (str, optional): A checkpoint of the same widths to start from (the sweep
             warm-starts each λ from the previous one, as DICM's codec). Defaults to None.
         seed (int): Seed of the weights and the crops. Defaults to 0.
-        log (callable): Progress lines (every 10 % of the steps). Defaults to ``print``.
+        log (callable): Progress lines (every 10 % of the steps, when the run's state is
+            also saved to ``<out>.partial``). Defaults to ``print``.
 
     Returns:
         dict: ``checkpoint`` (``out``), ``meta`` (what the checkpoint records) and
@@ -131,13 +159,33 @@ def train_learned_codec(image_dir: str,
     aux_optimizer = torch.optim.Adam(
         [p for n, p in model.named_parameters() if n.endswith('quantiles')], lr=1e-3)
     rng = np.random.default_rng(seed)
-    curve, t0 = [], time.perf_counter()
+    curve, t0, first = [], time.perf_counter(), 1
+    # what must match for a stopped run's state to be continued
+    run = dict(image_dir=osp.abspath(image_dir), num_images=len(images), lmbda=float(lmbda),
+               iters=iters, batch_size=batch_size, crop=crop, lr=float(lr), N=N, M=M,
+               warm_start=warm_start, seed=seed)
+    partial = _partial_path(out)
+    state = _load_partial(partial, run, log)
+    if state is not None:
+        model.load_state_dict(state['model'])
+        optimizer.load_state_dict(state['optimizer'])
+        aux_optimizer.load_state_dict(state['aux_optimizer'])
+        rng.bit_generator.state = state['numpy_rng']
+        torch.set_rng_state(state['torch_rng'])
+        curve, first = [tuple(c) for c in state['curve']], state['step'] + 1
+        log(f'[mbt2018-mean λ={lmbda}] resuming at step {first} of {iters} from {partial}')
     every = max(1, iters // 10)
-    for step in range(1, iters + 1):
+    for step in range(first, iters + 1):
         stats = _step(model, _batch(images, batch_size, crop, rng), lmbda, optimizer,
                       aux_optimizer)
         if step % every == 0 or step == iters:
             curve.append((step, stats['bpp'], stats['psnr']))
+            if step < iters:
+                _save(dict(run=run, step=step, curve=curve, model=model.state_dict(),
+                           optimizer=optimizer.state_dict(),
+                           aux_optimizer=aux_optimizer.state_dict(),
+                           numpy_rng=rng.bit_generator.state,
+                           torch_rng=torch.get_rng_state()), partial)
             log(f'[mbt2018-mean λ={lmbda}] {step}/{iters} bpp {stats["bpp"]:.3f} '
                 f'psnr {stats["psnr"]:.2f} dB aux {stats["aux"]:.1f} '
                 f'({time.perf_counter() - t0:.0f} s)')
@@ -145,11 +193,18 @@ def train_learned_codec(image_dir: str,
     meta = dict(architecture='mbt2018-mean', N=N, M=M, lmbda=float(lmbda), iters=iters,
                 batch_size=batch_size, crop=crop, lr=lr, seed=seed, warm_start=warm_start,
                 image_dir=osp.abspath(image_dir), num_images=len(images))
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    tmp = out + '.tmp'
-    torch.save(dict(state_dict=model.state_dict(), meta=meta), tmp)
-    os.replace(tmp, out)
+    _save(dict(state_dict=model.state_dict(), meta=meta), out)
+    if osp.isfile(partial):
+        os.remove(partial)
     return dict(checkpoint=out, meta=meta, curve=curve)
+
+
+def _save(obj: Dict[str, Any], path: str) -> None:
+    """``torch.save`` through a temporary file: a kill mid-write leaves the old file."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = path + '.tmp'
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
 
 
 def _done(path: str, **expected: Any) -> bool:
@@ -174,7 +229,8 @@ def train_learned_codecs(image_dir: str,
     ``out_dir``, with the rate sweep's schedule for DICM's codec: with
     ``warm_start_iters``, one codec is first trained at the smallest λ (``warm_start.pth``)
     and every λ is fine-tuned from it for ``iters`` steps. A checkpoint already there with
-    the same λ, steps and start is kept (the run resumes where it stopped).
+    the same λ, steps and start is kept, and a λ stopped mid-way continues from its last
+    tenth (``q<k>.pth.partial``): the run resumes where it stopped.
 
     ``kwargs`` go to :func:`train_learned_codec` (``batch_size``, ``crop``, ``N``, ...).
     Returns the checkpoints, by quality.

@@ -147,3 +147,44 @@ def test_the_tool_trains_one_checkpoint_per_lambda_from_a_warm_start_and_resumes
     assert main(argv) == 0
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
     assert main(argv[:2] + ['--lambdas', '0.01', '--crop', '100']) == 2
+
+
+def test_a_stopped_run_resumes_from_its_partial_state_to_the_same_weights(trained, tmp_path):
+    """A run killed after step 2 of 4 and started again continues at step 3 and ends with
+    the weights of a run that never stopped; a partial state of other arguments is not
+    continued; the partial file goes once the checkpoint is written."""
+    images = str(trained['root'] / 'images')
+    args = dict(TINY, iters=4)
+    whole = train_learned_codec(images, str(tmp_path / 'whole.pth'), 0.01,
+                                log=lambda _: None, **args)
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_step_2(line):
+        if ' 2/4 ' in line:
+            raise Killed
+
+    out = tmp_path / 'stopped.pth'
+    with pytest.raises(Killed):
+        train_learned_codec(images, str(out), 0.01, log=kill_at_step_2, **args)
+    assert not out.exists() and (tmp_path / 'stopped.pth.partial').exists()
+    lines = []
+    resumed = train_learned_codec(images, str(out), 0.01, log=lines.append, **args)
+    assert lines[0].startswith('[mbt2018-mean λ=0.01] resuming at step 3 of 4')
+    assert [c[0] for c in resumed['curve']] == [1, 2, 3, 4]
+    assert resumed['curve'] == whole['curve']
+    a, b = load_learned_codec(whole['checkpoint'])[0], load_learned_codec(str(out))[0]
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                 b.state_dict().values()))
+    assert not (tmp_path / 'stopped.pth.partial').exists()
+    # a partial state of another λ is not continued: the run starts over
+    with pytest.raises(Killed):
+        train_learned_codec(images, str(tmp_path / 'other.pth'), 0.05, log=kill_at_step_2,
+                            **args)
+    lines = []
+    train_learned_codec(images, str(tmp_path / 'other.pth'), 0.01, log=lines.append, **args)
+    assert 'other arguments' in lines[0] and not any('resuming' in x for x in lines)
+    c = load_learned_codec(str(tmp_path / 'other.pth'))[0]
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                 c.state_dict().values()))
