@@ -25,10 +25,14 @@ from typing import Any
 import numpy as np
 
 __all__ = ['BDOverlapWarning', 'Curve', 'bd_rate', 'bd_rate_bound', 'bd_metric', 'compare',
-           'equal_metric_rate', 'MIN_POINTS', 'MIN_OVERLAP']
+           'equal_metric_rate', 'MIN_POINTS', 'MIN_BOUND_POINTS', 'MIN_OVERLAP']
 
 #: Default number of points each curve needs (VCEG-M33 / common test conditions use 4).
 MIN_POINTS = 4
+#: points a curve needs for :func:`bd_rate_bound`: the bound rests on the upper curve's
+#: cheapest point and the lower curve's interpolated rates, which 2 points give, where
+#: BD-rate's 4-point convention is about the fit of two curves over a shared range
+MIN_BOUND_POINTS = 2
 #: Default overlap (fraction of the smaller curve's span) below which a warning is emitted.
 MIN_OVERLAP = 0.5
 _METHOD = 'pchip'
@@ -186,7 +190,7 @@ def bd_rate(anchor_rates: Sequence[float], anchor_metric: Sequence[float],
 
 def bd_rate_bound(anchor_rates: Sequence[float], anchor_metric: Sequence[float],
                   test_rates: Sequence[float], test_metric: Sequence[float], *,
-                  min_points: int = MIN_POINTS, non_monotonic: str = 'raise',
+                  min_points: int = MIN_BOUND_POINTS, non_monotonic: str = 'raise',
                   anchor_name: str = 'anchor', test_name: str = 'test') -> tuple[str, float]:
     """A bound on the BD-rate of two curves whose metric ranges do not overlap (where
     :func:`bd_rate` has no interval to average over).
@@ -196,7 +200,9 @@ def bd_rate_bound(anchor_rates: Sequence[float], anchor_metric: Sequence[float],
     its cheapest point). Averaged the BD-rate way, over the lower curve's metric range with
     pchip-interpolated log10 rates: if ``test`` is the upper curve its BD-rate is *at most*
     ``10 ** (log10(r_test_min) - mean log10 r_anchor(m)) - 1``; if ``anchor`` is, the test's
-    is *at least* ``10 ** (mean log10 r_test(m) - log10 r_anchor_min) - 1``.
+    is *at least* ``10 ** (mean log10 r_test(m) - log10 r_anchor_min) - 1``. Each curve
+    needs ``min_points`` points after any pruning: :data:`MIN_BOUND_POINTS` (2) by
+    default, not BD-rate's 4 (a bound interpolates one curve, it fits none to another).
 
     Returns:
         tuple[str, float]: ``('<=', pct)`` (test above) or ``('>=', pct)`` (test below), in
@@ -378,8 +384,10 @@ def compare(anchor: Curve, tests: Sequence[Curve], *, min_points: int = MIN_POIN
         ``bd_rate_pct`` (%, negative = fewer bits), ``bd_metric`` (metric units, positive =
         more accurate), ``bd_rate_bound`` (where the metric ranges do not overlap and so
         ``bd_rate_pct`` is None: ``[side, pct]`` from :func:`bd_rate_bound`, e.g. ``['<=',
-        -35.8]``; else None), ``metric_overlap`` / ``rate_overlap`` (overlap fraction of the
-        smaller span on the metric / log10-rate axis, after sorting and any Pareto pruning),
+        -35.8]``, also for curves with too few points for BD-rate but the bound's
+        :data:`MIN_BOUND_POINTS`; else None), ``metric_overlap`` / ``rate_overlap`` (overlap
+        fraction of the smaller span on the metric / log10-rate axis, after sorting and any
+        Pareto pruning),
         ``num_points_anchor`` / ``num_points_test`` (as given), ``method`` ('pchip') and
         ``error`` (None, or the message with ``on_error='record'``).
     """
@@ -418,10 +426,11 @@ def compare(anchor: Curve, tests: Sequence[Curve], *, min_points: int = MIN_POIN
                 if on_error == 'raise':
                     raise
                 errors.append(str(e))
-        try:
-            ra, ma = _prepare(anchor.rates, anchor.metrics, anchor.name, 'BD', min_points,
+        try:  # (on the curves a bound can rest on: fewer points than BD-rate's)
+            least = min(min_points, MIN_BOUND_POINTS)
+            ra, ma = _prepare(anchor.rates, anchor.metrics, anchor.name, 'BD', least,
                               non_monotonic)
-            rt, mt = _prepare(test.rates, test.metrics, test.name, 'BD', min_points,
+            rt, mt = _prepare(test.rates, test.metrics, test.name, 'BD', least,
                               non_monotonic)
             row['metric_overlap'] = _metric_overlap_fraction(ma, mt)
             row['rate_overlap'] = _metric_overlap_fraction(np.log10(ra), np.log10(rt))

@@ -134,8 +134,13 @@ def test_bd_rate_bound_where_the_metric_ranges_do_not_overlap():
     assert bd_rate_bound(*low, [0.25, 1, 2, 4], [5, 6, 7, 8])[1] < bd_rate_bound(*low, *high)[1]
     with pytest.raises(ValueError, match="'jpeg' and 'dicm' overlap; use bd_rate"):
         bd_rate_bound(RATES, MAP, RATES, MAP, anchor_name='jpeg', test_name='dicm')
+    # the bound interpolates one curve and takes one point of the other: 2 points each do
+    side, pct = bd_rate_bound(*low, [0.5, 1], [5, 6])
+    assert side == '<=' and pct == pytest.approx(100 * (0.5 / 2 ** 1.5 - 1), rel=1e-9)
     with pytest.raises(ValueError, match='at least 4 points'):
-        bd_rate_bound(*low, [0.5, 1], [5, 6])
+        bd_rate_bound(*low, [0.5, 1], [5, 6], min_points=4)
+    with pytest.raises(ValueError, match='at least 2 points'):
+        bd_rate_bound(*low, [0.5], [5])
 
 
 def test_equal_metric_rate_of_one_point():
@@ -274,6 +279,24 @@ def test_compare_records_errors():
     assert format_bd_rate(table[1]) == f'<= {pct:+.1f}'
     assert format_bd_rate(table[0]) == f"{table[0]['bd_rate_pct']:+.1f}"
     assert format_bd_rate(dict(bd_rate_pct=None, bd_rate_bound=None)) == 'n/a'
+
+
+def test_compare_bounds_a_curve_too_short_for_bd_rate_where_the_ranges_are_disjoint():
+    """A learned codec far below DICM with 3 points after pruning (the sweep's mbt2018-mean):
+    no BD-rate (4 points), but the bound, which the row's error does not hide; a curve that
+    overlaps with too few points gets no bound."""
+    dicm = Curve('dicm', [0.8, 0.36, 0.26, 0.2], [0.095, 0.089, 0.078, 0.065])
+    mbt = Curve('mbt', [0.217, 0.264, 0.335, 0.456], [0.023, 0.026, 0.024, 0.032])
+    row, = compare(mbt, [dicm], non_monotonic='pareto', on_error='record')
+    assert row['bd_rate_pct'] is None and 'at least 4 points' in row['error']
+    side, pct = row['bd_rate_bound']
+    assert side == '<=' and pct == pytest.approx(bd_rate_bound(
+        mbt.rates, mbt.metrics, dicm.rates, dicm.metrics, non_monotonic='pareto')[1])
+    assert -40 < pct < -30  # 0.2 bpp against 0.217-0.456 bpp over 0.023-0.032 mAP
+    near = Curve('near', [0.2, 0.3, 0.5], [0.03, 0.05, 0.07])  # overlaps DICM's range
+    row, = compare(dicm, [near], on_error='record')
+    assert row['bd_rate_pct'] is None and row['bd_rate_bound'] is None
+    assert row['metric_overlap'] > 0
 
 
 def test_compare_records_each_delta_on_its_own():
