@@ -385,7 +385,7 @@ def task_stage_point(sweep: Sweep, lam: float) -> None:
     plan, points = sweep.plan, sweep.points
     step = sweep.next()
     tag = lambda_tag(lam)
-    name, edge = f'dicm-task-stage@{tag}', points[f'dicm@{tag}']
+    name, edge = dicm_key('dicm-task-stage', lam), points[dicm_key('dicm', lam)]
     old = points.get(name)
     same = old is not None and old.get('config_digest') == plan.task_stage_digest and \
         old.get('edge') == edge['checkpoint']

@@ -10,7 +10,7 @@ from typing import Any, Dict
 
 from .configs import config_digest
 from .phases import Sweep
-from .state import STATE_FILE, lambda_tag, made_by
+from .state import STATE_FILE, dicm_key, made_by
 from .tasks import SweepError
 
 __all__ = ['DICM_OPTIONS', 'reuse_pretraining', 'reuse_task_model']
@@ -133,15 +133,15 @@ def _reuse_dicm(sweep: Sweep, other: Dict[str, Any]) -> str:
         state['warm_start'] = other['warm_start']
         took.append('the warm start')
     frozen = [lam for lam in plan.lambdas
-              if made_by(other['points'].get(f'dicm@{lambda_tag(lam)}'), plan.dicm_digest)]
+              if made_by(other['points'].get(dicm_key('dicm', lam)), plan.dicm_digest)]
     stages = 0
     for lam in frozen:
-        tag = lambda_tag(lam)
-        points.setdefault(f'dicm@{tag}', other['points'][f'dicm@{tag}'])
-        stage = other['points'].get(f'dicm-task-stage@{tag}')
+        frozen_key, stage_key = dicm_key('dicm', lam), dicm_key('dicm-task-stage', lam)
+        points.setdefault(frozen_key, other['points'][frozen_key])
+        stage = other['points'].get(stage_key)
         if plan.task_stage_cfg is not None and made_by(stage, plan.task_stage_digest) and \
-                stage.get('edge') == points[f'dicm@{tag}']['checkpoint']:
-            points.setdefault(f'dicm-task-stage@{tag}', stage)
+                stage.get('edge') == points[frozen_key]['checkpoint']:
+            points.setdefault(stage_key, stage)
             stages += 1
     if frozen:
         took.append(f'the codecs of λ={", ".join(f"{lam:g}" for lam in frozen)}'

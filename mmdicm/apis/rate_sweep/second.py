@@ -20,7 +20,7 @@ from ...baselines.feature_vvc import FEATURE_CODECS
 from ..one_bitstream import compress_and_analyze
 from . import runs
 from .phases import Sweep, codec_point, pretrain
-from .state import lambda_tag
+from .state import dicm_key, lambda_tag
 from .tasks import SweepError, get_baseline
 
 __all__ = ['second_task_model', 'second_pixel_codecs', 'second_dicm_point', 'check_same_bits']
@@ -112,9 +112,9 @@ def second_dicm_point(sweep: Sweep, lam: float, checkpoint: str) -> None:
     plan, points = sweep.plan, sweep.points
     second, tag = plan.second, lambda_tag(lam)
     step = sweep.next()
-    name = f'{second.name}/dicm-task-stage@{tag}'
-    edge = points[f'dicm@{tag}']
-    writer = points.get(f'dicm-task-stage@{tag}') or edge
+    name = f'{second.name}/{dicm_key("dicm-task-stage", lam)}'
+    edge = points[dicm_key('dicm', lam)]
+    writer = points.get(dicm_key('dicm-task-stage', lam)) or edge
     old = points.get(name) or {}
     if old.get('config_digest') == plan.second_stage_digest and \
             old.get('edge') == edge['checkpoint'] and old.get('task_checkpoint') == checkpoint \
