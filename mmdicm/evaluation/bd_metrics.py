@@ -427,10 +427,9 @@ def compare(anchor: Curve, tests: Sequence[Curve], *, min_points: int = MIN_POIN
                     raise
                 errors.append(str(e))
         try:  # (on the curves a bound can rest on: fewer points than BD-rate's)
-            least = min(min_points, MIN_BOUND_POINTS)
-            ra, ma = _prepare(anchor.rates, anchor.metrics, anchor.name, 'BD', least,
-                              non_monotonic)
-            rt, mt = _prepare(test.rates, test.metrics, test.name, 'BD', least,
+            ra, ma = _prepare(anchor.rates, anchor.metrics, anchor.name, 'BD',
+                              MIN_BOUND_POINTS, non_monotonic)
+            rt, mt = _prepare(test.rates, test.metrics, test.name, 'BD', MIN_BOUND_POINTS,
                               non_monotonic)
             row['metric_overlap'] = _metric_overlap_fraction(ma, mt)
             row['rate_overlap'] = _metric_overlap_fraction(np.log10(ra), np.log10(rt))

@@ -112,9 +112,10 @@ def second_dicm_point(sweep: Sweep, lam: float, checkpoint: str) -> None:
     plan, points = sweep.plan, sweep.points
     second, tag = plan.second, lambda_tag(lam)
     step = sweep.next()
-    name = f'{second.name}/{dicm_key("dicm-task-stage", lam)}'
+    stage_key = dicm_key('dicm-task-stage', lam)
+    name = f'{second.name}/{stage_key}'
     edge = points[dicm_key('dicm', lam)]
-    writer = points.get(dicm_key('dicm-task-stage', lam)) or edge
+    writer = points.get(stage_key) or edge
     old = points.get(name) or {}
     if old.get('config_digest') == plan.second_stage_digest and \
             old.get('edge') == edge['checkpoint'] and old.get('task_checkpoint') == checkpoint \
