@@ -25,7 +25,7 @@ from ..utils import check_int
 from .context_mixture import PARAM_GRID_BITS, CheckerboardMixtureCodec, Float64Weights
 from .entropy import EntropyBottleneck, GaussianConditional, resize_entropy_buffers_on_load
 
-__all__ = ['DICMCompressionNet', 'ENTROPY_MODELS', 'HYPER_CODERS']
+__all__ = ['DICMCompressionNet', 'ENTROPY_MODELS', 'HYPER_CODERS', 'SHAPE_FREE_OPTIONS']
 
 #: values of ``DICMCompressionNet(entropy_model=...)``
 ENTROPY_MODELS = ('hyperprior', 'context_mixture')
@@ -50,11 +50,55 @@ class _LeakyDeconv(nn.ConvTranspose2d):
         return F.leaky_relu(super().forward(x, output_size), inplace=True)
 
 
+#: Architecture options that change what the network computes but no parameter's name or
+#: shape, in the order of the int64 buffer ``shape_free_options`` that carries them into
+#: every checkpoint (``gnconv_scale`` in millionths); append only. Without it a checkpoint
+#: trained at ``latent_stride=2`` loaded silently into a stride-4 network and coded garbage.
+SHAPE_FREE_OPTIONS = ('latent_stride', 'hyper_heads', 'latent_leaky_relu', 'gnconv_scale')
+#: how each option is stored as an int, and read back
+_OPTION_CODING = dict(latent_leaky_relu=(int, bool),
+                      gnconv_scale=(lambda v: round(v * 1e6), lambda v: v / 1e6))
+
+
+def _shape_free_buffer(**options: Any) -> torch.Tensor:
+    """The ``shape_free_options`` buffer of these option values."""
+    return torch.tensor([_OPTION_CODING.get(k, (int, int))[0](options[k])
+                         for k in SHAPE_FREE_OPTIONS], dtype=torch.int64)
+
+
+def _shape_free_values(buffer: torch.Tensor) -> Dict[str, Any]:
+    """``{option: value}`` of a ``shape_free_options`` buffer (as many as it holds)."""
+    return {name: _OPTION_CODING.get(name, (int, int))[1](int(v))
+            for name, v in zip(SHAPE_FREE_OPTIONS, buffer.flatten().tolist())}
+
+
+def _check_shape_free_options(net: 'DICMCompressionNet', state_dict: dict, prefix: str) -> None:
+    """Refuse a checkpoint whose ``shape_free_options`` differ from the network's; one from
+    before the buffer existed (2026-12-05) is taken as built like this network, as then."""
+    key = prefix + 'shape_free_options'
+    mine = net.shape_free_options
+    theirs = state_dict.get(key)
+    if theirs is not None:
+        if not isinstance(theirs, torch.Tensor) or theirs.dim() != 1 or \
+                theirs.dtype.is_floating_point or theirs.is_complex():
+            raise ValueError(f'checkpoint\'s {key} is not a 1-d integer tensor: {theirs!r}')
+        ours = _shape_free_values(mine)
+        for name, value in _shape_free_values(theirs).items():
+            if value != ours[name]:
+                raise ValueError(
+                    f'checkpoint was trained with {name}={value!r} but the network was built '
+                    f'with {name}={ours[name]!r}: the weights would load and compute '
+                    f'something else; set {name}={value!r} in the codec config to load it')
+    # ours, so a shorter buffer (from before an option was appended) or none loads
+    state_dict[key] = mine.detach().clone()
+
+
 def _check_layout_on_load(net: 'DICMCompressionNet', state_dict: dict, prefix: str,
                           *args: Any) -> None:
-    """Refuse, in one line, a checkpoint of the other entropy model (or another K): loaded
-    with ``strict=False`` (mmengine's default) it would silently leave the entropy model of
-    y half random."""
+    """Refuse, in one line, a checkpoint of the other entropy model (or another K), or one
+    built with other :data:`SHAPE_FREE_OPTIONS`: loaded with ``strict=False`` (mmengine's
+    default) the first would silently leave the entropy model of y half random, and the
+    second loads even with ``strict=True``."""
     if not any(k.startswith(prefix + 'g_a.') for k in state_dict):
         return  # nothing of this network in it (a plain ResNet checkpoint, a partial load)
 
@@ -94,6 +138,8 @@ def _check_layout_on_load(net: 'DICMCompressionNet', state_dict: dict, prefix: s
             raise ValueError(f'checkpoint\'s mixture parameter network (param_net) is '
                              f'{theirs_shape[1]} wide, this network {mine[1]}: set '
                              f'context.param_hidden={theirs_shape[1]} in the codec config')
+    # last: a checkpoint of another layout is told as such, not by its options
+    _check_shape_free_options(net, state_dict, prefix)
 
 
 class DICMCompressionNet(CompressionModel):
@@ -270,6 +316,9 @@ class DICMCompressionNet(CompressionModel):
         self.entropy_bottleneck = EntropyBottleneck(N)
         self._build_y_model(M, D, mixture_components, context, context_mask_ratio)
         resize_entropy_buffers_on_load(self)
+        self.register_buffer('shape_free_options', _shape_free_buffer(
+            latent_stride=latent_stride, hyper_heads=hyper_heads,
+            latent_leaky_relu=latent_leaky_relu, gnconv_scale=gnconv_scale))
         self.register_load_state_dict_pre_hook(_check_layout_on_load)
         #: float64 copies of h_s's tensors for the eval path, see _h_s_float64
         self._f64_h_s = Float64Weights()

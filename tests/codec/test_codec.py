@@ -399,8 +399,42 @@ def test_latent_stride_2_codes_y_at_twice_the_resolution():
         assert torch.equal(f3, codec(f1)['f3'])
     assert streams[0].latent_shapes[0] == (2, 3)
     # same parameter names and shapes, but not the same codec
-    default.load_state_dict(codec.state_dict())
     assert codec.fingerprint() != default.fingerprint()
+
+
+def test_checkpoints_of_shape_free_options_are_refused(tmp_path):
+    """A checkpoint of another latent_stride (or hyper_heads, latent_leaky_relu,
+    gnconv_scale: options no weight's shape tells) is refused by name, by torch and by
+    mmengine's (non-strict) load_checkpoint; one from before the options buffer existed, and
+    one of the same options, load as before."""
+    from mmengine.runner import load_checkpoint, save_checkpoint
+
+    def build(**net):
+        return DICMFeatureCodec(net={**SMALL['net'], **net}, in_channels=32, preset='mmdicm-v1')
+
+    torch.manual_seed(0)
+    stride2, default = build(latent_stride=2), build()
+    state = stride2.state_dict()
+    with pytest.raises(ValueError, match=r'latent_stride=2 .*latent_stride=4'):
+        default.load_state_dict(state)
+    path = str(tmp_path / 'stride2.pth')
+    save_checkpoint(stride2.state_dict(), path)
+    with pytest.raises(ValueError, match='latent_stride=2'):
+        load_checkpoint(default, path)
+    for option, value in (('hyper_heads', 1), ('latent_leaky_relu', True),
+                          ('gnconv_scale', 0.5)):
+        other = build(**{option: value})
+        with pytest.raises(ValueError, match=f'{option}={value!r}'):
+            default.load_state_dict(other.state_dict())
+    # the same options load, strictly, and the weights arrive
+    twin = build(latent_stride=2)
+    twin.load_state_dict(state)
+    assert all(torch.equal(v, twin.state_dict()[k]) for k, v in state.items())
+    # a checkpoint from before the buffer loads strictly, as it did (taken as built so)
+    old = {k: v for k, v in state.items() if not k.endswith('shape_free_options')}
+    assert len(old) == len(state) - 1
+    default.load_state_dict(old)
+    assert default.net.shape_free_options.tolist()[0] == 4
 
 
 def test_build_indexes_equals_compressais_loop():

@@ -102,7 +102,12 @@ def test_latent_leaky_relu_follows_the_first_up_scaling_with_the_same_keys():
     plain = DICMCompressionNet(in_channels=32, **{k: v for k, v in NET.items() if k != 'context'})
     leaky = DICMCompressionNet(in_channels=32, latent_leaky_relu=True,
                                **{k: v for k, v in NET.items() if k != 'context'})
-    leaky.load_state_dict(plain.state_dict())  # same keys: LeakyReLU has no weights
+    state = plain.state_dict()
+    assert set(leaky.state_dict()) == set(state)  # same keys: LeakyReLU has no weights
+    with pytest.raises(ValueError, match='latent_leaky_relu=False'):
+        leaky.load_state_dict(state)  # ... so the options buffer tells them apart
+    del state['shape_free_options']  # as a checkpoint from before the buffer: loads
+    leaky.load_state_dict(state)
     y = torch.randn(1, 16, 4, 4)
     with torch.no_grad():
         assert torch.allclose(leaky.g_s[0](y), F.leaky_relu(plain.g_s[0](y)))
