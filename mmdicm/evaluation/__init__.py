@@ -1,4 +1,5 @@
-"""Evaluation: measured bpp as an mmengine metric, BD-rate / BD-accuracy of rate-accuracy curves.
+"""Evaluation: measured bpp and per-object top-1 as mmengine metrics, BD-rate / BD-accuracy of
+rate-accuracy curves.
 
 The pixel-codec baselines moved to :mod:`mmdicm.baselines`, their pipeline transform to
 :mod:`mmdicm.datasets.transforms` and the benchmarks to :mod:`mmdicm.benchmarks`; their old
@@ -13,6 +14,7 @@ from .bd_metrics import (MIN_OVERLAP, MIN_POINTS, BDOverlapWarning, Curve, bd_me
                          bd_rate_bound, compare, equal_metric_rate)
 from .bd_results import write_results
 from .metrics import DICMBppMetric, PixelCodecBppMetric
+from .region import RegionAccuracy
 
 #: old name here -> the module it moved to
 _MOVED = {
@@ -40,7 +42,7 @@ __all__ = [
     'TRAIN_STEP_TARGET', 'build_train_model', 'format_train_step_benchmark',
     'make_detection_batch', 'run_train_step_benchmark', 'PIPELINE_TARGETS', 'build_detector',
     'build_pixel_codec', 'fix_detection_workload', 'fixed_proposals',
-    'format_pipeline_benchmark', 'run_pipeline_benchmark'
+    'format_pipeline_benchmark', 'run_pipeline_benchmark', 'RegionAccuracy'
 ]
 
 
