@@ -5,8 +5,9 @@
 # over the objects, and by COCO's size bands). The whole-image classifier learns nothing on
 # this split, a classifier of object crops ranks the pixel codecs
 # (docs/results/coco-like/1x/README.md); this is that task on the detector's own model, so
-# the same recipe reads DICM's decoded features. The task model (faster-rcnn_r18_coco-like.py)
-# minus its RPN; its backbone from the sweep's crop pre-training, as the detector's.
+# that the same recipe can read DICM's decoded features (that side is not built yet). The
+# task model (faster-rcnn_r18_coco-like.py) minus its RPN; its backbone from the sweep's crop
+# pre-training (set by whoever trains it, as the sweep does for the detector).
 _base_ = './faster-rcnn_r18_coco-like.py'
 
 model = dict(
