@@ -27,6 +27,7 @@ from mmdicm.apis.rate_sweep.tasks import DEFAULT_QUALITIES
 from mmdicm.baselines import get_pixel_codec
 from mmdicm.datasets.embedded.writer import _crop_box
 from mmdicm.engine.checkpoint import load_trusted_checkpoint
+from mmdicm.evaluation.region import SIZE_BANDS  # COCO's absolute bands, as CocoMetric's
 
 CONFIG = 'configs/sweep/resnet18_coco-like_cls-pretrain.py'
 CROP = 128  # the split's classification crops (image size // 2)
@@ -75,10 +76,9 @@ def main() -> None:
                 preds += [int(o.pred_label.item())
                           for o in model.test_step(pseudo_collate(crops[s:s + 64]))]
         ok, area = np.array(preds) == np.array(labels), np.array(areas)
-        bands = dict(small=area < 32**2, medium=(area >= 32**2) & (area < 96**2),
-                     large=area >= 96**2)  # COCO's absolute bands, as CocoMetric's
+        bands = [(area >= low) & (area < high) for _, low, high in SIZE_BANDS]
         return (100 * ok.mean(), bits / pixels, len(ok),
-                '/'.join(f'{100 * ok[m].mean():.1f}' for m in bands.values()))
+                '/'.join(f'{100 * ok[m].mean():.1f}' for m in bands))
 
     t0 = time.time()
     top1, _, num, by = score(lambda img: (img, 0))
